@@ -1,0 +1,45 @@
+// GGUF writer (version 3 by default, or 2): metadata in insertion order, tensor infos,
+// data aligned to `general.alignment` (default 32) with zero padding. Round-trips any file
+// the reader accepts byte for byte.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gguf/reader.h"
+#include "gguf/value.h"
+#include "quant/types.h"
+
+namespace quanta::gguf {
+
+class Writer {
+ public:
+  explicit Writer(uint32_t version = 3);
+
+  // Sets a key (replacing an existing one in place, else appending).
+  void set(const std::string& key, Value value);
+  // Adds a tensor; `data` is copied. n_bytes must equal the size its type and dims imply.
+  void add_tensor(const std::string& name, GgmlType type, const std::vector<int64_t>& ne,
+                  const void* data, size_t n_bytes);
+  // Writes the file (to a temporary name, then renamed). Throws quanta::Error on failure.
+  void write(const std::string& path) const;
+  // The whole file image in memory.
+  std::string to_bytes() const;
+
+  // A writer holding a copy of everything in `file` (metadata order, tensor order, offsets).
+  static Writer from_file(const File& file);
+
+ private:
+  struct Tensor {
+    std::string name;
+    GgmlType type;
+    std::vector<int64_t> ne;
+    std::vector<uint8_t> data;
+  };
+  uint32_t version_;
+  std::vector<KeyValue> kvs_;
+  std::vector<Tensor> tensors_;
+};
+
+}  // namespace quanta::gguf

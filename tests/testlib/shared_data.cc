@@ -1,0 +1,49 @@
+// Shared test-data lookup (see shared_data.h).
+#include "testlib/shared_data.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace quanta::testlib {
+
+const std::string& shared_dir() {
+  static const std::string dir = [] {
+    const char* env = std::getenv("QUANTA_SHARED");
+    std::string path = env && *env ? env : QUANTA_DEFAULT_SHARED;
+    if (!std::filesystem::is_directory(path + "/models")) {
+      std::fprintf(stderr,
+                   "FATAL: shared test data not found at '%s' (no models/ folder). Set "
+                   "QUANTA_SHARED to the shared folder.\n",
+                   path.c_str());
+      std::exit(2);
+    }
+    return path;
+  }();
+  return dir;
+}
+
+std::string shared_path(const std::string& relative) {
+  std::string path = shared_dir() + "/" + relative;
+  if (!std::filesystem::exists(path)) ADD_FAILURE() << "missing shared file: " << path;
+  return path;
+}
+
+std::string temp_dir() {
+  std::string dir = std::string(QUANTA_BINARY_DIR) + "/test-tmp";
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace quanta::testlib

@@ -1,0 +1,18 @@
+// Locating ../shared (models, goldens, text) for tests: $QUANTA_SHARED, else the folder
+// beside the repository. A missing folder or file fails the test loudly, never skips it.
+#pragma once
+
+#include <string>
+
+namespace quanta::testlib {
+
+// Root of the shared data; aborts the test binary with a clear message when it is missing.
+const std::string& shared_dir();
+// shared_dir() + "/" + relative; fails the calling test (ADD_FAILURE) when the file is missing.
+std::string shared_path(const std::string& relative);
+// A scratch directory for files written by tests (inside the build tree), created on demand.
+std::string temp_dir();
+// Whole file as bytes.
+std::string read_file(const std::string& path);
+
+}  // namespace quanta::testlib
