@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/aligned_buffer.h"
 #include "gguf/value.h"
 #include "quant/types.h"
 
@@ -67,12 +68,14 @@ class File {
  private:
   File() = default;
   void parse();  // fills the fields below from base_/size_, validating everything
+  void parse_or_fail();  // parse(), with errors prefixed by path_
+  void release();        // unmaps
 
   std::string path_;
   const uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
   void* mapping_ = nullptr;  // mmap'd region (nullptr when backed by owned_)
-  std::string owned_;        // in-memory image for from_bytes
+  AlignedBuffer owned_;      // in-memory image for from_bytes (64-byte aligned, like a map)
   uint32_t version_ = 0;
   uint64_t alignment_ = kDefaultAlignment;
   uint64_t data_offset_ = 0;

@@ -27,6 +27,7 @@ enum class ValueType : uint32_t {
 };
 
 const char* value_type_name(ValueType type);  // "uint32", ..., "unknown"
+bool is_known_value_type(uint32_t code);      // an on-disk code listed above
 bool is_integer_type(ValueType type);
 bool is_float_type(ValueType type);
 size_t scalar_size(ValueType type);  // bytes on disk of a numeric/bool scalar; 0 otherwise
@@ -52,7 +53,8 @@ struct Value {
   ValueType type = ValueType::kUint32;
   uint64_t bits = 0;   // scalar: the raw little-endian bits, zero-extended
   std::string str;     // kString
-  std::shared_ptr<Array> array;  // kArray (shared: values are copied cheaply)
+  std::shared_ptr<Array> arr;  // kArray (shared: values are copied cheaply). NOTE: not
+                               // `array`, which names the factory below (like str/string).
 
   // Typed reads; throw quanta::Error when the type does not fit (message names the type).
   int64_t as_int() const;      // any integer type
@@ -80,6 +82,11 @@ struct Value {
   static Value i32_array(const std::vector<int32_t>& v);
   static Value array(Array a);
 };
+
+// Deep, exact comparison: same types, same raw bits (so NaN payloads compare equal to
+// themselves and -0.0 differs from 0.0), same strings and nested arrays.
+bool operator==(const Array& a, const Array& b);
+bool operator==(const Value& a, const Value& b);
 
 struct KeyValue {
   std::string key;

@@ -1,6 +1,7 @@
 // GGUF writer (version 3 by default, or 2): metadata in insertion order, tensor infos,
-// data aligned to `general.alignment` (default 32) with zero padding. Round-trips any file
-// the reader accepts byte for byte.
+// data aligned to `general.alignment` (default 32) with zero padding. Round-trips byte for
+// byte any file in llama.cpp's layout (data in tensor-info order, each tensor at the next
+// aligned offset, zero padding); see docs/FORMATS.md.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +28,9 @@ class Writer {
   // The whole file image in memory.
   std::string to_bytes() const;
 
-  // A writer holding a copy of everything in `file` (metadata order, tensor order, offsets).
+  // A writer holding a copy of everything in `file`: version, metadata and tensors in file
+  // order, tensor bytes copied. Offsets are reassigned in order, which reproduces any file
+  // in llama.cpp's layout exactly.
   static Writer from_file(const File& file);
 
  private:
@@ -35,8 +38,10 @@ class Writer {
     std::string name;
     GgmlType type;
     std::vector<int64_t> ne;
-    std::vector<uint8_t> data;
+    std::vector<uint8_t> data;  // n_bytes as the type and dims imply
   };
+  uint64_t alignment() const;     // general.alignment, else kDefaultAlignment
+  std::string head_bytes() const;  // header, metadata, tensor infos, padding before the data
   uint32_t version_;
   std::vector<KeyValue> kvs_;
   std::vector<Tensor> tensors_;

@@ -72,4 +72,11 @@ const char* type_name(GgmlType type);  // "unknown" for unknown codes
 // Bytes of a row of `n` values; n must be a multiple of the block size.
 size_t row_size(GgmlType type, int64_t n);
 
+// Convenience wrappers over the table's kernels. They throw quanta::Error when the type has
+// no such kernel or `n` is not a multiple of its block size.
+// Quantize `n` floats into row_size(type, n) bytes at `dst` (round to nearest).
+void quantize_row(GgmlType type, const float* src, void* dst, int64_t n);
+// Dequantize `n` values of `type` at `src` into `dst`.
+void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n);
+
 }  // namespace quanta

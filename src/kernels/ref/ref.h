@@ -1,0 +1,12 @@
+// Scalar reference kernels that are not per-type quant kernels (those live in src/quant).
+#pragma once
+
+#include "kernels/kernel_table.h"
+
+namespace quanta::kernels::ref {
+
+void matmul_rows(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                 const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                 int64_t y_stride, int64_t row_begin, int64_t row_end);
+
+}  // namespace quanta::kernels::ref

@@ -1,0 +1,85 @@
+// Context creation: resolves options and sizes every buffer once.
+#include "models/context.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/system.h"
+#include "ops/matmul.h"
+
+namespace quanta::models {
+
+ContextOptions resolve_options(const HParams& hp, ContextOptions o) {
+  if (o.n_ctx <= 0) o.n_ctx = std::min(hp.n_ctx_train, 4096);
+  if (o.n_batch <= 0) fail("n_batch must be positive (got %d)", o.n_batch);
+  o.n_batch = std::min(o.n_batch, o.n_ctx * std::max(1, o.n_seq));
+  if (o.n_outputs <= 0) o.n_outputs = o.n_batch;
+  o.n_outputs = std::min(o.n_outputs, o.n_batch);
+  if (o.n_seq <= 0) fail("n_seq must be positive (got %d)", o.n_seq);
+  if (o.n_threads <= 0) o.n_threads = hardware_threads();
+  if (o.kv_block_size <= 0) fail("kv block size must be positive (got %d)", o.kv_block_size);
+  return o;
+}
+
+kv::KvLayout kv_layout_for(const HParams& hp, const ContextOptions& o) {
+  kv::KvLayout layout;
+  layout.n_layer = hp.n_layer;
+  layout.n_kv_head = hp.n_head_kv;
+  layout.head_dim = hp.head_dim;
+  layout.block_size = o.kv_block_size;
+  const int32_t blocks_per_seq = (o.n_ctx + o.kv_block_size - 1) / o.kv_block_size;
+  layout.n_blocks = blocks_per_seq * o.n_seq;
+  return layout;
+}
+
+Context::Context(const Model& model, const ContextOptions& options)
+    : model_(model),
+      options_(resolve_options(model.hparams(), options)),
+      pool_(options_.n_threads),
+      kv_(kv_layout_for(model.hparams(), options_)) {
+  allocate_buffers();
+}
+
+namespace {
+
+size_t max_matmul_scratch(const ModelWeights& w, int64_t n_tokens) {
+  size_t bytes = ops::matmul_scratch_bytes(w.output.type, w.output.n_cols, n_tokens);
+  for (const LayerWeights& l : w.layers) {
+    for (const ops::WeightView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      bytes = std::max(bytes, ops::matmul_scratch_bytes(m->type, m->n_cols, n_tokens));
+    }
+  }
+  return bytes;
+}
+
+}  // namespace
+
+void Context::allocate_buffers() {
+  const HParams& hp = model_.hparams();
+  const size_t nb = options_.n_batch;
+  const size_t f = sizeof(float);
+  x_.resize(nb * hp.n_embd * f);
+  xn_.resize(nb * hp.n_embd * f);
+  q_.resize(nb * hp.q_dim() * f);
+  k_.resize(nb * hp.kv_dim() * f);
+  v_.resize(nb * hp.kv_dim() * f);
+  attn_.resize(nb * hp.q_dim() * f);
+  gate_.resize(nb * hp.n_ff * f);
+  up_.resize(nb * hp.n_ff * f);
+  rope_.resize(nb * hp.n_rot * f);
+  scores_.resize(static_cast<size_t>(options_.n_threads) * options_.n_ctx * f);
+  out_x_.resize(static_cast<size_t>(options_.n_outputs) * hp.n_embd * f);
+  logits_.resize(static_cast<size_t>(options_.n_outputs) * hp.n_vocab * f);
+  matmul_scratch_.resize(max_matmul_scratch(model_.weights(), options_.n_batch));
+}
+
+uint64_t Context::activation_bytes() const {
+  uint64_t total = 0;
+  for (const AlignedBuffer* b : {&x_, &xn_, &q_, &k_, &v_, &attn_, &gate_, &up_, &rope_, &scores_,
+                                 &out_x_, &logits_, &matmul_scratch_}) {
+    total += b->size();
+  }
+  return total;
+}
+
+}  // namespace quanta::models

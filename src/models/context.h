@@ -1,0 +1,70 @@
+// Inference state for a model: activation buffers and the KV cache, all sized once from
+// (n_ctx, n_batch, n_outputs, n_seq) at creation; forward() allocates nothing.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/aligned_buffer.h"
+#include "core/thread_pool.h"
+#include "kv/kv_cache.h"
+#include "models/batch.h"
+#include "models/model.h"
+
+namespace quanta::models {
+
+struct ContextOptions {
+  int32_t n_ctx = 0;       // max tokens per sequence; 0 = min(training context, 4096)
+  int32_t n_batch = 512;   // max tokens per forward pass
+  int32_t n_outputs = 0;   // max logit rows per forward pass; 0 = n_batch
+  int32_t n_seq = 1;       // sequences the KV cache holds at full context
+  int32_t n_threads = 0;   // 0 = all hardware threads
+  int32_t kv_block_size = 16;
+};
+
+class Context {
+ public:
+  Context(const Model& model, const ContextOptions& options);
+
+  const Model& model() const { return model_; }
+  const ContextOptions& options() const { return options_; }
+  int32_t n_ctx() const { return options_.n_ctx; }
+  int32_t n_vocab() const { return model_.hparams().n_vocab; }
+  kv::KvCache& kv() { return kv_; }
+  ThreadPool& pool() { return pool_; }
+  uint64_t activation_bytes() const;
+
+  // Runs the batch; returns logits [n_out, n_vocab] for the tokens with want_logits set, in
+  // batch order (n_out written to *n_out when non-null). Valid until the next call.
+  const float* forward(const Batch& batch, int32_t* n_out = nullptr);
+
+ private:
+  friend class TransformerPass;
+  void allocate_buffers();
+
+  const Model& model_;
+  ContextOptions options_;
+  ThreadPool pool_;
+  kv::KvCache kv_;
+  // Activations, each [n_batch, width] unless noted.
+  AlignedBuffer x_;        // residual stream [n_batch, n_embd]
+  AlignedBuffer xn_;       // normed input / block output [n_batch, n_embd]
+  AlignedBuffer q_;        // [n_batch, n_head * head_dim]
+  AlignedBuffer k_;        // [n_batch, n_head_kv * head_dim]
+  AlignedBuffer v_;        // [n_batch, n_head_kv * head_dim]
+  AlignedBuffer attn_;     // [n_batch, n_head * head_dim]
+  AlignedBuffer gate_;     // [n_batch, n_ff]
+  AlignedBuffer up_;       // [n_batch, n_ff]
+  AlignedBuffer rope_;     // [n_batch, n_rot] cos/sin pairs per token
+  AlignedBuffer scores_;   // [n_threads, n_ctx] attention scores
+  AlignedBuffer out_x_;    // [n_outputs, n_embd] hidden states of output tokens
+  AlignedBuffer logits_;   // [n_outputs, n_vocab]
+  AlignedBuffer matmul_scratch_;  // activations converted to vec_dot types
+};
+
+// Builds the KV layout a context with these options uses (for memory estimates too).
+kv::KvLayout kv_layout_for(const HParams& hp, const ContextOptions& options);
+// Fills in the defaults (n_ctx, n_outputs, n_threads) of `options` for `hp`.
+ContextOptions resolve_options(const HParams& hp, ContextOptions options);
+
+}  // namespace quanta::models

@@ -1,0 +1,182 @@
+// The shared decoder-only transformer forward pass, assembled from blocks (embedding,
+// attention, feed-forward, output head) and parameterised by the ArchSpec. All buffers come
+// from the Context; nothing is allocated here.
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "models/context.h"
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "ops/rope.h"
+
+namespace quanta::models {
+
+class TransformerPass {
+ public:
+  TransformerPass(Context& ctx, const Batch& batch)
+      : ctx_(ctx), hp_(ctx.model_.hparams()), w_(ctx.model_.weights()), batch_(batch) {}
+
+  int32_t run() {
+    validate();
+    embed();
+    prepare_rope();
+    for (int32_t l = 0; l < hp_.n_layer; ++l) {
+      attention_block(l);
+      ffn_block(l);
+    }
+    return output_head();
+  }
+
+ private:
+  float* buf(AlignedBuffer& b) { return b.as<float>(); }
+
+  void validate() const {
+    const ContextOptions& o = ctx_.options_;
+    QUANTA_ASSERT(batch_.n_tokens > 0 && batch_.n_tokens <= o.n_batch);
+    for (int32_t t = 0; t < batch_.n_tokens; ++t) {
+      QUANTA_ASSERT(batch_.tokens[t] >= 0 && batch_.tokens[t] < hp_.n_vocab);
+      const kv::BlockTable* table = batch_.tables[batch_.seq[t]];
+      QUANTA_ASSERT(batch_.positions[t] >= 0 && batch_.positions[t] < table->n_tokens());
+    }
+  }
+
+  // x[t] = token_embd[token_t]
+  void embed() {
+    for (int32_t t = 0; t < batch_.n_tokens; ++t) {
+      ops::dequantize_row(w_.token_embd, batch_.tokens[t], buf(ctx_.x_) + t * hp_.n_embd);
+    }
+  }
+
+  ops::RopeParams rope_params() const {
+    ops::RopeParams p;
+    p.style = hp_.arch->rope_style;
+    p.n_rot = hp_.n_rot;
+    p.freq_base = hp_.rope_freq_base;
+    p.freq_scale = hp_.rope_freq_scale;
+    p.freq_factors = w_.rope_freqs;
+    return p;
+  }
+
+  void prepare_rope() {
+    const ops::RopeParams p = rope_params();
+    for (int32_t t = 0; t < batch_.n_tokens; ++t) {
+      ops::rope_cache(p, batch_.positions[t], buf(ctx_.rope_) + t * hp_.n_rot);
+    }
+  }
+
+  void matmul(const ops::WeightView& w, AlignedBuffer& in, AlignedBuffer& out) {
+    ops::matmul(w, buf(in), w.n_cols, batch_.n_tokens, buf(out), w.n_rows,
+                ctx_.matmul_scratch_.data(), ctx_.pool_);
+  }
+
+  void add_bias(AlignedBuffer& out, const float* bias, int32_t width) {
+    if (bias == nullptr) return;
+    for (int32_t t = 0; t < batch_.n_tokens; ++t) ops::add(buf(out) + t * width, bias, width);
+  }
+
+  void norm_all(const float* weight) {
+    for (int32_t t = 0; t < batch_.n_tokens; ++t) {
+      ops::rms_norm(buf(ctx_.x_) + t * hp_.n_embd, weight, hp_.n_embd, hp_.norm_eps,
+                    buf(ctx_.xn_) + t * hp_.n_embd);
+    }
+  }
+
+  void residual_add() { ops::add(buf(ctx_.x_), buf(ctx_.xn_), batch_.n_tokens * hp_.n_embd); }
+
+  // Q/K/V projections, RoPE, K/V into the cache, attention over the cache, output projection.
+  void attention_block(int32_t l) {
+    const LayerWeights& lw = w_.layers[l];
+    norm_all(lw.attn_norm);
+    matmul(lw.wq, ctx_.xn_, ctx_.q_);
+    matmul(lw.wk, ctx_.xn_, ctx_.k_);
+    matmul(lw.wv, ctx_.xn_, ctx_.v_);
+    add_bias(ctx_.q_, lw.bq, hp_.q_dim());
+    add_bias(ctx_.k_, lw.bk, hp_.kv_dim());
+    add_bias(ctx_.v_, lw.bv, hp_.kv_dim());
+    const ops::RopeParams p = rope_params();
+    for (int32_t t = 0; t < batch_.n_tokens; ++t) {
+      const float* cs = buf(ctx_.rope_) + t * hp_.n_rot;
+      ops::rope_apply(p, cs, buf(ctx_.q_) + t * hp_.q_dim(), hp_.n_head, hp_.head_dim);
+      ops::rope_apply(p, cs, buf(ctx_.k_) + t * hp_.kv_dim(), hp_.n_head_kv, hp_.head_dim);
+    }
+    store_kv(l);
+    attend(l);
+    matmul(lw.wo, ctx_.attn_, ctx_.xn_);
+    residual_add();
+  }
+
+  void store_kv(int32_t l) {
+    const size_t row_bytes = sizeof(float) * hp_.kv_dim();
+    for (int32_t t = 0; t < batch_.n_tokens; ++t) {
+      const kv::BlockTable& table = *batch_.tables[batch_.seq[t]];
+      const int32_t pos = batch_.positions[t];
+      std::memcpy(ctx_.kv_.k_row(l, table, pos), buf(ctx_.k_) + t * hp_.kv_dim(), row_bytes);
+      std::memcpy(ctx_.kv_.v_row(l, table, pos), buf(ctx_.v_) + t * hp_.kv_dim(), row_bytes);
+    }
+  }
+
+  // One work item per (token, query head); each thread has its own score row.
+  void attend(int32_t l) {
+    ops::AttentionShape shape;
+    shape.n_head = hp_.n_head;
+    shape.n_kv_head = hp_.n_head_kv;
+    shape.head_dim = hp_.head_dim;
+    shape.scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim));
+    const auto work = [&](int64_t begin, int64_t end, int thread) {
+      float* scores = buf(ctx_.scores_) + static_cast<int64_t>(thread) * ctx_.options_.n_ctx;
+      for (int64_t i = begin; i < end; ++i) {
+        const int32_t t = static_cast<int32_t>(i / hp_.n_head);
+        const int32_t h = static_cast<int32_t>(i % hp_.n_head);
+        const ops::PagedKvView view = ctx_.kv_.view(l, *batch_.tables[batch_.seq[t]]);
+        const int64_t off = static_cast<int64_t>(t) * hp_.q_dim() + h * hp_.head_dim;
+        ops::attention_head(buf(ctx_.q_) + off, view, batch_.positions[t] + 1, shape, h, scores,
+                            buf(ctx_.attn_) + off);
+      }
+    };
+    ctx_.pool_.parallel_for(static_cast<int64_t>(batch_.n_tokens) * hp_.n_head, 1, work);
+  }
+
+  void ffn_block(int32_t l) {
+    const LayerWeights& lw = w_.layers[l];
+    norm_all(lw.ffn_norm);
+    matmul(lw.w_gate, ctx_.xn_, ctx_.gate_);
+    matmul(lw.w_up, ctx_.xn_, ctx_.up_);
+    ops::swiglu(buf(ctx_.gate_), buf(ctx_.up_), static_cast<int64_t>(batch_.n_tokens) * hp_.n_ff);
+    matmul(lw.w_down, ctx_.gate_, ctx_.xn_);
+    residual_add();
+  }
+
+  // Final norm and vocabulary projection for the tokens that want logits.
+  int32_t output_head() {
+    int32_t n_out = 0;
+    for (int32_t t = 0; t < batch_.n_tokens; ++t) {
+      const bool want = batch_.want_logits ? batch_.want_logits[t] != 0 : t == batch_.n_tokens - 1;
+      if (!want) continue;
+      QUANTA_ASSERT(n_out < ctx_.options_.n_outputs);
+      ops::rms_norm(buf(ctx_.x_) + t * hp_.n_embd, w_.output_norm, hp_.n_embd, hp_.norm_eps,
+                    buf(ctx_.out_x_) + n_out * hp_.n_embd);
+      ++n_out;
+    }
+    if (n_out > 0) {
+      ops::matmul(w_.output, buf(ctx_.out_x_), hp_.n_embd, n_out, buf(ctx_.logits_), hp_.n_vocab,
+                  ctx_.matmul_scratch_.data(), ctx_.pool_);
+    }
+    return n_out;
+  }
+
+  Context& ctx_;
+  const HParams& hp_;
+  const ModelWeights& w_;
+  const Batch& batch_;
+};
+
+const float* Context::forward(const Batch& batch, int32_t* n_out) {
+  TransformerPass pass(*this, batch);
+  const int32_t produced = pass.run();
+  if (n_out != nullptr) *n_out = produced;
+  return logits_.as<float>();
+}
+
+}  // namespace quanta::models

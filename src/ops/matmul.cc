@@ -1,0 +1,38 @@
+// Matrix product: activation conversion to vec_dot_type, then rows split across threads.
+#include "ops/matmul.h"
+
+#include "core/error.h"
+#include "kernels/kernel_table.h"
+
+namespace quanta::ops {
+
+void dequantize_row(const WeightView& w, int64_t r, float* out) {
+  QUANTA_ASSERT(r >= 0 && r < w.n_rows);
+  kernels::active().to_float[static_cast<uint32_t>(w.type)](
+      w.data + static_cast<size_t>(r) * w.row_bytes, out, w.n_cols);
+}
+
+size_t matmul_scratch_bytes(GgmlType type, int64_t k, int64_t n_tokens) {
+  const GgmlType act_type = type_traits(type).vec_dot_type;
+  return row_size(act_type, k) * static_cast<size_t>(n_tokens);
+}
+
+void matmul(const WeightView& w, const float* x, int64_t x_stride, int64_t n_tokens, float* y,
+            int64_t y_stride, void* scratch, ThreadPool& pool) {
+  const kernels::KernelTable& table = kernels::active();
+  const GgmlType act_type = type_traits(w.type).vec_dot_type;
+  const size_t act_row_bytes = row_size(act_type, w.n_cols);
+  const FromFloatFn convert = table.from_float[static_cast<uint32_t>(act_type)];
+  QUANTA_ASSERT(convert != nullptr);
+  auto* act = static_cast<uint8_t*>(scratch);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    convert(x + t * x_stride, act + static_cast<size_t>(t) * act_row_bytes, w.n_cols);
+  }
+  const auto rows = [&](int64_t begin, int64_t end) {
+    table.matmul_rows(w.type, w.data, w.row_bytes, w.n_cols, act, act_row_bytes, n_tokens, y,
+                      y_stride, begin, end);
+  };
+  pool.parallel_for(w.n_rows, 16, rows);
+}
+
+}  // namespace quanta::ops

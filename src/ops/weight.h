@@ -1,0 +1,24 @@
+// A view of a 2-D weight matrix stored in any GGML type (typically inside the mapped GGUF).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "quant/types.h"
+
+namespace quanta::ops {
+
+struct WeightView {
+  GgmlType type = GgmlType::F32;
+  int64_t n_cols = 0;   // ne[0]: values per row (the reduced dimension)
+  int64_t n_rows = 0;   // ne[1]: output features
+  size_t row_bytes = 0; // bytes per row
+  const uint8_t* data = nullptr;  // [n_rows, row_bytes]
+
+  bool empty() const { return data == nullptr; }
+};
+
+// Dequantizes row `r` of `w` into out[n_cols] (embedding lookup, tied output tests).
+void dequantize_row(const WeightView& w, int64_t r, float* out);
+
+}  // namespace quanta::ops

@@ -1,0 +1,11 @@
+// The subcommands of the `quanta` program; each parses its own flags (argv[2..]).
+#pragma once
+
+namespace quanta::cli {
+
+int cmd_run(int argc, char** argv);
+int cmd_info(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
+int cmd_synth(int argc, char** argv);
+
+}  // namespace quanta::cli
