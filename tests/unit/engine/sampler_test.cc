@@ -16,95 +16,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "testlib/alloc_counter.h"
 
-// ---- Allocation counter: every global operator new in this binary goes through here. ----
-// NOTE: replacing the global allocator is binary-wide; other engine tests are unaffected since
-// these forward to malloc/free and only count.
-namespace {
-std::atomic<int64_t> g_allocations{0};
-
-void* counted_alloc(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-
-void* counted_aligned_alloc(std::size_t n, std::align_val_t al) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  void* p = nullptr;
-  const std::size_t align = std::max(static_cast<std::size_t>(al), sizeof(void*));
-  if (posix_memalign(&p, align, n == 0 ? 1 : n) != 0) return nullptr;
-  return p;
-}
-}  // namespace
-
-// GCC 12 flags free() inside a replaced operator delete as mismatched; here it is the match.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t n) {
-  void* p = counted_alloc(n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-void* operator new[](std::size_t n) {
-  return operator new(n);
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  return counted_alloc(n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  return counted_alloc(n);
-}
-void* operator new(std::size_t n, std::align_val_t al) {
-  void* p = counted_aligned_alloc(n, al);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-void* operator new[](std::size_t n, std::align_val_t al) {
-  return operator new(n, al);
-}
-void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
-  return counted_aligned_alloc(n, al);
-}
-void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
-  return counted_aligned_alloc(n, al);
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-#pragma GCC diagnostic pop
 
 namespace quanta {
 namespace {
@@ -639,7 +552,7 @@ TEST(SamplerAllocations, SampleApplyAcceptAllocateNothing) {
   for (const SamplingParams& p : configs) {
     Sampler sampler(n, p);
     Candidates c(n);
-    const int64_t before = g_allocations.load();
+    const int64_t before = quanta::testlib::allocation_count();
     for (int i = 0; i < 50; ++i) {
       const int32_t t = sampler.sample(logits.data());
       sampler.accept(t);
@@ -647,18 +560,18 @@ TEST(SamplerAllocations, SampleApplyAcceptAllocateNothing) {
       sampler.accept(sampler.draw(c));
     }
     sampler.reset();
-    const int64_t after = g_allocations.load();
+    const int64_t after = quanta::testlib::allocation_count();
     EXPECT_EQ(after - before, 0) << "temperature " << p.temperature << " top_k " << p.top_k;
   }
 }
 
 TEST(SamplerAllocations, CounterSeesAllocations) {
   // Guards the test above against a counter that never counts.
-  const int64_t before = g_allocations.load();
+  const int64_t before = quanta::testlib::allocation_count();
   std::vector<int32_t>* v = new std::vector<int32_t>(100, 1);
   asm volatile("" : : "g"(v) : "memory");
   delete v;
-  EXPECT_GE(g_allocations.load() - before, 2);
+  EXPECT_GE(quanta::testlib::allocation_count() - before, 2);
 }
 
 }  // namespace

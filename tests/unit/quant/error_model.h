@@ -30,8 +30,7 @@ inline double f16_err(double v) {
 inline std::vector<double> worst_case_bounds(GgmlType type, const std::vector<float>& x) {
   const int64_t n = static_cast<int64_t>(x.size());
   std::vector<double> b(x.size(), 0.0);
-  auto block_extremes = [&](int64_t s, double* amax, double* signed_max, double* mn,
-                            double* mx) {
+  auto block_extremes = [&](int64_t s, double* amax, double* signed_max, double* mn, double* mx) {
     *amax = 0, *signed_max = 0, *mn = x[s], *mx = x[s];
     for (int64_t i = s; i < s + 32; ++i) {
       if (std::fabs(x[i]) > *amax) *amax = std::fabs(x[i]), *signed_max = x[i];

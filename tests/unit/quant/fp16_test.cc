@@ -1,6 +1,8 @@
 // F16 and BF16 conversions (core/fp16.h, used by every block scale): exhaustive round trips
 // over all 65536 bit patterns, decoding checked against an independent formula, round-to-
 // nearest-even at every halfway point, overflow, NaN and infinities; plus the F16/BF16 rows.
+#include "core/fp16.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,14 +10,17 @@
 #include <limits>
 #include <vector>
 
-#include "core/fp16.h"
 #include "quant/types.h"
 
 namespace quanta {
 namespace {
 
-bool f16_is_nan(uint16_t h) { return (h & 0x7c00u) == 0x7c00u && (h & 0x03ffu) != 0; }
-bool bf16_is_nan(uint16_t h) { return (h & 0x7f80u) == 0x7f80u && (h & 0x007fu) != 0; }
+bool f16_is_nan(uint16_t h) {
+  return (h & 0x7c00u) == 0x7c00u && (h & 0x03ffu) != 0;
+}
+bool bf16_is_nan(uint16_t h) {
+  return (h & 0x7f80u) == 0x7f80u && (h & 0x007fu) != 0;
+}
 
 // IEEE half decoded by its definition, in double.
 double f16_reference(uint16_t h) {
@@ -23,8 +28,9 @@ double f16_reference(uint16_t h) {
   const int exp = (h >> 10) & 0x1f;
   const int mant = h & 0x3ff;
   if (exp == 0) return sign * std::ldexp(mant, -24);
-  if (exp == 31) return mant ? std::numeric_limits<double>::quiet_NaN()
-                             : sign * std::numeric_limits<double>::infinity();
+  if (exp == 31)
+    return mant ? std::numeric_limits<double>::quiet_NaN()
+                : sign * std::numeric_limits<double>::infinity();
   return sign * std::ldexp(1024 + mant, exp - 25);
 }
 
@@ -73,9 +79,9 @@ TEST(Fp16, HalfwayCasesRoundToEven) {
 
 TEST(Fp16, OverflowInfinityAndNaN) {
   const float inf = std::numeric_limits<float>::infinity();
-  EXPECT_EQ(f32_to_f16(65504.0f), 0x7bffu);               // largest finite half
+  EXPECT_EQ(f32_to_f16(65504.0f), 0x7bffu);  // largest finite half
   EXPECT_EQ(f32_to_f16(std::nextafter(65520.0f, 0.0f)), 0x7bffu);
-  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00u);               // halfway to 2^16: even is inf
+  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00u);  // halfway to 2^16: even is inf
   EXPECT_EQ(f32_to_f16(1e10f), 0x7c00u);
   EXPECT_EQ(f32_to_f16(-1e10f), 0xfc00u);
   EXPECT_EQ(f32_to_f16(inf), 0x7c00u);
@@ -84,7 +90,7 @@ TEST(Fp16, OverflowInfinityAndNaN) {
   EXPECT_TRUE(f16_is_nan(f32_to_f16(bits_float(0x7f800001u))));  // signalling, tiny payload
   EXPECT_TRUE(f16_is_nan(f32_to_f16(bits_float(0xffc00000u))));
   EXPECT_EQ(f32_to_f16(bits_float(0xffc00000u)) & 0x8000u, 0x8000u);
-  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -25)), 0x0000u);   // half the smallest subnormal: even
+  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -25)), 0x0000u);  // half the smallest subnormal: even
   EXPECT_EQ(f32_to_f16(std::ldexp(1.5f, -25)), 0x0001u);
   EXPECT_EQ(f32_to_f16(-std::ldexp(1.0f, -26)), 0x8000u);  // underflow keeps the sign
 }

@@ -3,6 +3,7 @@
 // rounding primitives (roundf away from zero for Q8_0, ggml's round-half-even nearest_int).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -46,9 +47,9 @@ TEST(KnownAnswer, Q4_0Ramp) {
   for (int j = 0; j < 16; ++j) EXPECT_EQ(b.qs[j], lo[j] | (hi[j] << 4)) << j;
   std::vector<float> y(32);
   dequantize_row(GgmlType::Q4_0, &b, y.data(), 32);
-  EXPECT_EQ(y[0], -16.0f);   // (0 - 8) * 2
-  EXPECT_EQ(y[1], -14.0f);   // x = -15 is a tie: rounds up
-  EXPECT_EQ(y[31], 14.0f);   // x = 15 clamped to level 15
+  EXPECT_EQ(y[0], -16.0f);  // (0 - 8) * 2
+  EXPECT_EQ(y[1], -14.0f);  // x = -15 is a tie: rounds up
+  EXPECT_EQ(y[31], 14.0f);  // x = 15 clamped to level 15
 }
 
 // Q8_0 with amax 127 gives d = 1 (f16 0x3c00) and q = roundf(x): halves go away from zero.

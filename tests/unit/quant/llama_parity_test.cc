@@ -75,8 +75,8 @@ ParityResult check_variant(const std::string& variant_name) {
         if (n_diff++ == 0) first_diff = b;
       }
     }
-    EXPECT_EQ(n_diff, 0u) << variant_name << ": " << t.name << " (" << type_name(type) << "): "
-                          << n_diff << " of " << n_bytes / block_bytes
+    EXPECT_EQ(n_diff, 0u) << variant_name << ": " << t.name << " (" << type_name(type)
+                          << "): " << n_diff << " of " << n_bytes / block_bytes
                           << " blocks differ, first at block " << first_diff;
     ++result.tensors_compared;
   }
@@ -89,11 +89,21 @@ void expect_all_compared(const std::string& variant_name) {
   EXPECT_EQ(r.tensors_compared, r.tensors_quantized_in_file) << variant_name;
 }
 
-TEST(LlamaParity, Q8_0) { expect_all_compared("syn-llama-gqa-q8_0.gguf"); }
-TEST(LlamaParity, Q4_0) { expect_all_compared("syn-llama-gqa-q4_0.gguf"); }
-TEST(LlamaParity, Q6_K) { expect_all_compared("syn-llama-gqa-q6_k.gguf"); }
-TEST(LlamaParity, Q4_K_M) { expect_all_compared("syn-llama-gqa-q4_k_m.gguf"); }
-TEST(LlamaParity, Q5_K_M) { expect_all_compared("syn-llama-gqa-q5_k_m.gguf"); }
+TEST(LlamaParity, Q8_0) {
+  expect_all_compared("syn-llama-gqa-q8_0.gguf");
+}
+TEST(LlamaParity, Q4_0) {
+  expect_all_compared("syn-llama-gqa-q4_0.gguf");
+}
+TEST(LlamaParity, Q6_K) {
+  expect_all_compared("syn-llama-gqa-q6_k.gguf");
+}
+TEST(LlamaParity, Q4_K_M) {
+  expect_all_compared("syn-llama-gqa-q4_k_m.gguf");
+}
+TEST(LlamaParity, Q5_K_M) {
+  expect_all_compared("syn-llama-gqa-q5_k_m.gguf");
+}
 
 // The test-only parser must agree with the file layout: the last tensor ends at the end of the
 // file, give or take the final alignment padding.
@@ -104,7 +114,8 @@ TEST(LlamaParity, MiniParserSeesWholeFile) {
   for (const MiniTensor& t : base.tensors()) {
     const GgmlType type = static_cast<GgmlType>(t.type);
     ASSERT_TRUE(is_known_type(t.type)) << t.name;
-    const uint64_t bytes = row_size(type, t.ne[0]) * static_cast<uint64_t>(t.n_elements() / t.ne[0]);
+    const uint64_t bytes =
+        row_size(type, t.ne[0]) * static_cast<uint64_t>(t.n_elements() / t.ne[0]);
     end = std::max(end, t.offset + bytes);
   }
   ASSERT_LE(base.data_start() + end, base.size());

@@ -33,8 +33,8 @@ TEST(RoundTripWorstCase, ClosedFormTypes) {
       int bad = 0;
       for (int64_t i = 0; i < kN && bad < 5; ++i) {
         if (std::fabs(static_cast<double>(y[i]) - x[i]) > bound[i]) {
-          ADD_FAILURE() << type_name(type) << " " << testing::dist_name(dist) << " element "
-                        << i << ": x=" << x[i] << " y=" << y[i] << " bound=" << bound[i];
+          ADD_FAILURE() << type_name(type) << " " << testing::dist_name(dist) << " element " << i
+                        << ": x=" << x[i] << " y=" << y[i] << " bound=" << bound[i];
           ++bad;
         }
       }

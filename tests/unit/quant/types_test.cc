@@ -1,6 +1,8 @@
 // The type-traits table: block struct sizes, geometry and names of every ggml type (expected
 // values transcribed from ggml.c's type_traits), unknown codes, supported types, vec_dot
 // types (ggml-cpu.c) and the row_size / quantize_row / dequantize_row wrappers.
+#include "quant/types.h"
+
 #include <gtest/gtest.h>
 
 #include <cstddef>
@@ -10,7 +12,6 @@
 
 #include "core/error.h"
 #include "quant/blocks.h"
-#include "quant/types.h"
 
 namespace quanta {
 namespace {
@@ -25,21 +26,36 @@ struct Expected {
 
 // From ggml.c type_traits (blck_size, type_size) and ggml_type_name spellings.
 constexpr Expected kExpected[] = {
-    {GgmlType::F32, "f32", 1, 4, false},          {GgmlType::F16, "f16", 1, 2, false},
-    {GgmlType::Q4_0, "q4_0", 32, 18, true},       {GgmlType::Q4_1, "q4_1", 32, 20, true},
-    {GgmlType::Q5_0, "q5_0", 32, 22, true},       {GgmlType::Q5_1, "q5_1", 32, 24, true},
-    {GgmlType::Q8_0, "q8_0", 32, 34, true},       {GgmlType::Q8_1, "q8_1", 32, 36, true},
-    {GgmlType::Q2_K, "q2_K", 256, 84, true},      {GgmlType::Q3_K, "q3_K", 256, 110, true},
-    {GgmlType::Q4_K, "q4_K", 256, 144, true},     {GgmlType::Q5_K, "q5_K", 256, 176, true},
-    {GgmlType::Q6_K, "q6_K", 256, 210, true},     {GgmlType::Q8_K, "q8_K", 256, 292, true},
-    {GgmlType::IQ2_XXS, "iq2_xxs", 256, 66, true}, {GgmlType::IQ2_XS, "iq2_xs", 256, 74, true},
-    {GgmlType::IQ3_XXS, "iq3_xxs", 256, 98, true}, {GgmlType::IQ1_S, "iq1_s", 256, 50, true},
-    {GgmlType::IQ4_NL, "iq4_nl", 32, 18, true},   {GgmlType::IQ3_S, "iq3_s", 256, 110, true},
-    {GgmlType::IQ2_S, "iq2_s", 256, 82, true},    {GgmlType::IQ4_XS, "iq4_xs", 256, 136, true},
-    {GgmlType::I8, "i8", 1, 1, false},            {GgmlType::I16, "i16", 1, 2, false},
-    {GgmlType::I32, "i32", 1, 4, false},          {GgmlType::I64, "i64", 1, 8, false},
-    {GgmlType::F64, "f64", 1, 8, false},          {GgmlType::IQ1_M, "iq1_m", 256, 56, true},
-    {GgmlType::BF16, "bf16", 1, 2, false},        {GgmlType::TQ1_0, "tq1_0", 256, 54, true},
+    {GgmlType::F32, "f32", 1, 4, false},
+    {GgmlType::F16, "f16", 1, 2, false},
+    {GgmlType::Q4_0, "q4_0", 32, 18, true},
+    {GgmlType::Q4_1, "q4_1", 32, 20, true},
+    {GgmlType::Q5_0, "q5_0", 32, 22, true},
+    {GgmlType::Q5_1, "q5_1", 32, 24, true},
+    {GgmlType::Q8_0, "q8_0", 32, 34, true},
+    {GgmlType::Q8_1, "q8_1", 32, 36, true},
+    {GgmlType::Q2_K, "q2_K", 256, 84, true},
+    {GgmlType::Q3_K, "q3_K", 256, 110, true},
+    {GgmlType::Q4_K, "q4_K", 256, 144, true},
+    {GgmlType::Q5_K, "q5_K", 256, 176, true},
+    {GgmlType::Q6_K, "q6_K", 256, 210, true},
+    {GgmlType::Q8_K, "q8_K", 256, 292, true},
+    {GgmlType::IQ2_XXS, "iq2_xxs", 256, 66, true},
+    {GgmlType::IQ2_XS, "iq2_xs", 256, 74, true},
+    {GgmlType::IQ3_XXS, "iq3_xxs", 256, 98, true},
+    {GgmlType::IQ1_S, "iq1_s", 256, 50, true},
+    {GgmlType::IQ4_NL, "iq4_nl", 32, 18, true},
+    {GgmlType::IQ3_S, "iq3_s", 256, 110, true},
+    {GgmlType::IQ2_S, "iq2_s", 256, 82, true},
+    {GgmlType::IQ4_XS, "iq4_xs", 256, 136, true},
+    {GgmlType::I8, "i8", 1, 1, false},
+    {GgmlType::I16, "i16", 1, 2, false},
+    {GgmlType::I32, "i32", 1, 4, false},
+    {GgmlType::I64, "i64", 1, 8, false},
+    {GgmlType::F64, "f64", 1, 8, false},
+    {GgmlType::IQ1_M, "iq1_m", 256, 56, true},
+    {GgmlType::BF16, "bf16", 1, 2, false},
+    {GgmlType::TQ1_0, "tq1_0", 256, 54, true},
     {GgmlType::TQ2_0, "tq2_0", 256, 66, true},
 };
 
@@ -112,10 +128,10 @@ TEST(TypeTraits, UnknownCodes) {
 
 TEST(TypeTraits, SupportedTypesAndVecDotTypes) {
   using T = GgmlType;
-  const std::pair<T, T> supported[] = {
-      {T::F32, T::F32},   {T::F16, T::F16},   {T::BF16, T::BF16}, {T::Q4_0, T::Q8_0},
-      {T::Q5_0, T::Q8_0}, {T::Q8_0, T::Q8_0}, {T::Q4_1, T::Q8_1}, {T::Q5_1, T::Q8_1},
-      {T::Q4_K, T::Q8_K}, {T::Q5_K, T::Q8_K}, {T::Q6_K, T::Q8_K}};
+  const std::pair<T, T> supported[] = {{T::F32, T::F32},   {T::F16, T::F16},   {T::BF16, T::BF16},
+                                       {T::Q4_0, T::Q8_0}, {T::Q5_0, T::Q8_0}, {T::Q8_0, T::Q8_0},
+                                       {T::Q4_1, T::Q8_1}, {T::Q5_1, T::Q8_1}, {T::Q4_K, T::Q8_K},
+                                       {T::Q5_K, T::Q8_K}, {T::Q6_K, T::Q8_K}};
   int n_supported = 0;
   for (const auto& [type, vdt] : supported) {
     SCOPED_TRACE(type_name(type));
