@@ -26,7 +26,7 @@ build: deps
 run: build
 ifeq ($(strip $(MODEL)),)
 	@$(BUILD_DIR)/quanta synth -o $(DEFAULT_MODEL)
-	@$(BUILD_DIR)/quanta run -m $(DEFAULT_MODEL) -p "$(PROMPT)" -n $(N)
+	@$(BUILD_DIR)/quanta run -m $(DEFAULT_MODEL) -p "$(PROMPT)" -n $(N) --ignore-eos
 else
 	@$(BUILD_DIR)/quanta run -m "$(MODEL)" -p "$(PROMPT)" -n $(N)
 endif

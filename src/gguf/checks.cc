@@ -29,7 +29,9 @@ std::string alignment_problem(const Value& value) {
   return {};
 }
 
-static bool is_removed_type(uint32_t code) { return code == 4 || code == 5 || (code >= 31 && code <= 33); }
+static bool is_removed_type(uint32_t code) {
+  return code == 4 || code == 5 || (code >= 31 && code <= 33);
+}
 
 // Dims positive, element count within int64.
 static std::string dims_problem(const std::vector<int64_t>& ne) {
@@ -56,7 +58,8 @@ std::string tensor_problem(uint32_t type_code, const std::vector<int64_t>& ne, u
   const GgmlType type = static_cast<GgmlType>(type_code);
   const TypeTraits& traits = type_traits(type);
   if (ne[0] % traits.block_size != 0) {
-    return strformat("row length ne[0] = %" PRId64 " is not a multiple of the %s block size %" PRId64,
+    return strformat("row length ne[0] = %" PRId64
+                     " is not a multiple of the %s block size %" PRId64,
                      ne[0], traits.name, traits.block_size);
   }
   uint64_t bytes = static_cast<uint64_t>(ne[0] / traits.block_size);

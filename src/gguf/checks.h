@@ -12,13 +12,13 @@
 
 namespace quanta::gguf {
 
-inline constexpr uint64_t kMaxKeyLength = 65535;      // metadata keys, bytes
+inline constexpr uint64_t kMaxKeyLength = 65535;       // metadata keys, bytes
 inline constexpr uint64_t kMaxTensorNameLength = 255;  // tensor names, bytes
-inline constexpr int kMaxArrayDepth = 16;             // nesting levels of arrays in arrays
+inline constexpr int kMaxArrayDepth = 16;              // nesting levels of arrays in arrays
 inline constexpr const char* kAlignmentKey = "general.alignment";
 
 // Smallest on-disk sizes, used to reject counts that cannot fit before allocating.
-inline constexpr uint64_t kMinKeyValueBytes = 8 + 1 + 4 + 1;          // key len, key, type, u8
+inline constexpr uint64_t kMinKeyValueBytes = 8 + 1 + 4 + 1;            // key len, key, type, u8
 inline constexpr uint64_t kMinTensorInfoBytes = 8 + 1 + 4 + 8 + 4 + 8;  // 1-dim tensor info
 
 // A key or tensor name: non-empty, at most `max_length` bytes, no NUL bytes.

@@ -39,8 +39,8 @@ std::string_view Cursor::string(const char* what) {
 
 void Cursor::check_count(uint64_t count, uint64_t min_bytes, const char* what) const {
   if (min_bytes != 0 && count > remaining() / min_bytes) {
-    fail("%s %" PRIu64 " cannot fit in the remaining %" PRIu64 " bytes (each needs at least %" PRIu64
-         ")",
+    fail("%s %" PRIu64 " cannot fit in the remaining %" PRIu64
+         " bytes (each needs at least %" PRIu64 ")",
          what, count, remaining(), min_bytes);
   }
 }

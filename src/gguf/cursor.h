@@ -11,8 +11,9 @@
 
 namespace quanta::gguf {
 
-static_assert(std::endian::native == std::endian::little,
-              "the GGUF reader maps little-endian files directly; big-endian hosts are unsupported");
+static_assert(
+    std::endian::native == std::endian::little,
+    "the GGUF reader maps little-endian files directly; big-endian hosts are unsupported");
 
 class Cursor {
  public:

@@ -12,12 +12,18 @@ namespace {
 
 // Smallest on-disk size of one array element of `type`, for the count check.
 uint64_t min_element_bytes(ValueType type) {
-  if (type == ValueType::kString) return 8;   // u64 length
-  if (type == ValueType::kArray) return 12;   // u32 element type + u64 count
+  if (type == ValueType::kString) return 8;  // u64 length
+  if (type == ValueType::kArray) return 12;  // u32 element type + u64 count
   return scalar_size(type);
 }
 
-std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+// "metadata key '<key>'", built by appends (GCC 12 warns falsely on operator+ chains here).
+std::string key_context(std::string_view key) {
+  std::string out = "metadata key '";
+  out.append(key);
+  out.push_back('\'');
+  return out;
+}
 
 Array read_array(Cursor& cur, int depth) {
   Array a;
@@ -57,7 +63,8 @@ Array read_array(Cursor& cur, int depth) {
 
 Header read_header(Cursor& cur) {
   if (cur.size() == 0) cur.fail("file is empty");
-  if (cur.size() < 4) cur.fail("truncated: file of %" PRIu64 " bytes is too short for the magic", cur.size());
+  if (cur.size() < 4)
+    cur.fail("truncated: file of %" PRIu64 " bytes is too short for the magic", cur.size());
   const uint32_t magic = cur.u32("magic");
   if (magic != kMagic) cur.fail("not a GGUF file (bad magic 0x%08x)", magic);
   Header h;
@@ -104,7 +111,7 @@ void read_metadata(Cursor& cur, uint64_t n_kv, std::vector<KeyValue>* kvs,
     const std::string_view key = cur.string("key");
     const std::string problem = name_problem(key, kMaxKeyLength);
     if (!problem.empty()) cur.fail("bad key: %s", problem.c_str());
-    cur.set_context("metadata key " + quoted(key));
+    cur.set_context(key_context(key));
     const uint32_t type = cur.u32("value type");
     Value value = read_value(cur, type, 0);
     auto [it, inserted] = index->emplace(std::string(key), kvs->size());

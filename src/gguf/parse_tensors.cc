@@ -50,7 +50,8 @@ void read_tensor_infos(Cursor& cur, uint64_t n_tensors, uint64_t alignment,
   for (uint64_t i = 0; i < n_tensors; ++i) {
     TensorInfo t = read_tensor_info(cur, i, alignment);
     auto [it, inserted] = index->emplace(t.name, tensors->size());
-    if (!inserted) cur.fail("duplicate tensor name (tensor infos %zu and %" PRIu64 ")", it->second, i);
+    if (!inserted)
+      cur.fail("duplicate tensor name (tensor infos %zu and %" PRIu64 ")", it->second, i);
     tensors->push_back(std::move(t));
   }
   cur.set_context("");

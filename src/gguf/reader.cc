@@ -52,7 +52,8 @@ File File::open(const std::string& path) {
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   const int err = errno;
   ::close(fd);  // the mapping keeps the file alive
-  if (map == MAP_FAILED) fail("%s: cannot mmap %zu bytes: %s", path.c_str(), size, std::strerror(err));
+  if (map == MAP_FAILED)
+    fail("%s: cannot mmap %zu bytes: %s", path.c_str(), size, std::strerror(err));
   f.mapping_ = map;
   f.base_ = static_cast<const uint8_t*>(map);
   f.size_ = size;
@@ -71,7 +72,9 @@ File File::from_bytes(std::string bytes, std::string name) {
   return f;
 }
 
-File::File(File&& other) noexcept { *this = std::move(other); }
+File::File(File&& other) noexcept {
+  *this = std::move(other);
+}
 
 File& File::operator=(File&& other) noexcept {
   if (this == &other) return *this;
@@ -94,7 +97,9 @@ File& File::operator=(File&& other) noexcept {
   return *this;
 }
 
-File::~File() { release(); }
+File::~File() {
+  release();
+}
 
 void File::release() {
   if (mapping_ != nullptr) ::munmap(mapping_, size_);
@@ -162,8 +167,8 @@ std::optional<std::string> File::get_string(std::string_view key) const {
 }
 
 const Array* File::get_array(std::string_view key) const {
-  const auto found = typed_lookup<const Array*>(*this, key,
-                                                 [](const Value& v) { return &v.as_array(); });
+  const auto found =
+      typed_lookup<const Array*>(*this, key, [](const Value& v) { return &v.as_array(); });
   return found ? *found : nullptr;
 }
 

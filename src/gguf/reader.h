@@ -24,10 +24,10 @@ struct TensorInfo {
   std::string name;
   std::vector<int64_t> ne;  // dimensions, ne[0] innermost (row length); 1..4 of them
   GgmlType type = GgmlType::F32;
-  uint64_t offset = 0;      // relative to the start of the data section
-  uint64_t n_bytes = 0;     // validated: rows * row_size(type, ne[0])
+  uint64_t offset = 0;   // relative to the start of the data section
+  uint64_t n_bytes = 0;  // validated: rows * row_size(type, ne[0])
   int64_t n_elements() const;
-  int64_t n_rows() const;   // n_elements / ne[0]
+  int64_t n_rows() const;  // n_elements / ne[0]
 };
 
 class File {
@@ -67,7 +67,7 @@ class File {
 
  private:
   File() = default;
-  void parse();  // fills the fields below from base_/size_, validating everything
+  void parse();          // fills the fields below from base_/size_, validating everything
   void parse_or_fail();  // parse(), with errors prefixed by path_
   void release();        // unmaps
 

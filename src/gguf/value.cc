@@ -12,24 +12,39 @@ namespace quanta::gguf {
 
 const char* value_type_name(ValueType type) {
   switch (type) {
-    case ValueType::kUint8: return "uint8";
-    case ValueType::kInt8: return "int8";
-    case ValueType::kUint16: return "uint16";
-    case ValueType::kInt16: return "int16";
-    case ValueType::kUint32: return "uint32";
-    case ValueType::kInt32: return "int32";
-    case ValueType::kFloat32: return "float32";
-    case ValueType::kBool: return "bool";
-    case ValueType::kString: return "string";
-    case ValueType::kArray: return "array";
-    case ValueType::kUint64: return "uint64";
-    case ValueType::kInt64: return "int64";
-    case ValueType::kFloat64: return "float64";
+    case ValueType::kUint8:
+      return "uint8";
+    case ValueType::kInt8:
+      return "int8";
+    case ValueType::kUint16:
+      return "uint16";
+    case ValueType::kInt16:
+      return "int16";
+    case ValueType::kUint32:
+      return "uint32";
+    case ValueType::kInt32:
+      return "int32";
+    case ValueType::kFloat32:
+      return "float32";
+    case ValueType::kBool:
+      return "bool";
+    case ValueType::kString:
+      return "string";
+    case ValueType::kArray:
+      return "array";
+    case ValueType::kUint64:
+      return "uint64";
+    case ValueType::kInt64:
+      return "int64";
+    case ValueType::kFloat64:
+      return "float64";
   }
   return "unknown";
 }
 
-bool is_known_value_type(uint32_t code) { return code <= static_cast<uint32_t>(ValueType::kFloat64); }
+bool is_known_value_type(uint32_t code) {
+  return code <= static_cast<uint32_t>(ValueType::kFloat64);
+}
 
 bool is_integer_type(ValueType type) {
   switch (type) {
@@ -171,7 +186,9 @@ bool operator==(const Array& a, const Array& b) {
 
 // ---- Value ----
 
-int64_t Value::as_int() const { return scalar_int(type, bits, ""); }
+int64_t Value::as_int() const {
+  return scalar_int(type, bits, "");
+}
 
 uint64_t Value::as_uint() const {
   if (!is_integer_type(type)) fail("expected an integer, found %s", value_type_name(type));
@@ -181,7 +198,9 @@ uint64_t Value::as_uint() const {
   return static_cast<uint64_t>(v);
 }
 
-double Value::as_float() const { return scalar_float(type, bits, ""); }
+double Value::as_float() const {
+  return scalar_float(type, bits, "");
+}
 
 bool Value::as_bool() const {
   if (type != ValueType::kBool) fail("expected a bool, found %s", value_type_name(type));
@@ -213,15 +232,33 @@ static Value scalar(ValueType type, uint64_t bits) {
   return v;
 }
 
-Value Value::u8(uint8_t v) { return scalar(ValueType::kUint8, v); }
-Value Value::i8(int8_t v) { return scalar(ValueType::kInt8, static_cast<uint8_t>(v)); }
-Value Value::u16(uint16_t v) { return scalar(ValueType::kUint16, v); }
-Value Value::i16(int16_t v) { return scalar(ValueType::kInt16, static_cast<uint16_t>(v)); }
-Value Value::u32(uint32_t v) { return scalar(ValueType::kUint32, v); }
-Value Value::i32(int32_t v) { return scalar(ValueType::kInt32, static_cast<uint32_t>(v)); }
-Value Value::u64(uint64_t v) { return scalar(ValueType::kUint64, v); }
-Value Value::i64(int64_t v) { return scalar(ValueType::kInt64, static_cast<uint64_t>(v)); }
-Value Value::boolean(bool v) { return scalar(ValueType::kBool, v ? 1 : 0); }
+Value Value::u8(uint8_t v) {
+  return scalar(ValueType::kUint8, v);
+}
+Value Value::i8(int8_t v) {
+  return scalar(ValueType::kInt8, static_cast<uint8_t>(v));
+}
+Value Value::u16(uint16_t v) {
+  return scalar(ValueType::kUint16, v);
+}
+Value Value::i16(int16_t v) {
+  return scalar(ValueType::kInt16, static_cast<uint16_t>(v));
+}
+Value Value::u32(uint32_t v) {
+  return scalar(ValueType::kUint32, v);
+}
+Value Value::i32(int32_t v) {
+  return scalar(ValueType::kInt32, static_cast<uint32_t>(v));
+}
+Value Value::u64(uint64_t v) {
+  return scalar(ValueType::kUint64, v);
+}
+Value Value::i64(int64_t v) {
+  return scalar(ValueType::kInt64, static_cast<uint64_t>(v));
+}
+Value Value::boolean(bool v) {
+  return scalar(ValueType::kBool, v ? 1 : 0);
+}
 
 Value Value::f32(float v) {
   uint32_t u;

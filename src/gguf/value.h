@@ -44,23 +44,23 @@ struct Array {
 
   size_t size() const;
   // Element accessors; they throw quanta::Error when the element type does not fit.
-  int64_t int_at(size_t i) const;    // any integer type (uint64 above INT64_MAX throws)
-  double float_at(size_t i) const;   // float32/float64, or an integer type
+  int64_t int_at(size_t i) const;   // any integer type (uint64 above INT64_MAX throws)
+  double float_at(size_t i) const;  // float32/float64, or an integer type
   const std::string& string_at(size_t i) const;
 };
 
 struct Value {
   ValueType type = ValueType::kUint32;
-  uint64_t bits = 0;   // scalar: the raw little-endian bits, zero-extended
-  std::string str;     // kString
+  uint64_t bits = 0;           // scalar: the raw little-endian bits, zero-extended
+  std::string str;             // kString
   std::shared_ptr<Array> arr;  // kArray (shared: values are copied cheaply). NOTE: not
                                // `array`, which names the factory below (like str/string).
 
   // Typed reads; throw quanta::Error when the type does not fit (message names the type).
-  int64_t as_int() const;      // any integer type
-  uint64_t as_uint() const;    // any integer type, negative throws
-  double as_float() const;     // float32/float64 or any integer type
-  bool as_bool() const;        // bool only
+  int64_t as_int() const;    // any integer type
+  uint64_t as_uint() const;  // any integer type, negative throws
+  double as_float() const;   // float32/float64 or any integer type
+  bool as_bool() const;      // bool only
   const std::string& as_string() const;
   const Array& as_array() const;
 

@@ -18,8 +18,12 @@ namespace {
 void put_bytes(std::string& out, const void* p, size_t n) {
   out.append(static_cast<const char*>(p), n);
 }
-void put_u32(std::string& out, uint32_t v) { put_bytes(out, &v, sizeof v); }
-void put_u64(std::string& out, uint64_t v) { put_bytes(out, &v, sizeof v); }
+void put_u32(std::string& out, uint32_t v) {
+  put_bytes(out, &v, sizeof v);
+}
+void put_u64(std::string& out, uint64_t v) {
+  put_bytes(out, &v, sizeof v);
+}
 void put_string(std::string& out, const std::string& s) {
   put_u64(out, s.size());
   out.append(s);
@@ -162,8 +166,7 @@ void Writer::write(const std::string& path) const {
   for (const Tensor& t : tensors_) {
     if (!ok) break;
     const size_t pad = align_up(t.data.size(), align) - t.data.size();
-    ok = std::fwrite(t.data.data(), 1, t.data.size(), f) == t.data.size() &&
-         write_zeros(f, pad);
+    ok = std::fwrite(t.data.data(), 1, t.data.size(), f) == t.data.size() && write_zeros(f, pad);
   }
   const int err = errno;
   if (std::fclose(f) != 0 && ok) write_failed(path, tmp, errno);

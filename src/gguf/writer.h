@@ -40,7 +40,7 @@ class Writer {
     std::vector<int64_t> ne;
     std::vector<uint8_t> data;  // n_bytes as the type and dims imply
   };
-  uint64_t alignment() const;     // general.alignment, else kDefaultAlignment
+  uint64_t alignment() const;      // general.alignment, else kDefaultAlignment
   std::string head_bytes() const;  // header, metadata, tensor infos, padding before the data
   uint32_t version_;
   std::vector<KeyValue> kvs_;

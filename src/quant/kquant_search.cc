@@ -33,6 +33,49 @@ void qx_levels(int n, int nmax, const float* x, float iscale, int8_t* L) {
   }
 }
 
+// Levels clamp(round(iscale * (x - min)), 0, nmax).
+void asym_levels(int n, int nmax, const float* x, float iscale, float min, uint8_t* L) {
+  for (int i = 0; i < n; ++i) {
+    const int l = nearest_int(iscale * (x[i] - min));
+    L[i] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
+  }
+}
+
+// sum w * (scale * L + min - x)^2, in ggml's operation order.
+float weighted_sq_error(int n, const float* x, const float* weights, const uint8_t* L, float scale,
+                        float min) {
+  float error = 0;
+  for (int i = 0; i < n; ++i) {
+    float diff = scale * static_cast<float>(L[i]) + min - x[i];
+    diff = diff * diff;
+    error += weights[i] * diff;
+  }
+  return error;
+}
+
+// Weighted least-squares scale and min for fixed levels L (min clamped to <= 0). False when
+// the system is singular (all levels equal).
+bool fit_scale_min(int n, const float* x, const float* weights, const uint8_t* L, float sum_w,
+                   float sum_x, float* scale, float* min) {
+  float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+  for (int i = 0; i < n; ++i) {
+    const float w = weights[i];
+    const float fl = static_cast<float>(L[i]);
+    sum_l += w * fl;
+    sum_l2 += w * fl * fl;
+    sum_xl += w * fl * x[i];
+  }
+  const float D = sum_w * sum_l2 - sum_l * sum_l;
+  if (!(D > 0)) return false;
+  *scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+  *min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+  if (*min > 0) {
+    *min = 0;
+    *scale = sum_xl / sum_l2;
+  }
+  return true;
+}
+
 }  // namespace
 
 float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
@@ -90,46 +133,19 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
   const float fnmax = static_cast<float>(nmax);
   float iscale = fnmax / (max - min);
   float scale = 1 / iscale;
-  float best_error = 0;
-  for (int i = 0; i < n; ++i) {
-    const int l = nearest_int(iscale * (x[i] - min));
-    L[i] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
-    float diff = scale * static_cast<float>(L[i]) + min - x[i];
-    diff = diff * diff;
-    best_error += weights[i] * diff;
-  }
+  asym_levels(n, nmax, x, iscale, min, L);
+  float best_error = weighted_sq_error(n, x, weights, L, scale, min);
   for (int is = 0; is <= nstep; ++is) {
     iscale = (rmin + rdelta * static_cast<float>(is) + fnmax) / (max - min);
-    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-    for (int i = 0; i < n; ++i) {
-      const int l = std::max(0, std::min(nmax, nearest_int(iscale * (x[i] - min))));
-      Laux[i] = static_cast<uint8_t>(l);
-      const float w = weights[i];
-      const float fl = static_cast<float>(l);
-      sum_l += w * fl;
-      sum_l2 += w * fl * fl;
-      sum_xl += w * fl * x[i];
-    }
-    const float D = sum_w * sum_l2 - sum_l * sum_l;
-    if (D > 0) {
-      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-      if (this_min > 0) {
-        this_min = 0;
-        this_scale = sum_xl / sum_l2;
-      }
-      float cur_error = 0;
-      for (int i = 0; i < n; ++i) {
-        float diff = this_scale * static_cast<float>(Laux[i]) + this_min - x[i];
-        diff = diff * diff;
-        cur_error += weights[i] * diff;
-      }
-      if (cur_error < best_error) {
-        for (int i = 0; i < n; ++i) L[i] = Laux[i];
-        best_error = cur_error;
-        scale = this_scale;
-        min = this_min;
-      }
+    asym_levels(n, nmax, x, iscale, min, Laux);
+    float this_scale, this_min;
+    if (!fit_scale_min(n, x, weights, Laux, sum_w, sum_x, &this_scale, &this_min)) continue;
+    const float cur_error = weighted_sq_error(n, x, weights, Laux, this_scale, this_min);
+    if (cur_error < best_error) {
+      for (int i = 0; i < n; ++i) L[i] = Laux[i];
+      best_error = cur_error;
+      scale = this_scale;
+      min = this_min;
     }
   }
   *the_min = -min;

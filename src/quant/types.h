@@ -58,7 +58,9 @@ struct TypeTraits {
   // Scalar reference kernels; null where quanta has no kernels for the type.
   ToFloatFn to_float = nullptr;      // dequantize
   FromFloatFn from_float = nullptr;  // quantize (round to nearest, ggml's *_ref rounding)
-  VecDotFn vec_dot = nullptr;        // dot(x in this type, y in vec_dot_type), F32 accumulate
+  // dot(x in this type, y in vec_dot_type) with ggml's generic CPU math: integer block sums
+  // scaled and accumulated in F32 (F32/F16/BF16: F32 products summed in double, as ggml).
+  VecDotFn vec_dot = nullptr;
   GgmlType vec_dot_type = GgmlType::F32;
 };
 

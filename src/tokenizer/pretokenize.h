@@ -37,6 +37,10 @@ struct PreTokenizerConfig {
 // for a pre-tokenizer this implementation does not know.
 PreTokenizerConfig pre_tokenizer_config(const std::string& pre);
 
+// The regex list llama.cpp applies for `type`, in its spelling (for tests that replay
+// llama.cpp's std::regex splitting as an oracle).
+std::vector<std::string> pre_tokenizer_regexes(PreTokenizerType type);
+
 class PreTokenizer {
  public:
   explicit PreTokenizer(PreTokenizerType type);

@@ -417,7 +417,7 @@ int64_t Regex::match_at(const uint32_t* text, size_t begin, size_t end, size_t p
 
 bool Regex::search(const uint32_t* text, size_t begin, size_t end, size_t from,
                    size_t& match_pos, size_t& match_len) const {
-  for (size_t pos = from; pos < end; ++pos) {
+  for (size_t pos = from; pos <= end; ++pos) {
     const int64_t len = match_at(text, begin, end, pos);
     if (len >= 0) {
       match_pos = pos;

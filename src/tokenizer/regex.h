@@ -29,8 +29,8 @@ class Regex {
   // only at `begin`, '$' and lookahead stop at `end`. Returns -1 when nothing matches there.
   int64_t match_at(const uint32_t* text, size_t begin, size_t end, size_t pos) const;
 
-  // Leftmost match in text[from, end) (positions tried from `from` upwards); returns false
-  // when there is none, else sets `match_pos`/`match_len`.
+  // Leftmost match starting in [from, end] (positions tried from `from` upwards); false
+  // when there is none, else sets `match_pos`/`match_len` (the length may be 0).
   bool search(const uint32_t* text, size_t begin, size_t end, size_t from, size_t& match_pos,
               size_t& match_len) const;
 

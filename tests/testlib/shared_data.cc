@@ -9,6 +9,9 @@
 #include <fstream>
 #include <sstream>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 namespace quanta::testlib {
 
 const std::string& shared_dir() {
@@ -37,6 +40,24 @@ std::string temp_dir() {
   std::string dir = std::string(QUANTA_BINARY_DIR) + "/test-tmp";
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+std::string quanta_binary() { return std::string(QUANTA_BINARY_DIR) + "/quanta"; }
+
+int run_command(const std::string& command, std::string* stdout_text, std::string* stderr_text) {
+  const std::string err_path = temp_dir() + "/stderr-" + std::to_string(::getpid()) + ".txt";
+  const std::string full = command + " 2>" + err_path;
+  FILE* pipe = ::popen(full.c_str(), "r");
+  if (pipe == nullptr) return -1;
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  const int status = ::pclose(pipe);
+  if (stdout_text != nullptr) *stdout_text = out;
+  if (stderr_text != nullptr) *stderr_text = read_file(err_path);
+  std::remove(err_path.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 std::string read_file(const std::string& path) {

@@ -12,6 +12,12 @@ const std::string& shared_dir();
 std::string shared_path(const std::string& relative);
 // A scratch directory for files written by tests (inside the build tree), created on demand.
 std::string temp_dir();
+// Path of the built `quanta` program.
+std::string quanta_binary();
+// Runs a shell command; returns its exit status and fills stdout_text (stderr goes to
+// stderr_text when non-null, via a temporary file).
+int run_command(const std::string& command, std::string* stdout_text,
+                std::string* stderr_text = nullptr);
 // Whole file as bytes.
 std::string read_file(const std::string& path);
 

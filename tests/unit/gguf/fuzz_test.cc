@@ -32,8 +32,9 @@ uint64_t exercise(const File& f) {
 
 // One random mutation of `image`.
 void mutate(std::string& image, std::mt19937_64& rng) {
-  static const uint64_t kSpecial[] = {0, 1, 2, 3, 4, 5, 9, 13, 31, 32, 0x7f, 0xff, 0xffff,
-                                      0xffffffffu, 1ull << 32, 1ull << 62, ~0ull};
+  static const uint64_t kSpecial[] = {0,      1,           2,          3,          4,    5,
+                                      9,      13,          31,         32,         0x7f, 0xff,
+                                      0xffff, 0xffffffffu, 1ull << 32, 1ull << 62, ~0ull};
   const int kind = static_cast<int>(rng() % 4);
   const size_t pos = rng() % image.size();
   if (kind == 0) {  // flip a bit

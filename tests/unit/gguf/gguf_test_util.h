@@ -27,7 +27,7 @@ inline Writer base_writer(uint32_t version = 3) {
   w.set("test.dup_b", Value::u8(2));
   w.set("test.str", Value::string("hello"));
   w.set("test.arr", Value::i32_array({1, 2, 3}));
-  w.set("test.strs", Value::string_array({"a", "bc"}));
+  w.set("test.list", Value::string_array({"a", "bc"}));
   w.set("test.f32", Value::f32(0.5f));
   std::vector<uint8_t> a(64), b(136), c(32);
   for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i);
@@ -39,7 +39,9 @@ inline Writer base_writer(uint32_t version = 3) {
   return w;
 }
 
-inline std::string base_image() { return base_writer().to_bytes(); }
+inline std::string base_image() {
+  return base_writer().to_bytes();
+}
 
 // Position of the only occurrence of `needle` in `image` (fails the test if not unique).
 inline size_t find_unique(const std::string& image, std::string_view needle) {

@@ -143,8 +143,12 @@ void check_every_value_type(uint32_t version) {
   EXPECT_EQ(Writer::from_file(f).to_bytes(), bytes);
 }
 
-TEST(GgufRoundTrip, EveryValueTypeV3) { check_every_value_type(3); }
-TEST(GgufRoundTrip, EveryValueTypeV2) { check_every_value_type(2); }
+TEST(GgufRoundTrip, EveryValueTypeV3) {
+  check_every_value_type(3);
+}
+TEST(GgufRoundTrip, EveryValueTypeV2) {
+  check_every_value_type(2);
+}
 
 TEST(GgufRoundTrip, WriteToDiskMatchesToBytes) {
   const Writer w = test::base_writer(2);

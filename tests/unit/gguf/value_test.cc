@@ -75,9 +75,9 @@ TEST(GgufValue, ArrayAccessors) {
 }
 
 TEST(GgufValue, EqualityIsExact) {
-  EXPECT_EQ(Value::f32(NAN), Value::f32(NAN));      // same bits
+  EXPECT_EQ(Value::f32(NAN), Value::f32(NAN));  // same bits
   EXPECT_FALSE(Value::f32(0.0f) == Value::f32(-0.0f));
-  EXPECT_FALSE(Value::u32(1) == Value::i32(1));     // type matters
+  EXPECT_FALSE(Value::u32(1) == Value::i32(1));  // type matters
   EXPECT_EQ(Value::string_array({"x"}), Value::string_array({"x"}));
   EXPECT_FALSE(Value::i32_array({1, 2}) == Value::i32_array({1, 3}));
 }
@@ -111,12 +111,17 @@ TEST(GgufGetters, PresentAbsentAndWrongType) {
   EXPECT_EQ(f.get_array("absent"), nullptr);
   EXPECT_EQ(f.find("absent"), nullptr);
 
-  expect_error([&] { f.get_int("k.str"); }, "metadata key 'k.str': expected an integer, found string");
-  expect_error([&] { f.get_int("k.big"); }, "metadata key 'k.big': uint64 value 18446744073709551615");
-  expect_error([&] { f.get_float("k.bool"); }, "metadata key 'k.bool': expected a number, found bool");
+  expect_error([&] { f.get_int("k.str"); },
+               "metadata key 'k.str': expected an integer, found string");
+  expect_error([&] { f.get_int("k.big"); },
+               "metadata key 'k.big': uint64 value 18446744073709551615");
+  expect_error([&] { f.get_float("k.bool"); },
+               "metadata key 'k.bool': expected a number, found bool");
   expect_error([&] { f.get_bool("k.int"); }, "metadata key 'k.int': expected a bool, found int16");
-  expect_error([&] { f.get_string("k.arr"); }, "metadata key 'k.arr': expected a string, found array");
-  expect_error([&] { f.get_array("k.float"); }, "metadata key 'k.float': expected an array, found float32");
+  expect_error([&] { f.get_string("k.arr"); },
+               "metadata key 'k.arr': expected a string, found array");
+  expect_error([&] { f.get_array("k.float"); },
+               "metadata key 'k.float': expected an array, found float32");
 }
 
 TEST(GgufGetters, TensorLookupAndMove) {

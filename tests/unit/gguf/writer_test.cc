@@ -1,9 +1,10 @@
 // Writer: exact layout of a tiny file, replacement of keys in place, and rejection of
 // anything the reader would refuse.
+#include "gguf/writer.h"
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "gguf/writer.h"
 #include "gguf_test_util.h"
 
 namespace quanta::gguf {
@@ -43,7 +44,7 @@ TEST(GgufWriter, ExactBytesOfATinyFile) {
   expected.resize(96, '\0');      // 79 bytes of head padded to 32
   append<float>(expected, 1.0f);
   append<float>(expected, 2.0f);
-  expected.resize(128, '\0');     // the last tensor padded too
+  expected.resize(128, '\0');  // the last tensor padded too
   EXPECT_EQ(w.to_bytes(), expected);
 }
 

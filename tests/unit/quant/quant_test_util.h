@@ -13,7 +13,9 @@
 
 namespace quanta {
 // gtest prints parameters with this instead of raw bytes.
-inline void PrintTo(GgmlType type, std::ostream* os) { *os << type_name(type); }
+inline void PrintTo(GgmlType type, std::ostream* os) {
+  *os << type_name(type);
+}
 }  // namespace quanta
 
 namespace quanta::testing {
