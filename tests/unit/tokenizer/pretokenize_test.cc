@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "testlib/shared_data.h"
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/unicode.h"
@@ -87,34 +88,54 @@ std::vector<size_t> split_stl(const std::basic_string<CharT>& text,
   return out;
 }
 
-std::vector<std::string> oracle_split(const std::string& text,
-                                      const std::vector<std::string>& regexes) {
-  const std::vector<uint32_t> cpts = utf8_to_code_points(text);
-  std::string collapsed;
-  std::wstring wide;
-  for (const uint32_t c : cpts) {
-    collapsed += collapse(c);
-    wide += static_cast<wchar_t>(c > 0x7F && unicode_is_whitespace(c) ? 0x0B : c);
-  }
-  std::vector<size_t> offsets = {cpts.size()};
-  const auto flags = std::regex_constants::optimize | std::regex_constants::nosubs;
-  for (const std::string& re : regexes) {
-    if (has_category_escape(re)) {
-      offsets = split_stl(collapsed, std::regex(collapse_pattern(re), flags), offsets);
-    } else {
-      const std::vector<uint32_t> p = utf8_to_code_points(re);
-      offsets = split_stl(wide, std::wregex(std::wstring(p.begin(), p.end()), flags), offsets);
+// llama.cpp's unicode_regex_split with std::regex (collapsed text) / std::wregex.
+class Oracle {
+ public:
+  explicit Oracle(const std::vector<std::string>& regexes) {
+    const auto flags = std::regex_constants::optimize | std::regex_constants::nosubs;
+    for (const std::string& re : regexes) {
+      Step& step = steps_.emplace_back();
+      step.collapsed = has_category_escape(re);
+      if (step.collapsed) {
+        step.narrow = std::regex(collapse_pattern(re), flags);
+      } else {
+        const std::vector<uint32_t> p = utf8_to_code_points(re);
+        step.wide = std::wregex(std::wstring(p.begin(), p.end()), flags);
+      }
     }
   }
-  std::vector<std::string> words;
-  size_t start = 0;
-  for (const size_t len : offsets) {
-    std::string& w = words.emplace_back();
-    for (size_t i = start; i < start + len; ++i) append_utf8(cpts[i], w);
-    start += len;
+
+  std::vector<std::string> split(const std::string& text) const {
+    const std::vector<uint32_t> cpts = utf8_to_code_points(text);
+    std::string collapsed;
+    std::wstring wide;
+    for (const uint32_t c : cpts) {
+      collapsed += collapse(c);
+      wide += static_cast<wchar_t>(c > 0x7F && unicode_is_whitespace(c) ? 0x0B : c);
+    }
+    std::vector<size_t> offsets = {cpts.size()};
+    for (const Step& step : steps_) {
+      offsets = step.collapsed ? split_stl(collapsed, step.narrow, offsets)
+                               : split_stl(wide, step.wide, offsets);
+    }
+    std::vector<std::string> words;
+    size_t start = 0;
+    for (const size_t len : offsets) {
+      std::string& w = words.emplace_back();
+      for (size_t i = start; i < start + len; ++i) append_utf8(cpts[i], w);
+      start += len;
+    }
+    return words;
   }
-  return words;
-}
+
+ private:
+  struct Step {
+    bool collapsed = false;
+    std::regex narrow;
+    std::wregex wide;
+  };
+  std::vector<Step> steps_;
+};
 
 std::vector<std::string> corpus() {
   std::vector<std::string> texts = {
@@ -147,9 +168,9 @@ class PreTokenizerOracleTest : public ::testing::TestWithParam<PreTokenizerType>
 
 TEST_P(PreTokenizerOracleTest, SplitsLikeLlamaCppsStdRegex) {
   const PreTokenizer pre(GetParam());
-  const std::vector<std::string> regexes = pre_tokenizer_regexes(GetParam());
+  const Oracle oracle(pre_tokenizer_regexes(GetParam()));
   for (const std::string& text : corpus()) {
-    ASSERT_EQ(pre.split_words(text), oracle_split(text, regexes)) << "text: '" << text << "'";
+    ASSERT_EQ(pre.split_words(text), oracle.split(text)) << "text: '" << text << "'";
   }
 }
 
