@@ -27,9 +27,14 @@ constexpr const char* kCjkRegex = "[一-龥ࠀ-一가-퟿]+";
 // NOTE: the class lists the cased letters (Lu/Ll/Lt) as in DeepSeek's tokenizer.json; code
 // points that Unicode normalization would fold into others (U+1F7D, U+1FBE, U+1FD3, U+1FDB,
 // U+2126, U+212A) are written as escapes so that no editor can change them.
+// clang-format off
 constexpr const char* kDeepseekLlmLetters =
-    "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚ"
-    "Ḁ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\u1F7Dᾀ-ᾴᾶ-ᾼ\u1FBEῂ-ῄῆ-ῌῐ-\u1FD3ῖ-\u1FDBῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\u2126ℨ\u212A-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+";
+    "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ"
+    "-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\u1F7Dᾀ-ᾴᾶ-ᾼ"
+    "\u1FBEῂ-ῄῆ-ῌῐ-\u1FD3ῖ-\u1FDBῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\u2126ℨ\u212A"
+    "-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰"
+    "-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+";
+// clang-format on
 constexpr const char* kDeepseekLlmPunct = "\\s?[!-/:-~！-／：-～‘-‟　-。]+";
 
 }  // namespace
@@ -66,12 +71,18 @@ constexpr uint32_t kCollapsedWhitespace = 0x0B;
 
 uint32_t collapsed_unit(uint8_t category) {
   switch (category) {
-    case kCatNumber: return 0xD1;
-    case kCatLetter: return 0xD2;
-    case kCatPunctuation: return 0xD3;
-    case kCatMark: return 0xD4;
-    case kCatSymbol: return 0xD5;
-    default: return kCollapsedOther;
+    case kCatNumber:
+      return 0xD1;
+    case kCatLetter:
+      return 0xD2;
+    case kCatPunctuation:
+      return 0xD3;
+    case kCatMark:
+      return 0xD4;
+    case kCatSymbol:
+      return 0xD5;
+    default:
+      return kCollapsedOther;
   }
 }
 
@@ -79,23 +90,34 @@ uint32_t collapsed_unit(uint8_t category) {
 // (NOTE: its symbol list lacks '~', which we keep for identical splits).
 const char* ascii_members(uint8_t category) {
   switch (category) {
-    case kCatNumber: return "\x30-\x39";
-    case kCatLetter: return "\x41-\x5A\x61-\x7A";
-    case kCatPunctuation: return "\x21-\x23\x25-\x2A\x2C-\x2F\x3A-\x3B\x3F-\x40\\\x5B-\\\x5D\x5F\\\x7B\\\x7D";
-    case kCatSymbol: return "\\\x24\\\x2B\x3C-\x3E\x5E\x60\\\x7C";
-    default: return "";
+    case kCatNumber:
+      return "\x30-\x39";
+    case kCatLetter:
+      return "\x41-\x5A\x61-\x7A";
+    case kCatPunctuation:
+      return "\x21-\x23\x25-\x2A\x2C-\x2F\x3A-\x3B\x3F-\x40\\\x5B-\\\x5D\x5F\\\x7B\\\x7D";
+    case kCatSymbol:
+      return "\\\x24\\\x2B\x3C-\x3E\x5E\x60\\\x7C";
+    default:
+      return "";
   }
 }
 
 // \p{X} name -> category, for the names llama.cpp collapses.
 uint8_t category_of_name(char name) {
   switch (name) {
-    case 'N': return kCatNumber;
-    case 'L': return kCatLetter;
-    case 'P': return kCatPunctuation;
-    case 'M': return kCatMark;
-    case 'S': return kCatSymbol;
-    default: return 0;
+    case 'N':
+      return kCatNumber;
+    case 'L':
+      return kCatLetter;
+    case 'P':
+      return kCatPunctuation;
+    case 'M':
+      return kCatMark;
+    case 'S':
+      return kCatSymbol;
+    default:
+      return 0;
   }
 }
 
@@ -196,7 +218,9 @@ bool is_punct_like(const Fragment::Flags& f) {
   return !(f.whitespace || f.letter() || f.number()) && f.in_range();
 }
 
-uint32_t ascii_lower(uint32_t c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+uint32_t ascii_lower(uint32_t c) {
+  return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
 
 // 's|'t|'re|'ve|'m|'ll|'d (case-insensitively when `fold_case`): length matched at pos, or 0.
 size_t contraction_at(const Fragment& f, size_t pos, bool fold_case) {
@@ -209,8 +233,31 @@ size_t contraction_at(const Fragment& f, size_t pos, bool fold_case) {
   return 0;
 }
 
+// The last alternatives of both regexes at `pos`: "\s*[\r\n]+" (Llama-3 only, when
+// `newline_runs`), "\s+(?!\S)", "\s+"; when none matches, the single code point at `pos`.
+// Ends the word and advances `pos`.
+void whitespace_or_one(Fragment& f, size_t& pos, bool newline_runs) {
+  size_t num_whitespaces = 0;
+  size_t last_end_r_or_n = 0;
+  while (f.flags(pos + num_whitespaces).whitespace) {
+    const uint32_t c = f.cpt(pos + num_whitespaces);
+    if (c == '\r' || c == '\n') last_end_r_or_n = pos + num_whitespaces + 1;
+    num_whitespaces++;
+  }
+  if (newline_runs && last_end_r_or_n > 0) {
+    pos = last_end_r_or_n;
+  } else if (num_whitespaces > 1 && f.cpt(pos + num_whitespaces) != Fragment::kOutOfRange) {
+    pos += num_whitespaces - 1;  // \s+(?!\S): the last space goes with the next word
+  } else if (num_whitespaces > 0) {
+    pos += num_whitespaces;
+  } else {
+    ++pos;
+  }
+  f.add(pos);
+}
+
 // llama.cpp's unicode_regex_split_custom_gpt2 on one fragment.
-void split_gpt2(Fragment f) {
+void split_gpt2(Fragment&& f) {
   for (size_t pos = f.ini(); pos < f.end();) {
     const uint32_t cpt = f.cpt(pos);
     if (const size_t n = contraction_at(f, pos, /*fold_case=*/false)) {
@@ -230,24 +277,12 @@ void split_gpt2(Fragment f) {
       f.add(pos);
       continue;
     }
-    size_t num_whitespaces = 0;
-    while (f.flags(pos + num_whitespaces).whitespace) num_whitespaces++;
-    if (num_whitespaces > 1 && f.cpt(pos + num_whitespaces) != Fragment::kOutOfRange) {
-      pos += num_whitespaces - 1;  // \s+(?!\S): leave the last space to the next word
-      f.add(pos);
-      continue;
-    }
-    if (num_whitespaces > 0) {
-      pos += num_whitespaces;
-      f.add(pos);
-      continue;
-    }
-    f.add(++pos);
+    whitespace_or_one(f, pos, /*newline_runs=*/false);
   }
 }
 
 // llama.cpp's unicode_regex_split_custom_llama3 on one fragment.
-void split_llama3(Fragment f) {
+void split_llama3(Fragment&& f) {
   for (size_t pos = f.ini(); pos < f.end();) {
     const uint32_t cpt = f.cpt(pos);
     const auto flags = f.flags(pos);
@@ -286,29 +321,7 @@ void split_llama3(Fragment f) {
       f.add(pos);
       continue;
     }
-    size_t num_whitespaces = 0;
-    size_t last_end_r_or_n = 0;
-    while (f.flags(pos + num_whitespaces).whitespace) {
-      const uint32_t cpt2 = f.cpt(pos + num_whitespaces);
-      if (cpt2 == '\r' || cpt2 == '\n') last_end_r_or_n = pos + num_whitespaces + 1;
-      num_whitespaces++;
-    }
-    if (last_end_r_or_n > 0) {  // \s*[\r\n]+
-      pos = last_end_r_or_n;
-      f.add(pos);
-      continue;
-    }
-    if (num_whitespaces > 1 && f.cpt(pos + num_whitespaces) != Fragment::kOutOfRange) {
-      pos += num_whitespaces - 1;
-      f.add(pos);
-      continue;
-    }
-    if (num_whitespaces > 0) {
-      pos += num_whitespaces;
-      f.add(pos);
-      continue;
-    }
-    f.add(++pos);
+    whitespace_or_one(f, pos, /*newline_runs=*/true);
   }
 }
 
@@ -361,8 +374,8 @@ PreTokenizerConfig pre_tokenizer_config(const std::string& pre) {
     c.clean_spaces = false;
   } else if (is({"falcon"})) {
     c.type = PreTokenizerType::kFalcon;
-  } else if (is({"gpt-2", "phi-2", "mpt", "olmo", "jina-es", "jina-de", "jina-v2-es",
-                 "jina-v2-de", "gigachat"})) {
+  } else if (is({"gpt-2", "phi-2", "mpt", "olmo", "jina-es", "jina-de", "jina-v2-es", "jina-v2-de",
+                 "gigachat"})) {
     c.type = PreTokenizerType::kGpt2;
   } else if (is({"starcoder", "refact", "codeshell", "exaone", "minerva-7b"})) {
     c.type = PreTokenizerType::kStarcoder;

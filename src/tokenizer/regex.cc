@@ -19,8 +19,12 @@ enum ClassFlag : uint8_t {
   kClassDot = 64,  // anything but a line terminator
 };
 
-bool is_space(uint32_t u) { return u == ' ' || (u >= 9 && u <= 13); }
-bool is_digit(uint32_t u) { return u >= '0' && u <= '9'; }
+bool is_space(uint32_t u) {
+  return u == ' ' || (u >= 9 && u <= 13);
+}
+bool is_digit(uint32_t u) {
+  return u >= '0' && u <= '9';
+}
 bool is_word(uint32_t u) {
   return is_digit(u) || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || u == '_';
 }
@@ -43,8 +47,7 @@ struct CharSet {
       in = ((classes & kClassSpace) && is_space(u)) ||
            ((classes & kClassNotSpace) && !is_space(u)) ||
            ((classes & kClassDigit) && is_digit(u)) ||
-           ((classes & kClassNotDigit) && !is_digit(u)) ||
-           ((classes & kClassWord) && is_word(u)) ||
+           ((classes & kClassNotDigit) && !is_digit(u)) || ((classes & kClassWord) && is_word(u)) ||
            ((classes & kClassNotWord) && !is_word(u)) ||
            ((classes & kClassDot) && u != '\n' && u != '\r' && u != 0x2028 && u != 0x2029);
     }
@@ -131,8 +134,8 @@ class Parser {
     } else {
       return t;
     }
-    if (t.kind == TermKind::kBegin || t.kind == TermKind::kEnd ||
-        t.kind == TermKind::kLookahead || t.kind == TermKind::kNegLookahead) {
+    if (t.kind == TermKind::kBegin || t.kind == TermKind::kEnd || t.kind == TermKind::kLookahead ||
+        t.kind == TermKind::kNegLookahead) {
       fail_at("quantifier after an assertion");
     }
     if (accept('?')) t.greedy = false;
@@ -187,7 +190,10 @@ class Parser {
       case '\\':
         parse_escape(t.set, /*in_class=*/false);
         return t;
-      case '*': case '+': case '?': case '{':
+      case '*':
+      case '+':
+      case '?':
+      case '{':
         --i_;
         fail_at("nothing to repeat");
       default:
@@ -223,27 +229,56 @@ class Parser {
     const uint32_t e = p_[i_++];
     class_flag = 0;
     switch (e) {
-      case 's': class_flag = kClassSpace; return false;
-      case 'S': class_flag = kClassNotSpace; return false;
-      case 'd': class_flag = kClassDigit; return false;
-      case 'D': class_flag = kClassNotDigit; return false;
-      case 'w': class_flag = kClassWord; return false;
-      case 'W': class_flag = kClassNotWord; return false;
-      case 'r': unit = '\r'; return true;
-      case 'n': unit = '\n'; return true;
-      case 't': unit = '\t'; return true;
-      case 'v': unit = '\v'; return true;
-      case 'f': unit = '\f'; return true;
-      case '0': unit = 0; return true;
-      case 'x': unit = parse_hex(2); return true;
-      case 'u': unit = parse_hex(4); return true;
+      case 's':
+        class_flag = kClassSpace;
+        return false;
+      case 'S':
+        class_flag = kClassNotSpace;
+        return false;
+      case 'd':
+        class_flag = kClassDigit;
+        return false;
+      case 'D':
+        class_flag = kClassNotDigit;
+        return false;
+      case 'w':
+        class_flag = kClassWord;
+        return false;
+      case 'W':
+        class_flag = kClassNotWord;
+        return false;
+      case 'r':
+        unit = '\r';
+        return true;
+      case 'n':
+        unit = '\n';
+        return true;
+      case 't':
+        unit = '\t';
+        return true;
+      case 'v':
+        unit = '\v';
+        return true;
+      case 'f':
+        unit = '\f';
+        return true;
+      case '0':
+        unit = 0;
+        return true;
+      case 'x':
+        unit = parse_hex(2);
+        return true;
+      case 'u':
+        unit = parse_hex(4);
+        return true;
       case 'b':
         if (in_class) {
           unit = '\b';
           return true;
         }
         fail_at("word boundaries are not supported");
-      case 'p': case 'P':
+      case 'p':
+      case 'P':
         fail_at("\\p{..} must be collapsed before compiling");
       default:
         if (e >= '1' && e <= '9') fail_at("back-references are not supported");
@@ -415,8 +450,8 @@ int64_t Regex::match_at(const uint32_t* text, size_t begin, size_t end, size_t p
   return matcher.run(*root_, pos);
 }
 
-bool Regex::search(const uint32_t* text, size_t begin, size_t end, size_t from,
-                   size_t& match_pos, size_t& match_len) const {
+bool Regex::search(const uint32_t* text, size_t begin, size_t end, size_t from, size_t& match_pos,
+                   size_t& match_len) const {
   for (size_t pos = from; pos <= end; ++pos) {
     const int64_t len = match_at(text, begin, end, pos);
     if (len >= 0) {

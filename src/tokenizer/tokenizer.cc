@@ -17,13 +17,20 @@ namespace {
 
 uint32_t attr_of_type(TokenType type) {
   switch (type) {
-    case TokenType::kUnknown: return kAttrUnknown;
-    case TokenType::kUnused: return kAttrUnused;
-    case TokenType::kNormal: return kAttrNormal;
-    case TokenType::kControl: return kAttrControl;
-    case TokenType::kUserDefined: return kAttrUserDefined;
-    case TokenType::kByte: return kAttrByte;
-    case TokenType::kUndefined: return kAttrUndefined;
+    case TokenType::kUnknown:
+      return kAttrUnknown;
+    case TokenType::kUnused:
+      return kAttrUnused;
+    case TokenType::kNormal:
+      return kAttrNormal;
+    case TokenType::kControl:
+      return kAttrControl;
+    case TokenType::kUserDefined:
+      return kAttrUserDefined;
+    case TokenType::kByte:
+      return kAttrByte;
+    case TokenType::kUndefined:
+      return kAttrUndefined;
   }
   return kAttrUndefined;
 }
@@ -37,12 +44,12 @@ bool text_is_one_of(const std::string& text, std::initializer_list<const char*> 
 
 // Texts llama.cpp (Feb 2025) treats as end of turn / end of generation.
 bool is_eot_text(const std::string& t) {
-  return text_is_one_of(t, {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-                            "<|endoftext|>", "<EOT>", "<｜end▁of▁sentence｜>"});
+  return text_is_one_of(t, {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                            "<EOT>", "<｜end▁of▁sentence｜>"});
 }
 bool is_eog_text(const std::string& t) {
-  return text_is_one_of(t, {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-                            "<|endoftext|>", "<|eom_id|>", "<EOT>"});
+  return text_is_one_of(t, {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                            "<|eom_id|>", "<EOT>"});
 }
 
 // The byte a "<0xXX>" token stands for, or -1.
@@ -234,16 +241,32 @@ std::string Tokenizer::token_to_piece(int32_t id, bool special) const {
   return out;
 }
 
-int32_t Tokenizer::bos() const { return impl_->vocab.bos_id; }
-int32_t Tokenizer::eos() const { return impl_->vocab.eos_id; }
-int32_t Tokenizer::eot() const { return impl_->eot_id; }
-bool Tokenizer::is_eog(int32_t id) const { return id != kNoToken && impl_->eog.count(id) > 0; }
+int32_t Tokenizer::bos() const {
+  return impl_->vocab.bos_id;
+}
+int32_t Tokenizer::eos() const {
+  return impl_->vocab.eos_id;
+}
+int32_t Tokenizer::eot() const {
+  return impl_->eot_id;
+}
+bool Tokenizer::is_eog(int32_t id) const {
+  return id != kNoToken && impl_->eog.count(id) > 0;
+}
 bool Tokenizer::is_control(int32_t id) const {
   return id >= 0 && id < n_vocab() && (impl_->attrs[id] & (kAttrUnknown | kAttrControl));
 }
-bool Tokenizer::add_bos() const { return impl_->vocab.add_bos; }
-bool Tokenizer::add_eos() const { return impl_->vocab.add_eos; }
-int32_t Tokenizer::n_vocab() const { return impl_->vocab.n_vocab(); }
-const Vocab& Tokenizer::vocab() const { return impl_->vocab; }
+bool Tokenizer::add_bos() const {
+  return impl_->vocab.add_bos;
+}
+bool Tokenizer::add_eos() const {
+  return impl_->vocab.add_eos;
+}
+int32_t Tokenizer::n_vocab() const {
+  return impl_->vocab.n_vocab();
+}
+const Vocab& Tokenizer::vocab() const {
+  return impl_->vocab;
+}
 
 }  // namespace quanta::tokenizer

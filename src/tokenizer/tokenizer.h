@@ -36,16 +36,18 @@ class Tokenizer {
 
   // The bytes of one token (llama_token_to_piece): SPM U+2581 -> space and <0xXX> -> that
   // byte; BPE byte alphabet -> bytes; control and unknown tokens -> "" unless `special`
-  // (then their text). May be a partial UTF-8 sequence; see Utf8Stream.
+  // (then their text). May be a partial UTF-8 sequence; see Utf8Stream. Throws
+  // quanta::Error for an id outside [0, n_vocab).
   std::string token_to_piece(int32_t id, bool special = false) const;
   // Appends the piece to `out` (no allocation once `out` has capacity).
   void token_to_piece(int32_t id, std::string& out, bool special = false) const;
 
-  // llama_detokenize: pieces concatenated; when add_space_prefix is on, the first token's
-  // leading space is dropped (not after a BOS, which, as in llama.cpp, consumes that step
-  // itself); BOS/EOS dropped with `remove_special`; control tokens rendered with
-  // `unparse_special`; BPE vocabularies whose pre-tokenizer asks for it get llama.cpp's
-  // clean_up_tokenization_spaces passes.
+  // llama_detokenize: the pieces concatenated. With add_space_prefix, one leading space of
+  // the first token's piece is dropped; as in llama.cpp that is the first token whatever it
+  // is, so after a BOS (rendered as nothing, or removed by `remove_special`, which also
+  // drops a final EOS when add_eos) the next piece keeps its space. Control tokens are
+  // rendered with `unparse_special`. BPE vocabularies whose pre-tokenizer asks for it get
+  // llama.cpp's clean_up_tokenization_spaces passes (" ," -> ",", " 's" -> "'s", ...).
   std::string decode(const std::vector<int32_t>& ids, bool remove_special = false,
                      bool unparse_special = false) const;
 

@@ -17,7 +17,9 @@ struct Fragment {
   size_t length = 0;
 };
 
-bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+bool is_space(char c) {
+  return std::isspace(static_cast<unsigned char>(c)) != 0;
+}
 
 // Splits one raw fragment at every occurrence of `special` (llama.cpp's
 // tokenizer_st_partition for one token), honouring the token's lstrip/rstrip attributes.

@@ -11,8 +11,8 @@ uint8_t unicode_category(uint32_t cpt) {
   const uint32_t* begin = kUnicodeCategoryRanges;
   const uint32_t* end = kUnicodeCategoryRanges + kUnicodeCategoryRangeCount;
   // First entry whose start is greater than cpt; the one before it holds cpt.
-  const uint32_t* it =
-      std::upper_bound(begin, end, cpt, [](uint32_t c, uint32_t entry) { return c < (entry >> 8); });
+  const uint32_t* it = std::upper_bound(
+      begin, end, cpt, [](uint32_t c, uint32_t entry) { return c < (entry >> 8); });
   return static_cast<uint8_t>(it[-1] & 0xFF);
 }
 
@@ -20,8 +20,14 @@ bool unicode_is_whitespace(uint32_t cpt) {
   // White_Space in PropList.txt (the set llama.cpp's gen-unicode-data.py hard-codes).
   if (cpt <= 0x20) return cpt == 0x20 || (cpt >= 0x09 && cpt <= 0x0D);
   switch (cpt) {
-    case 0x0085: case 0x00A0: case 0x1680: case 0x2028: case 0x2029: case 0x202F:
-    case 0x205F: case 0x3000:
+    case 0x0085:
+    case 0x00A0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
       return true;
     default:
       return cpt >= 0x2000 && cpt <= 0x200A;
@@ -138,7 +144,9 @@ void append_utf8(uint32_t cpt, std::string& out) {
   }
 }
 
-const std::string& byte_to_unicode(uint8_t byte) { return byte_alphabet().byte_to_utf8[byte]; }
+const std::string& byte_to_unicode(uint8_t byte) {
+  return byte_alphabet().byte_to_utf8[byte];
+}
 
 int unicode_to_byte(uint32_t cpt) {
   const auto& table = byte_alphabet().cpt_to_byte;

@@ -67,17 +67,31 @@ size_t Utf8Stream::emit(std::string_view data, std::string& out) {
 }
 
 void Utf8Stream::push(std::string_view bytes, std::string& out) {
-  size_t held = 0;
-  std::string joined;
-  std::string_view data = bytes;
-  if (n_pending_ > 0) {
-    joined.assign(pending_, n_pending_);
-    joined.append(bytes);
-    data = joined;
+  // The held bytes are a valid proper prefix of a sequence: extend it byte by byte (no
+  // allocation), completing it or, at the first byte that does not fit, replacing each
+  // held byte (the lead and its continuation bytes, none of which starts a sequence).
+  while (n_pending_ > 0 && !bytes.empty()) {
+    const LeadInfo info = lead_info(static_cast<uint8_t>(pending_[0]));
+    const size_t k = n_pending_;  // index of the continuation byte wanted next
+    const uint8_t b = static_cast<uint8_t>(bytes[0]);
+    const uint8_t lo = k == 1 ? info.lo : 0x80;
+    const uint8_t hi = k == 1 ? info.hi : 0xBF;
+    if (b < lo || b > hi) {
+      for (size_t i = 0; i < n_pending_; ++i) out += kReplacement;
+      n_pending_ = 0;
+      break;
+    }
+    pending_[n_pending_++] = static_cast<char>(b);
+    bytes.remove_prefix(1);
+    if (n_pending_ == static_cast<size_t>(info.need) + 1) {
+      out.append(pending_, n_pending_);
+      n_pending_ = 0;
+    }
   }
-  held = emit(data, out);
+  if (n_pending_ > 0) return;  // still incomplete: `bytes` was all consumed
+  const size_t held = emit(bytes, out);
   QUANTA_ASSERT(held < sizeof(pending_));
-  for (size_t i = 0; i < held; ++i) pending_[i] = data[data.size() - held + i];
+  for (size_t i = 0; i < held; ++i) pending_[i] = bytes[bytes.size() - held + i];
   n_pending_ = held;
 }
 

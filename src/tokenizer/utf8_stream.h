@@ -15,7 +15,7 @@ namespace quanta::tokenizer {
 
 class Utf8Stream {
  public:
-  // Appends to `out` what can be emitted after `bytes`.
+  // Appends to `out` what can be emitted after `bytes` (no allocation beyond `out`'s).
   void push(std::string_view bytes, std::string& out);
   std::string push(std::string_view bytes);
   // Ends the stream: each byte of an incomplete held sequence becomes U+FFFD. Reusable after.
@@ -25,8 +25,8 @@ class Utf8Stream {
   size_t pending() const { return n_pending_; }
 
  private:
-  // Processes `data` (held bytes first, then new ones); returns how many trailing bytes
-  // form an incomplete sequence.
+  // Emits `data` (nothing held before it); returns how many trailing bytes form an
+  // incomplete sequence.
   size_t emit(std::string_view data, std::string& out);
 
   char pending_[4] = {};

@@ -33,10 +33,12 @@ void validate_vocab(const Vocab& v) {
   check_id("tokenizer.ggml.eot_token_id", v.eot_id, n);
   check_id("tokenizer.ggml.eom_token_id", v.eom_id, n);
   if (v.add_bos && v.bos_id == kNoToken) {
-    quanta::fail("tokenizer.ggml.add_bos_token is true, but tokenizer.ggml.bos_token_id is not set");
+    quanta::fail(
+        "tokenizer.ggml.add_bos_token is true, but tokenizer.ggml.bos_token_id is not set");
   }
   if (v.add_eos && v.eos_id == kNoToken) {
-    quanta::fail("tokenizer.ggml.add_eos_token is true, but tokenizer.ggml.eos_token_id is not set");
+    quanta::fail(
+        "tokenizer.ggml.add_eos_token is true, but tokenizer.ggml.eos_token_id is not set");
   }
   if (v.kind == VocabKind::kBpe) {
     for (size_t i = 0; i < v.merges.size(); ++i) {

@@ -11,8 +11,7 @@ namespace quanta::tokenizer {
 
 namespace {
 
-const gguf::Array& required_array(const gguf::File& file, const char* key,
-                                  gguf::ValueType elem) {
+const gguf::Array& required_array(const gguf::File& file, const char* key, gguf::ValueType elem) {
   const gguf::Array* array = file.get_array(key);
   if (!array) quanta::fail("%s: missing", key);
   if (array->elem_type != elem) {
@@ -51,7 +50,7 @@ std::vector<TokenType> read_types(const gguf::File& file) {
     const int64_t t = array.int_at(i);
     // llama.cpp treats any value outside the enum as undefined.
     out[i] = t >= 0 && t <= static_cast<int64_t>(TokenType::kByte) ? static_cast<TokenType>(t)
-                                                                    : TokenType::kUndefined;
+                                                                   : TokenType::kUndefined;
   }
   return out;
 }
@@ -62,8 +61,8 @@ void read_special_id(const gguf::File& file, const char* key, int32_t n_vocab, i
   const std::optional<int64_t> value = file.get_int(key);
   if (!value || *value == -1 || *value == 0xFFFFFFFFLL) return;
   if (*value < 0 || *value >= n_vocab) {
-    quanta::fail("%s: id %lld is out of range for %d tokens", key,
-                 static_cast<long long>(*value), n_vocab);
+    quanta::fail("%s: id %lld is out of range for %d tokens", key, static_cast<long long>(*value),
+                 n_vocab);
   }
   id = static_cast<int32_t>(*value);
 }
@@ -115,7 +114,8 @@ Vocab vocab_from_gguf(const gguf::File& file) {
   read_special_id(file, "tokenizer.ggml.seperator_token_id", n_vocab, v.sep_id);
   read_special_id(file, "tokenizer.ggml.padding_token_id", n_vocab, v.pad_id);
 
-  v.add_space_prefix = file.get_bool("tokenizer.ggml.add_space_prefix").value_or(v.add_space_prefix);
+  v.add_space_prefix =
+      file.get_bool("tokenizer.ggml.add_space_prefix").value_or(v.add_space_prefix);
   v.add_bos = file.get_bool("tokenizer.ggml.add_bos_token").value_or(v.add_bos);
   v.add_eos = file.get_bool("tokenizer.ggml.add_eos_token").value_or(v.add_eos);
 
@@ -123,6 +123,8 @@ Vocab vocab_from_gguf(const gguf::File& file) {
   return v;
 }
 
-Tokenizer Tokenizer::from_gguf(const gguf::File& file) { return Tokenizer(vocab_from_gguf(file)); }
+Tokenizer Tokenizer::from_gguf(const gguf::File& file) {
+  return Tokenizer(vocab_from_gguf(file));
+}
 
 }  // namespace quanta::tokenizer

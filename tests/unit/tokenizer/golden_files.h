@@ -9,9 +9,8 @@
 
 namespace quanta::tokenizer::testing {
 
-inline constexpr const char* kGoldenVocabs[] = {"llama-spm",      "phi-3",       "gpt-2",
-                                                "falcon",         "starcoder",   "deepseek-coder",
-                                                "deepseek-llm"};
+inline constexpr const char* kGoldenVocabs[] = {
+    "llama-spm", "phi-3", "gpt-2", "falcon", "starcoder", "deepseek-coder", "deepseek-llm"};
 
 // Cases separated (and the file ended) by "\n__ggml_vocab_test__\n"; a case may contain
 // newlines or be empty.

@@ -17,12 +17,13 @@ namespace {
 class GoldenVocabTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(GoldenVocabTest, EncodesEveryCaseLikeLlamaCpp) {
-  const std::string base = testlib::shared_path(std::string("golden/tokenizer/ggml-vocab-") +
-                                                GetParam() + ".gguf");
+  const std::string base =
+      testlib::shared_path(std::string("golden/tokenizer/ggml-vocab-") + GetParam() + ".gguf");
   const gguf::File file = gguf::File::open(base);
   const Tokenizer tok = Tokenizer::from_gguf(file);
   const std::vector<std::string> inputs = testing::split_inputs(testlib::read_file(base + ".inp"));
-  const std::vector<std::vector<int32_t>> outputs = testing::read_outputs(testlib::read_file(base + ".out"));
+  const std::vector<std::vector<int32_t>> outputs =
+      testing::read_outputs(testlib::read_file(base + ".out"));
   ASSERT_EQ(inputs.size(), outputs.size());
   ASSERT_GE(inputs.size(), 40u);
   for (size_t i = 0; i < inputs.size(); ++i) {

@@ -4,7 +4,9 @@
 // golden greedy_text (whose invalid bytes are U+FFFD).
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,24 @@
 
 namespace quanta::tokenizer {
 namespace {
+
+constexpr const char* kModels[] = {
+    "stories260K",          "stories260K-Q5_0mix", "stories260K-Q8_0mix", "syn-llama-gqa-f32",
+    "syn-llama-gqa-f16",    "syn-llama-gqa-bf16",  "syn-llama-gqa-q4_0",  "syn-llama-gqa-q4_k_m",
+    "syn-llama-gqa-q5_k_m", "syn-llama-gqa-q6_k",  "syn-llama-gqa-q8_0",  "syn-llama-mha-f32",
+    "syn-qwen2-f32"};
+
+// A golden added to shared/golden must be added to kModels too.
+TEST(ModelGoldenListTest, CoversEveryGolden) {
+  const std::set<std::string> listed(std::begin(kModels), std::end(kModels));
+  int found = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(testlib::shared_dir() + "/golden")) {
+    if (entry.path().extension() != ".json") continue;
+    ++found;
+    EXPECT_TRUE(listed.count(entry.path().stem().string())) << entry.path();
+  }
+  EXPECT_EQ(found, static_cast<int>(listed.size()));
+}
 
 class ModelGoldenTest : public ::testing::TestWithParam<const char*> {};
 
@@ -43,20 +63,14 @@ TEST_P(ModelGoldenTest, PromptTokensAndGreedyTextMatchLlamaCpp) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Models, ModelGoldenTest,
-    ::testing::Values("stories260K", "stories260K-Q5_0mix", "stories260K-Q8_0mix",
-                      "syn-llama-gqa-f32", "syn-llama-gqa-f16", "syn-llama-gqa-bf16",
-                      "syn-llama-gqa-q4_0", "syn-llama-gqa-q4_k_m", "syn-llama-gqa-q5_k_m",
-                      "syn-llama-gqa-q6_k", "syn-llama-gqa-q8_0", "syn-llama-mha-f32",
-                      "syn-qwen2-f32"),
-    [](const ::testing::TestParamInfo<const char*>& info) {
-      std::string name = info.param;
-      for (char& c : name) {
-        if (c == '-') c = '_';
-      }
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(Models, ModelGoldenTest, ::testing::ValuesIn(kModels),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           std::string name = info.param;
+                           for (char& c : name) {
+                             if (c == '-') c = '_';
+                           }
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace quanta::tokenizer

@@ -2,6 +2,8 @@
 // std::regex / std::wregex (the engines llama.cpp ran) for every regex of the list, on the
 // golden test strings, hand-written cases and random mixed-script text; plus a few splits
 // written out by hand.
+#include "tokenizer/pretokenize.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
@@ -11,7 +13,6 @@
 
 #include "core/error.h"
 #include "testlib/shared_data.h"
-#include "tokenizer/pretokenize.h"
 #include "tokenizer/unicode.h"
 #include "unit/tokenizer/golden_files.h"
 
@@ -30,12 +31,18 @@ char collapse(uint32_t c) {
   if (c < 128) return static_cast<char>(c);
   if (unicode_is_whitespace(c)) return 0x0B;
   switch (unicode_category(c)) {
-    case kCatNumber: return static_cast<char>(0xD1);
-    case kCatLetter: return static_cast<char>(0xD2);
-    case kCatPunctuation: return static_cast<char>(0xD3);
-    case kCatMark: return static_cast<char>(0xD4);
-    case kCatSymbol: return static_cast<char>(0xD5);
-    default: return static_cast<char>(0xD0);
+    case kCatNumber:
+      return static_cast<char>(0xD1);
+    case kCatLetter:
+      return static_cast<char>(0xD2);
+    case kCatPunctuation:
+      return static_cast<char>(0xD3);
+    case kCatMark:
+      return static_cast<char>(0xD4);
+    case kCatSymbol:
+      return static_cast<char>(0xD5);
+    default:
+      return static_cast<char>(0xD0);
   }
 }
 
@@ -43,11 +50,16 @@ char collapse(uint32_t c) {
 std::string collapse_pattern(const std::string& re) {
   const auto members = [](char cat) -> std::string {
     switch (cat) {
-      case 'N': return "\xD1\x30-\x39";
-      case 'L': return "\xD2\x41-\x5A\x61-\x7A";
-      case 'P': return "\xD3\x21-\x23\x25-\x2A\x2C-\x2F\x3A-\x3B\x3F-\x40\\\x5B-\\\x5D\x5F\\\x7B\\\x7D";
-      case 'M': return "\xD4";
-      default: return "\xD5\\\x24\\\x2B\x3C-\x3E\x5E\x60\\\x7C";
+      case 'N':
+        return "\xD1\x30-\x39";
+      case 'L':
+        return "\xD2\x41-\x5A\x61-\x7A";
+      case 'P':
+        return "\xD3\x21-\x23\x25-\x2A\x2C-\x2F\x3A-\x3B\x3F-\x40\\\x5B-\\\x5D\x5F\\\x7B\\\x7D";
+      case 'M':
+        return "\xD4";
+      default:
+        return "\xD5\\\x24\\\x2B\x3C-\x3E\x5E\x60\\\x7C";
     }
   };
   std::string out;
@@ -138,12 +150,17 @@ class Oracle {
 };
 
 std::vector<std::string> corpus() {
-  std::vector<std::string> texts = {
-      "Hello, y'all! How are you 😁 ?我想在apple工作1314151天～",
-      "  leading and trailing  ", "\t\n \r\n\r\n  x", "It's 'quoted' -- I'LL we'RE they've",
-      "3.14159 + 2,718 = 12345678", "naïve café — Ünïcödé\u00A0nbsp\u3000ideo",
-      "e\u0301\u0301 marks \u0378 undefined \u2028 sep", "(a) [b] {c} <d> $e ^f |g `h ~i",
-      "line1\nline2\r\nline3\n\n\n", "\xFF\xFE invalid \xC3 bytes \xE2\x82", ""};
+  std::vector<std::string> texts = {"Hello, y'all! How are you 😁 ?我想在apple工作1314151天～",
+                                    "  leading and trailing  ",
+                                    "\t\n \r\n\r\n  x",
+                                    "It's 'quoted' -- I'LL we'RE they've",
+                                    "3.14159 + 2,718 = 12345678",
+                                    "naïve café — Ünïcödé\u00A0nbsp\u3000ideo",
+                                    "e\u0301\u0301 marks \u0378 undefined \u2028 sep",
+                                    "(a) [b] {c} <d> $e ^f |g `h ~i",
+                                    "line1\nline2\r\nline3\n\n\n",
+                                    "\xFF\xFE invalid \xC3 bytes \xE2\x82",
+                                    ""};
   for (const char* vocab : testing::kGoldenVocabs) {
     const std::string path =
         testlib::shared_path(std::string("golden/tokenizer/ggml-vocab-") + vocab + ".gguf.inp");
@@ -174,12 +191,12 @@ TEST_P(PreTokenizerOracleTest, SplitsLikeLlamaCppsStdRegex) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Types, PreTokenizerOracleTest,
-    ::testing::Values(PreTokenizerType::kDefault, PreTokenizerType::kGpt2,
-                      PreTokenizerType::kLlama3, PreTokenizerType::kQwen2,
-                      PreTokenizerType::kFalcon, PreTokenizerType::kStarcoder,
-                      PreTokenizerType::kDeepseekLlm, PreTokenizerType::kDeepseekCoder));
+INSTANTIATE_TEST_SUITE_P(Types, PreTokenizerOracleTest,
+                         ::testing::Values(PreTokenizerType::kDefault, PreTokenizerType::kGpt2,
+                                           PreTokenizerType::kLlama3, PreTokenizerType::kQwen2,
+                                           PreTokenizerType::kFalcon, PreTokenizerType::kStarcoder,
+                                           PreTokenizerType::kDeepseekLlm,
+                                           PreTokenizerType::kDeepseekCoder));
 
 using Words = std::vector<std::string>;
 
@@ -189,8 +206,8 @@ TEST(PreTokenizerTest, HandWrittenSplits) {
             (Words{"Hello", ",", " y", "'all", "!", " How", " are", " you", " 😁", " ?",
                    "我想在apple工作", "131", "415", "1", "天", "～"}));
   EXPECT_EQ(PreTokenizer(PreTokenizerType::kQwen2).split_words(text),
-            (Words{"Hello", ",", " y", "'all", "!", " How", " are", " you", " 😁", " ?",
-                   "我想在apple工作", "1", "3", "1", "4", "1", "5", "1", "天", "～"}));
+            (Words{"Hello",           ",", " y", "'all", "!", " How", " are", " you", " 😁", " ?",
+                   "我想在apple工作", "1", "3",  "1",    "4", "1",    "5",    "1",    "天", "～"}));
   EXPECT_EQ(PreTokenizer(PreTokenizerType::kGpt2).split_words("I'm  here\n\n 42x"),
             (Words{"I", "'m", " ", " here", "\n\n", " 42", "x"}));
 }
