@@ -28,6 +28,12 @@ struct Edit {
   std::string drop_tensor;
 };
 
+Edit drop_key(const char* key) {
+  Edit e;
+  e.drop_key = key;
+  return e;
+}
+
 std::string rewrite(const std::string& src, const Edit& edit, const std::string& name) {
   const gguf::File f = gguf::File::open(src);
   gguf::Writer w;
@@ -85,10 +91,10 @@ class ModelDefects : public ::testing::Test {
 };
 
 TEST_F(ModelDefects, MissingRequiredKey) {
-  expect_load_error(rewrite(base_, {"llama.attention.layer_norm_rms_epsilon"}, "no-eps"),
+  expect_load_error(rewrite(base_, drop_key("llama.attention.layer_norm_rms_epsilon"), "no-eps"),
                     "missing required metadata key 'llama.attention.layer_norm_rms_epsilon'");
-  expect_load_error(rewrite(base_, {"llama.block_count"}, "no-layers"), "'llama.block_count'");
-  expect_load_error(rewrite(base_, {"general.architecture"}, "no-arch"), "general.architecture");
+  expect_load_error(rewrite(base_, drop_key("llama.block_count"), "no-layers"), "'llama.block_count'");
+  expect_load_error(rewrite(base_, drop_key("general.architecture"), "no-arch"), "general.architecture");
 }
 
 TEST_F(ModelDefects, BadValues) {
