@@ -1,70 +1,245 @@
-// ThreadPool: condition-variable fork/join. The kernels issue replaces the wait with a
-// spinning barrier; the interface stays.
+// ThreadPool: spinning fork/join. The caller publishes a job by storing an atomic job word,
+// runs thread 0's share itself and spins on a completion counter; idle workers spin, then
+// yield, then sleep on a condition variable (Dekker handshake on sleepers_ avoids lost wakes).
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+#include <exception>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include "core/error.h"
 
 namespace quanta {
+namespace {
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kActiveMask = 0xffffffffull;  // job word: low 32 bits = active threads
+// The caller pause-spins this long for the workers, then sleeps: a core left idle lets the
+// kernel move a runnable worker onto it, which yielding would not.
+constexpr int64_t kCallerSpinUs = 50;
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+// A gap this long between two polls of a spin loop means another task had this core: the
+// machine is oversubscribed, so the waiter should block (a woken sleeper is scheduled
+// promptly, a spinner waits for its time slice). A preempted worker then blocks without
+// spinning for a window of 20 ms, doubled up to 0.5 s while preemptions recur.
+constexpr int64_t kPreemptedUs = 100;
+constexpr int64_t kMinContendedNs = 20'000'000;
+constexpr int64_t kMaxContendedNs = 500'000'000;
+constexpr int64_t kContendedSpinUs = 0;
+
+// Spin-wait pacing: pause for spin_us, then sched_yield on every step; expired() turns true
+// after limit_us, or at once when the waiter was preempted. The clock is read every 64
+// pauses, so the fast path is just pauses.
+class Backoff {
+ public:
+  // limit_us <= 0: expired() from the start (block without spinning).
+  Backoff(int64_t spin_us, int64_t limit_us)
+      : spin_us_(spin_us), limit_us_(limit_us), yielding_(limit_us <= 0) {}
+
+  void step() {
+    if (!yielding_) {
+      cpu_relax();
+      if ((++pauses_ & 63) != 0) return;
+      if (pauses_ == 64) {
+        start_ = last_ = Clock::now();
+        return;
+      }
+      poll_clock();
+      yielding_ = elapsed_us_ >= spin_us_;
+      return;
+    }
+    std::this_thread::yield();
+    poll_clock();
+  }
+
+  bool expired() const { return preempted_ || (yielding_ && elapsed_us_ >= limit_us_); }
+
+  // Whether the wait was preempted, counting the time since the last poll; the clock is
+  // read only if the wait lasted past the first 64 pauses.
+  bool preempted_at_end() {
+    if (pauses_ >= 64) poll_clock();
+    return preempted_;
+  }
+
+ private:
+  void poll_clock() {
+    const Clock::time_point now = Clock::now();
+    preempted_ |= now - last_ > std::chrono::microseconds(kPreemptedUs);
+    elapsed_us_ = std::chrono::duration_cast<std::chrono::microseconds>(now - start_).count();
+    last_ = now;
+  }
+
+  int64_t spin_us_;
+  int64_t limit_us_;
+  int64_t elapsed_us_ = 0;
+  uint32_t pauses_ = 0;
+  bool yielding_;
+  bool preempted_ = false;
+  Clock::time_point start_{};
+  Clock::time_point last_{};
+};
+
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads, SplitMode split, IdlePolicy idle)
+    : n_threads_(std::max(1, n_threads)), split_(split), idle_(idle) {
   workers_.reserve(n_threads_ - 1);
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 ThreadPool::~ThreadPool() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
-  }
-  start_cv_.notify_all();
+  stop_.store(true, std::memory_order_relaxed);  // published by the job word's store
+  publish(++sequence_ << 32);
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_chunk(int index) {
-  const int64_t begin = std::min<int64_t>(n_, index * chunk_);
-  const int64_t end = std::min<int64_t>(n_, begin + chunk_);
-  if (begin < end) fn_(ctx_, begin, end, index);
+bool ThreadPool::publish(uint64_t word) {
+  // seq_cst store then seq_cst load, mirrored in wait_for_job: either we see the sleeper
+  // or the sleeper sees the new word before it blocks.
+  job_word_.store(word, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) == 0) return false;
+  { std::lock_guard<std::mutex> lock(sleep_mutex_); }  // a sleeper is now inside wait()
+  wake_cv_.notify_all();
+  return true;
+}
+
+uint64_t ThreadPool::wait_for_job(uint64_t seen, Contention& contention) {
+  const bool contended = now_ns() < contention.until_ns;
+  Backoff backoff(contended ? kContendedSpinUs : idle_.spin_us,
+                  contended ? kContendedSpinUs : idle_.sleep_after_us);
+  uint64_t word;
+  while ((word = job_word_.load(std::memory_order_acquire)) == seen && !backoff.expired()) {
+    backoff.step();
+  }
+  if (backoff.preempted_at_end()) {
+    // Preempted again within a window of the last one ending: the load persists.
+    const int64_t now = now_ns();
+    const bool recurring = now < contention.until_ns + contention.window_ns;
+    contention.window_ns =
+        recurring ? std::min(2 * contention.window_ns, kMaxContendedNs) : kMinContendedNs;
+    contention.until_ns = now + contention.window_ns;
+  }
+  if (word != seen) return word;
+  std::unique_lock<std::mutex> lock(sleep_mutex_);
+  sleepers_.fetch_add(1, std::memory_order_seq_cst);
+  while ((word = job_word_.load(std::memory_order_seq_cst)) == seen) wake_cv_.wait(lock);
+  sleepers_.fetch_sub(1, std::memory_order_relaxed);
+  return word;
+}
+
+void ThreadPool::run_share(int index) {
+  if (!dynamic_) {
+    const int64_t begin = index * chunk_;
+    fn_(ctx_, begin, std::min(n_, begin + chunk_), index);
+    return;
+  }
+  // Guided self-scheduling: claim ~1/(2*threads) of what is left, at least one grain.
+  const int64_t divisor = 2 * static_cast<int64_t>(n_threads_);
+  for (;;) {
+    int64_t begin = next_.load(std::memory_order_relaxed);
+    int64_t size;
+    do {
+      if (begin >= n_) return;
+      const int64_t grains = std::max<int64_t>(1, (n_ - begin) / grain_ / divisor);
+      size = grains * grain_;
+    } while (!next_.compare_exchange_weak(begin, begin + size, std::memory_order_relaxed));
+    fn_(ctx_, begin, std::min(n_, begin + size), index);
+  }
+}
+
+void ThreadPool::wait_for_workers(bool woke_sleepers) {
+  // Woken workers need many microseconds and may be queued on this very core (wake-affine
+  // placement): spinning here would only delay them.
+  const int64_t spin_us = woke_sleepers ? kContendedSpinUs : kCallerSpinUs;
+  Backoff backoff(spin_us, spin_us);
+  while (pending_.load(std::memory_order_acquire) != 0) {
+    if (backoff.expired()) {
+      // Same handshake as the sleeping workers, mirrored in finish_share.
+      std::unique_lock<std::mutex> lock(sleep_mutex_);
+      caller_waiting_.store(true, std::memory_order_seq_cst);
+      while (pending_.load(std::memory_order_seq_cst) != 0) done_cv_.wait(lock);
+      caller_waiting_.store(false, std::memory_order_relaxed);
+      return;
+    }
+    backoff.step();
+  }
+}
+
+void ThreadPool::finish_share() {
+  // After the decrement the job (and its ctx) may be gone; only pool members are touched.
+  if (pending_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+      caller_waiting_.load(std::memory_order_seq_cst)) {
+    { std::lock_guard<std::mutex> lock(sleep_mutex_); }  // the caller is now inside wait()
+    done_cv_.notify_one();
+  }
 }
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
   if (n <= 0) return;
+  QUANTA_ASSERT(!busy_.load(std::memory_order_relaxed));  // nested or concurrent call
   grain = std::max<int64_t>(1, grain);
   const int64_t n_grains = (n + grain - 1) / grain;
-  if (n_threads_ == 1 || n_grains == 1) {
+  int64_t active = std::min<int64_t>(n_threads_, n_grains);
+  if (active == 1) {
     fn(ctx, 0, n, 0);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    fn_ = fn;
-    ctx_ = ctx;
-    n_ = n;
+  // Job fields are plain: workers read them only after acquiring the new job word, and
+  // they are not rewritten before every active worker has decremented pending_.
+  fn_ = fn;
+  ctx_ = ctx;
+  n_ = n;
+  grain_ = grain;
+  dynamic_ = split_ == SplitMode::kDynamic;
+  if (dynamic_) {
+    next_.store(0, std::memory_order_relaxed);
+  } else {
     chunk_ = (n_grains + n_threads_ - 1) / n_threads_ * grain;
-    pending_ = n_threads_ - 1;
-    ++generation_;
+    active = (n + chunk_ - 1) / chunk_;
   }
-  start_cv_.notify_all();
-  run_chunk(0);
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_cv_.wait(lock, [this] { return pending_ == 0; });
+  pending_.store(static_cast<int>(active - 1), std::memory_order_relaxed);
+  busy_.store(true, std::memory_order_relaxed);
+  const bool woke_sleepers = publish((++sequence_ << 32) | static_cast<uint64_t>(active));
+  try {
+    run_share(0);
+  } catch (...) {
+    wait_for_workers(woke_sleepers);  // ctx may live in the frame the exception is about to unwind
+    busy_.store(false, std::memory_order_relaxed);
+    throw;
+  }
+  wait_for_workers(woke_sleepers);
+  busy_.store(false, std::memory_order_relaxed);
 }
 
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
+  Contention contention;
   for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-    }
-    run_chunk(index);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_cv_.notify_one();
-    }
+    seen = wait_for_job(seen, contention);
+    if (stop_.load(std::memory_order_relaxed)) return;
+    // Inactive threads touch nothing but the job word: the caller does not wait for them,
+    // so the plain job fields may already belong to a later job.
+    if (index >= static_cast<int64_t>(seen & kActiveMask)) continue;
+    run_share(index);
+    finish_share();
   }
 }
 
