@@ -1,12 +1,18 @@
-// Kernel selection: builds the reference table from the quant traits and picks the active
-// table once, honouring QUANTA_FORCE_ISA.
+// Kernel selection: builds the reference table from the quant traits and, where the CPU
+// supports them, the tables of faster instruction sets; picks the active table once (the
+// best available, or QUANTA_FORCE_ISA).
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
 
+#include "core/cpu_features.h"
 #include "core/error.h"
 #include "kernels/kernel_table.h"
 #include "kernels/ref/ref.h"
+
+#if QUANTA_KERNELS_X86_AVX2
+#include "kernels/x86_avx2/avx2.h"
+#endif
 
 namespace quanta::kernels {
 namespace {
@@ -24,6 +30,58 @@ KernelTable make_reference() {
   return table;
 }
 
+#if QUANTA_KERNELS_X86_AVX2
+// AVX2 + FMA + F16C: fast activation conversions, dot products and row tiles; dequantization
+// and weight quantization stay the reference's (not on the hot path).
+KernelTable make_avx2() {
+  KernelTable t = make_reference();
+  t.isa = "avx2";
+  const auto set = [&t](GgmlType type, FromFloatFn from, VecDotFn dot) {
+    const auto code = static_cast<uint32_t>(type);
+    if (from != nullptr) t.from_float[code] = from;
+    if (dot != nullptr) t.vec_dot[code] = dot;
+  };
+  using T = GgmlType;
+  set(T::F32, nullptr, avx2::vec_dot_f32);
+  set(T::F16, avx2::from_float_f16, avx2::vec_dot_f16);
+  set(T::BF16, avx2::from_float_bf16, avx2::vec_dot_bf16);
+  set(T::Q4_0, nullptr, avx2::vec_dot_q4_0_q8_0);
+  set(T::Q4_1, nullptr, avx2::vec_dot_q4_1_q8_1);
+  set(T::Q5_0, nullptr, avx2::vec_dot_q5_0_q8_0);
+  set(T::Q5_1, nullptr, avx2::vec_dot_q5_1_q8_1);
+  set(T::Q8_0, avx2::from_float_q8_0, avx2::vec_dot_q8_0_q8_0);
+  set(T::Q8_1, avx2::from_float_q8_1, nullptr);
+  set(T::Q4_K, nullptr, avx2::vec_dot_q4_K_q8_K);
+  set(T::Q5_K, nullptr, avx2::vec_dot_q5_K_q8_K);
+  set(T::Q6_K, nullptr, avx2::vec_dot_q6_K_q8_K);
+  set(T::Q8_K, avx2::from_float_q8_K, nullptr);
+  t.matmul_rows = avx2::matmul_rows;
+  return t;
+}
+
+// The AVX2 table, or null when this CPU (or its OS) cannot run it.
+const KernelTable* avx2_table() {
+  const CpuFeatures& f = cpu_features();
+  if (!(f.avx2 && f.fma && f.f16c)) return nullptr;
+  static const KernelTable table = make_avx2();
+  return &table;
+}
+#else
+const KernelTable* avx2_table() {
+  return nullptr;
+}
+#endif
+
+// Every table this machine can run, slowest (the reference) first.
+struct Candidate {
+  const char* name;
+  const KernelTable* (*table)();
+};
+const KernelTable* reference_table() {
+  return &reference();
+}
+constexpr Candidate kCandidates[] = {{"ref", reference_table}, {"avx2", avx2_table}};
+
 std::atomic<const KernelTable*> g_active{nullptr};
 std::once_flag g_env_once;
 
@@ -39,17 +97,26 @@ const KernelTable& reference() {
   return table;
 }
 
-std::vector<std::string> available_isas() { return {"ref"}; }
+std::vector<std::string> available_isas() {
+  std::vector<std::string> names;
+  for (const Candidate& c : kCandidates) {
+    if (c.table() != nullptr) names.emplace_back(c.name);
+  }
+  return names;
+}
 
 void select(const std::string& isa) {
-  if (isa == "ref") {
-    g_active.store(&reference());
-    return;
+  for (const Candidate& c : kCandidates) {
+    if (isa != c.name) continue;
+    if (const KernelTable* table = c.table(); table != nullptr) {
+      g_active.store(table);
+      return;
+    }
   }
   std::string names;
   for (const auto& name : available_isas()) names += (names.empty() ? "" : ", ") + name;
-  fail("QUANTA_FORCE_ISA: unknown or unavailable instruction set '%s' (available: %s)",
-       isa.c_str(), names.c_str());
+  fail("QUANTA_FORCE_ISA: unknown or unavailable instruction set '%s' (available: %s)", isa.c_str(),
+       names.c_str());
 }
 
 const KernelTable& active() {

@@ -1,19 +1,28 @@
-// KvCache: per-layer block pools of F32 K/V rows.
+// KvCache: per-layer block pools of F32 or F16 K/V rows.
 #include "kv/kv_cache.h"
 
+#include <cstring>
+
 #include "core/error.h"
+#include "core/fp16.h"
 
 namespace quanta::kv {
 
 uint64_t KvLayout::total_bytes() const {
-  return 2ull * n_layer * static_cast<uint64_t>(n_blocks) * block_size * row_floats() *
-         sizeof(float);
+  return 2ull * n_layer * static_cast<uint64_t>(n_blocks) * block_size * row_elems() * elem_bytes();
+}
+
+void check_kv_type(GgmlType type) {
+  if (type != GgmlType::F32 && type != GgmlType::F16) {
+    fail("KV cache type must be f32 or f16 (got %s)", type_name(type));
+  }
 }
 
 KvCache::KvCache(const KvLayout& layout) : layout_(layout), pool_(layout.n_blocks) {
   QUANTA_ASSERT(layout.n_layer > 0 && layout.n_blocks > 0 && layout.block_size > 0);
+  check_kv_type(layout.type);
   const size_t bytes = static_cast<size_t>(layout.n_blocks) * layout.block_size *
-                       layout.row_floats() * sizeof(float);
+                       layout.row_elems() * layout.elem_bytes();
   k_.reserve(layout.n_layer);
   v_.reserve(layout.n_layer);
   for (int32_t l = 0; l < layout.n_layer; ++l) {
@@ -25,22 +34,40 @@ KvCache::KvCache(const KvLayout& layout) : layout_(layout), pool_(layout.n_block
 int64_t KvCache::row_offset(const BlockTable& table, int32_t pos) const {
   QUANTA_ASSERT(pos >= 0 && pos < table.n_tokens());
   const int64_t block = table.blocks()[pos / layout_.block_size];
-  return (block * layout_.block_size + pos % layout_.block_size) * layout_.row_floats();
+  return (block * layout_.n_kv_head * layout_.block_size + pos % layout_.block_size) *
+         layout_.head_dim;
 }
 
-float* KvCache::k_row(int32_t layer, const BlockTable& table, int32_t pos) {
-  return k_[layer].as<float>() + row_offset(table, pos);
-}
-
-float* KvCache::v_row(int32_t layer, const BlockTable& table, int32_t pos) {
-  return v_[layer].as<float>() + row_offset(table, pos);
+void KvCache::store(int32_t layer, const BlockTable& table, int32_t pos, const float* k,
+                    const float* v) {
+  const int64_t base = row_offset(table, pos);
+  const int64_t head_stride = static_cast<int64_t>(layout_.block_size) * layout_.head_dim;
+  const int32_t d = layout_.head_dim;
+  for (int32_t h = 0; h < layout_.n_kv_head; ++h) {
+    const int64_t at = base + h * head_stride;
+    const float* kh = k + static_cast<int64_t>(h) * d;
+    const float* vh = v + static_cast<int64_t>(h) * d;
+    if (layout_.type == GgmlType::F32) {
+      std::memcpy(k_[layer].as<float>() + at, kh, d * sizeof(float));
+      std::memcpy(v_[layer].as<float>() + at, vh, d * sizeof(float));
+      continue;
+    }
+    uint16_t* kd = k_[layer].as<uint16_t>() + at;
+    uint16_t* vd = v_[layer].as<uint16_t>() + at;
+    for (int32_t i = 0; i < d; ++i) {
+      kd[i] = f32_to_f16(kh[i]);
+      vd[i] = f32_to_f16(vh[i]);
+    }
+  }
 }
 
 ops::PagedKvView KvCache::view(int32_t layer, const BlockTable& table) const {
   ops::PagedKvView view;
-  view.k = k_[layer].as<float>();
-  view.v = v_[layer].as<float>();
-  view.row_stride = layout_.row_floats();
+  view.k = k_[layer].data();
+  view.v = v_[layer].data();
+  view.type = layout_.type;
+  view.n_kv_head = layout_.n_kv_head;
+  view.head_dim = layout_.head_dim;
   view.block_size = layout_.block_size;
   view.block_ids = table.blocks().data();
   return view;

@@ -2,9 +2,11 @@
 #include "models/context.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 #include "core/system.h"
+#include "ops/flash_attention.h"
 #include "ops/matmul.h"
 
 namespace quanta::models {
@@ -18,7 +20,17 @@ ContextOptions resolve_options(const HParams& hp, ContextOptions o) {
   if (o.n_seq <= 0) fail("n_seq must be positive (got %d)", o.n_seq);
   if (o.n_threads <= 0) o.n_threads = hardware_threads();
   if (o.kv_block_size <= 0) fail("kv block size must be positive (got %d)", o.kv_block_size);
+  kv::check_kv_type(o.kv_type);
   return o;
+}
+
+ops::AttentionShape attention_shape(const HParams& hp) {
+  ops::AttentionShape shape;
+  shape.n_head = hp.n_head;
+  shape.n_kv_head = hp.n_head_kv;
+  shape.head_dim = hp.head_dim;
+  shape.scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
+  return shape;
 }
 
 kv::KvLayout kv_layout_for(const HParams& hp, const ContextOptions& o) {
@@ -27,6 +39,7 @@ kv::KvLayout kv_layout_for(const HParams& hp, const ContextOptions& o) {
   layout.n_kv_head = hp.n_head_kv;
   layout.head_dim = hp.head_dim;
   layout.block_size = o.kv_block_size;
+  layout.type = o.kv_type;
   const int32_t blocks_per_seq = (o.n_ctx + o.kv_block_size - 1) / o.kv_block_size;
   layout.n_blocks = blocks_per_seq * o.n_seq;
   return layout;
@@ -67,7 +80,9 @@ void Context::allocate_buffers() {
   gate_.resize(nb * hp.n_ff * f);
   up_.resize(nb * hp.n_ff * f);
   rope_.resize(nb * hp.n_rot * f);
-  scores_.resize(static_cast<size_t>(options_.n_threads) * options_.n_ctx * f);
+  attn_scratch_.resize(static_cast<size_t>(pool_.n_threads()) *
+                       ops::flash_scratch_floats(attention_shape(hp)) * f);
+  kv_views_.resize(nb);
   out_x_.resize(static_cast<size_t>(options_.n_outputs) * hp.n_embd * f);
   logits_.resize(static_cast<size_t>(options_.n_outputs) * hp.n_vocab * f);
   matmul_scratch_.resize(max_matmul_scratch(model_.weights(), options_.n_batch));
@@ -75,8 +90,8 @@ void Context::allocate_buffers() {
 
 uint64_t Context::activation_bytes() const {
   uint64_t total = 0;
-  for (const AlignedBuffer* b : {&x_, &xn_, &q_, &k_, &v_, &attn_, &gate_, &up_, &rope_, &scores_,
-                                 &out_x_, &logits_, &matmul_scratch_}) {
+  for (const AlignedBuffer* b : {&x_, &xn_, &q_, &k_, &v_, &attn_, &gate_, &up_, &rope_,
+                                 &attn_scratch_, &out_x_, &logits_, &matmul_scratch_}) {
     total += b->size();
   }
   return total;

@@ -10,6 +10,8 @@
 #include "kv/kv_cache.h"
 #include "models/batch.h"
 #include "models/model.h"
+#include "ops/attention.h"
+#include "quant/types.h"
 
 namespace quanta::models {
 
@@ -20,6 +22,7 @@ struct ContextOptions {
   int32_t n_seq = 1;       // sequences the KV cache holds at full context
   int32_t n_threads = 0;   // 0 = all hardware threads
   int32_t kv_block_size = 16;
+  GgmlType kv_type = GgmlType::F32;  // KV cache rows: F32 or F16 (converted on store)
 };
 
 class Context {
@@ -56,7 +59,8 @@ class Context {
   AlignedBuffer gate_;     // [n_batch, n_ff]
   AlignedBuffer up_;       // [n_batch, n_ff]
   AlignedBuffer rope_;     // [n_batch, n_rot] cos/sin pairs per token
-  AlignedBuffer scores_;   // [n_threads, n_ctx] attention scores
+  AlignedBuffer attn_scratch_;  // [n_threads, ops::flash_scratch_floats] attention tiles
+  std::vector<ops::PagedKvView> kv_views_;  // [n_batch] the K/V each token attends to
   AlignedBuffer out_x_;    // [n_outputs, n_embd] hidden states of output tokens
   AlignedBuffer logits_;   // [n_outputs, n_vocab]
   AlignedBuffer matmul_scratch_;  // activations converted to vec_dot types
@@ -66,5 +70,7 @@ class Context {
 kv::KvLayout kv_layout_for(const HParams& hp, const ContextOptions& options);
 // Fills in the defaults (n_ctx, n_outputs, n_threads) of `options` for `hp`.
 ContextOptions resolve_options(const HParams& hp, ContextOptions options);
+// Head counts, head size and the 1 / sqrt(head_dim) score scale of the model's attention.
+ops::AttentionShape attention_shape(const HParams& hp);
 
 }  // namespace quanta::models

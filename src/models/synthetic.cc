@@ -2,6 +2,7 @@
 #include "models/synthetic.h"
 
 #include <cmath>
+#include <cstdio>
 #include <vector>
 
 #include "core/error.h"
@@ -38,10 +39,10 @@ const char* const kWords[] = {"the", "and", "was", "to", "a", "he", "she", "it",
 struct Vocab {
   std::vector<std::string> tokens;
   std::vector<float> scores;
-  std::vector<int32_t> types;  // 1 normal, 2 unknown, 3 control, 6 byte
+  std::vector<int32_t> types;  // 1 normal, 2 unknown, 3 control, 5 unused, 6 byte
 };
 
-Vocab builtin_vocab() {
+Vocab builtin_vocab(int32_t n_vocab) {
   Vocab v;
   const auto add = [&](std::string piece, float score, int32_t type) {
     v.tokens.push_back(std::move(piece));
@@ -56,6 +57,11 @@ Vocab builtin_vocab() {
   for (char c = '!'; c <= '~'; ++c) add(std::string(1, c), -2.0f, 1);
   float score = -3.0f;
   for (const char* w : kWords) add("\xE2\x96\x81" + std::string(w), score -= 0.01f, 1);
+  const int32_t n_builtin = static_cast<int32_t>(v.tokens.size());
+  if (n_vocab != 0 && n_vocab < n_builtin) {
+    fail("synthetic: n_vocab %d is below the built-in vocabulary's %d tokens", n_vocab, n_builtin);
+  }
+  for (int32_t i = n_builtin; i < n_vocab; ++i) add(strformat("<unused%d>", i), 0.0f, 5);
   return v;
 }
 
@@ -84,24 +90,25 @@ void set_metadata(gguf::Writer& w, const SyntheticSpec& s, const Vocab& vocab) {
 
 class TensorMaker {
  public:
-  TensorMaker(gguf::Writer& w, const SyntheticSpec& s) : w_(w), rng_(s.seed), type_(s.type) {}
+  TensorMaker(gguf::Writer& w, const SyntheticSpec& s) : w_(w), rng_(s.seed), spec_(s) {}
 
   void matrix(const std::string& name, int64_t n_cols, int64_t n_rows) {
+    const GgmlType type = synthetic_tensor_type(spec_, name);
     const float scale = 1.0f / std::sqrt(static_cast<float>(n_cols));
     std::vector<float> values(static_cast<size_t>(n_cols * n_rows));
     for (float& v : values) v = rng_.next() * scale;
-    const TypeTraits& traits = type_traits(type_);
+    const TypeTraits& traits = type_traits(type);
     if (n_cols % traits.block_size != 0) {
       fail("synthetic: tensor '%s' width %lld is not a multiple of the %s block size %lld",
            name.c_str(), static_cast<long long>(n_cols), traits.name,
            static_cast<long long>(traits.block_size));
     }
-    const size_t row_bytes = row_size(type_, n_cols);
+    const size_t row_bytes = row_size(type, n_cols);
     std::vector<uint8_t> data(row_bytes * n_rows);
     for (int64_t r = 0; r < n_rows; ++r) {
       traits.from_float(values.data() + r * n_cols, data.data() + r * row_bytes, n_cols);
     }
-    w_.add_tensor(name, type_, {n_cols, n_rows}, data.data(), data.size());
+    w_.add_tensor(name, type, {n_cols, n_rows}, data.data(), data.size());
   }
 
   void vector(const std::string& name, int64_t n, float base, float noise) {
@@ -113,10 +120,30 @@ class TensorMaker {
  private:
   gguf::Writer& w_;
   Gaussian rng_;
-  GgmlType type_;
+  const SyntheticSpec& spec_;
 };
 
+// llama.cpp's use_more_bits: the first and last eighth of the layers and every third between.
+bool use_more_bits(int32_t layer, int32_t n_layer) {
+  return layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 }  // namespace
+
+GgmlType synthetic_tensor_type(const SyntheticSpec& s, const std::string& name) {
+  if (!s.llama_mix || type_traits(s.type).block_size == 1) return s.type;
+  if (name == "output.weight") return s.type == GgmlType::Q8_0 ? s.type : GgmlType::Q6_K;
+  const bool k_m = s.type == GgmlType::Q4_K || s.type == GgmlType::Q5_K;
+  int32_t layer = -1;
+  if (!k_m || std::sscanf(name.c_str(), "blk.%d.", &layer) != 1) return s.type;
+  const bool more = ends_with(name, ".attn_v.weight") || ends_with(name, ".ffn_down.weight");
+  return more && use_more_bits(layer, s.n_layer) ? GgmlType::Q6_K : s.type;
+}
 
 SyntheticSpec synthetic_preset(const std::string& name) {
   SyntheticSpec s;
@@ -128,6 +155,7 @@ SyntheticSpec synthetic_preset(const std::string& name) {
     s.n_head_kv = 4;
     s.n_ff = 5632;
     s.n_ctx = 2048;
+    s.n_vocab = 32000;
     return s;
   }
   fail("unknown model shape '%s' (known: default, tinyllama-1.1b)", name.c_str());
@@ -139,7 +167,7 @@ void write_synthetic_model(const SyntheticSpec& s, const std::string& path) {
   if (s.n_embd % s.n_head != 0 || s.n_head % s.n_head_kv != 0) {
     fail("synthetic: n_embd must divide by n_head and n_head by n_head_kv");
   }
-  const Vocab vocab = builtin_vocab();
+  const Vocab vocab = builtin_vocab(s.n_vocab);
   const int64_t n_vocab = static_cast<int64_t>(vocab.tokens.size());
   const int64_t head_dim = s.n_embd / s.n_head;
   gguf::Writer w;

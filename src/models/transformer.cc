@@ -1,13 +1,11 @@
 // The shared decoder-only transformer forward pass, assembled from blocks (embedding,
 // attention, feed-forward, output head) and parameterised by the ArchSpec. All buffers come
 // from the Context; nothing is allocated here.
-#include <cmath>
-#include <cstring>
 
 #include "core/error.h"
 #include "models/context.h"
-#include "ops/attention.h"
 #include "ops/elementwise.h"
+#include "ops/flash_attention.h"
 #include "ops/matmul.h"
 #include "ops/rope.h"
 
@@ -107,35 +105,27 @@ class TransformerPass {
     residual_add();
   }
 
+  // K/V rows of every batch token into its sequence's blocks (converted to the cache type).
   void store_kv(int32_t l) {
-    const size_t row_bytes = sizeof(float) * hp_.kv_dim();
     for (int32_t t = 0; t < batch_.n_tokens; ++t) {
       const kv::BlockTable& table = *batch_.tables[batch_.seq[t]];
-      const int32_t pos = batch_.positions[t];
-      std::memcpy(ctx_.kv_.k_row(l, table, pos), buf(ctx_.k_) + t * hp_.kv_dim(), row_bytes);
-      std::memcpy(ctx_.kv_.v_row(l, table, pos), buf(ctx_.v_) + t * hp_.kv_dim(), row_bytes);
+      ctx_.kv_.store(l, table, batch_.positions[t], buf(ctx_.k_) + t * hp_.kv_dim(),
+                     buf(ctx_.v_) + t * hp_.kv_dim());
     }
   }
 
-  // One work item per (token, query head); each thread has its own score row.
+  // Flash attention, one work item per (token, KV head) with all its query heads.
   void attend(int32_t l) {
-    ops::AttentionShape shape;
-    shape.n_head = hp_.n_head;
-    shape.n_kv_head = hp_.n_head_kv;
-    shape.head_dim = hp_.head_dim;
-    shape.scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim));
-    const auto work = [&](int64_t begin, int64_t end, int thread) {
-      float* scores = buf(ctx_.scores_) + static_cast<int64_t>(thread) * ctx_.options_.n_ctx;
-      for (int64_t i = begin; i < end; ++i) {
-        const int32_t t = static_cast<int32_t>(i / hp_.n_head);
-        const int32_t h = static_cast<int32_t>(i % hp_.n_head);
-        const ops::PagedKvView view = ctx_.kv_.view(l, *batch_.tables[batch_.seq[t]]);
-        const int64_t off = static_cast<int64_t>(t) * hp_.q_dim() + h * hp_.head_dim;
-        ops::attention_head(buf(ctx_.q_) + off, view, batch_.positions[t] + 1, shape, h, scores,
-                            buf(ctx_.attn_) + off);
-      }
-    };
-    ctx_.pool_.parallel_for(static_cast<int64_t>(batch_.n_tokens) * hp_.n_head, 1, work);
+    for (int32_t t = 0; t < batch_.n_tokens; ++t) {
+      ctx_.kv_views_[t] = ctx_.kv_.view(l, *batch_.tables[batch_.seq[t]]);
+    }
+    ops::AttentionBatch ab;
+    ab.n_tokens = batch_.n_tokens;
+    ab.q = buf(ctx_.q_);
+    ab.out = buf(ctx_.attn_);
+    ab.kv = ctx_.kv_views_.data();
+    ab.positions = batch_.positions;
+    ops::flash_attention(ab, attention_shape(hp_), buf(ctx_.attn_scratch_), ctx_.pool_);
   }
 
   void ffn_block(int32_t l) {

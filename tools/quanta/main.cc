@@ -21,6 +21,7 @@ const Command kCommands[] = {
     {"info", quanta::cli::cmd_info, "describe a model and whether it fits in memory"},
     {"tokenize", quanta::cli::cmd_tokenize, "print the token ids of a text"},
     {"synth", quanta::cli::cmd_synth, "write a random-weight model (tests, benchmarks, demo)"},
+    {"bench", quanta::cli::cmd_bench, "measure prompt, decode and batched-decode throughput"},
 };
 
 void print_usage(FILE* out) {

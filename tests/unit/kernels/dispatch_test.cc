@@ -1,8 +1,12 @@
 // Kernel dispatch: every ISA this machine can run is selectable and computes the same
-// products as the scalar reference; unknown names are rejected with a clear message.
+// products as the scalar reference; QUANTA_FORCE_ISA picks a path at first use and unknown
+// or unavailable names are rejected with a message listing the available ones.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -19,14 +23,78 @@ TEST(Dispatch, ReferenceIsAlwaysAvailable) {
   EXPECT_STREQ(reference().isa, "ref");
 }
 
-TEST(Dispatch, UnknownIsaIsRejected) {
-  try {
-    select("avx9000");
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("avx9000"), std::string::npos);
-    EXPECT_NE(std::string(e.what()).find("ref"), std::string::npos);  // lists what exists
+TEST(Dispatch, SelectSwitchesTheActiveTable) {
+  for (const std::string& isa : available_isas()) {
+    select(isa);
+    EXPECT_EQ(active().isa, isa);
+    EXPECT_NE(active().matmul_rows, nullptr);
+    for (uint32_t code = 0; code < kGgmlTypeCount; ++code) {
+      const auto type = static_cast<GgmlType>(code);
+      if (!is_supported_type(type)) continue;
+      EXPECT_NE(active().vec_dot[code], nullptr) << isa << " " << type_name(type);
+      const auto act = static_cast<uint32_t>(type_traits(type).vec_dot_type);
+      EXPECT_NE(active().from_float[act], nullptr) << isa << " " << type_name(type);
+    }
   }
+  select(available_isas().back());
+}
+
+TEST(Dispatch, UnknownIsaIsRejected) {
+  for (const char* bad : {"avx9000", "AVX2", "", "avx512_vnni_turbo"}) {
+    try {
+      select(bad);
+      FAIL() << "expected an error for '" << bad << "'";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(std::string("'") + bad + "'"), std::string::npos) << msg;
+      for (const std::string& isa : available_isas()) {
+        EXPECT_NE(msg.find(isa), std::string::npos) << msg;  // lists what exists
+      }
+    }
+  }
+}
+
+// QUANTA_FORCE_ISA is read once, at the first use of active(): each case runs in a fresh
+// child process (death-test machinery) whose exit code reports what it saw.
+class ForceIsaEnv : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+// Sets QUANTA_FORCE_ISA (or clears it for null), then exits 0 if active() is `want`, 3 on a
+// quanta::Error (message on stderr), 1 otherwise.
+[[noreturn]] void child_expect_active(const char* env, const std::string& want) {
+  if (env != nullptr) {
+    setenv("QUANTA_FORCE_ISA", env, 1);
+  } else {
+    unsetenv("QUANTA_FORCE_ISA");
+  }
+  try {
+    const KernelTable& t = active();
+    std::exit(want == t.isa ? 0 : 1);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    std::exit(3);
+  }
+}
+
+TEST_F(ForceIsaEnv, DefaultIsTheBestAvailable) {
+  const std::string best = available_isas().back();
+  EXPECT_EXIT(child_expect_active(nullptr, best), ::testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(child_expect_active("", best), ::testing::ExitedWithCode(0), "");
+}
+
+TEST_F(ForceIsaEnv, ForcesEachAvailableIsa) {
+  for (const std::string& isa : available_isas()) {
+    EXPECT_EXIT(child_expect_active(isa.c_str(), isa), ::testing::ExitedWithCode(0), "") << isa;
+  }
+}
+
+TEST_F(ForceIsaEnv, RejectsUnknownNamesListingTheAvailableOnes) {
+  std::string listed;
+  for (const std::string& isa : available_isas()) listed += (listed.empty() ? "" : ", ") + isa;
+  EXPECT_EXIT(child_expect_active("avx9000", "ref"), ::testing::ExitedWithCode(3),
+              "QUANTA_FORCE_ISA.*'avx9000'.*available: " + listed);
 }
 
 // matmul_rows of every ISA equals the reference, for every supported weight type.
@@ -50,8 +118,8 @@ TEST(Dispatch, EveryIsaMatchesReferenceMatmul) {
       for (int64_t r = 0; r < tokens; ++r) quantize_row(act_type, &x[r * k], &xq[r * arow], k);
       std::vector<float> got(rows * tokens), want(rows * tokens);
       t.matmul_rows(type, wq.data(), wrow, k, xq.data(), arow, tokens, got.data(), rows, 0, rows);
-      reference().matmul_rows(type, wq.data(), wrow, k, xq.data(), arow, tokens, want.data(),
-                              rows, 0, rows);
+      reference().matmul_rows(type, wq.data(), wrow, k, xq.data(), arow, tokens, want.data(), rows,
+                              0, rows);
       for (size_t i = 0; i < got.size(); ++i) {
         EXPECT_NEAR(got[i], want[i], 1e-4f * (1.0f + std::fabs(want[i])))
             << isa << " " << type_name(type) << " " << i;
@@ -60,7 +128,7 @@ TEST(Dispatch, EveryIsaMatchesReferenceMatmul) {
       EXPECT_EQ(want[1 * rows + 2], type_traits(type).vec_dot(k, &wq[2 * wrow], &xq[1 * arow]));
     }
   }
-  select("ref");
+  select(available_isas().back());
 }
 
 }  // namespace

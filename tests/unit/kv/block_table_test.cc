@@ -1,10 +1,15 @@
 // Block pool and block tables: allocation order, reference counts, growth by whole blocks,
 // failure without side effects when the pool runs dry, truncation releasing tail blocks, and
-// K/V rows landing at block * block_size + offset.
+// K/V rows landing in their block (grouped by KV head), F16 rows rounded on store.
+#include "kv/block_table.h"
+
 #include <gtest/gtest.h>
 
+#include <cmath>
+
+#include "core/error.h"
+#include "core/fp16.h"
 #include "kv/block_pool.h"
-#include "kv/block_table.h"
 #include "kv/kv_cache.h"
 
 namespace quanta::kv {
@@ -85,11 +90,57 @@ TEST(KvCache, RowsAreAddressedThroughTheBlockTable) {
   BlockTable table = cache.new_table(16);
   ASSERT_TRUE(other.append(cache.pool(), 4));  // takes block 0
   ASSERT_TRUE(table.append(cache.pool(), 6));  // blocks 1, 2
-  cache.k_row(1, table, 5)[3] = 42.0f;
+  float k[8] = {}, v[8] = {};
+  k[3] = 42.0f;  // head 0, element 3
+  k[5] = 43.0f;  // head 1, element 1
+  v[7] = -3.0f;  // head 1, element 3
+  cache.store(1, table, 5, k, v);
   const ops::PagedKvView view = cache.view(1, table);
-  EXPECT_EQ(view.k_row(5)[3], 42.0f);
-  EXPECT_EQ(view.offset(5), (2 * 4 + 1) * 8);
-  EXPECT_EQ(cache.k_row(0, table, 5)[3], 0.0f);  // other layer untouched
+  EXPECT_EQ(view.type, GgmlType::F32);
+  EXPECT_EQ(view.k_row(5, 0)[3], 42.0f);
+  EXPECT_EQ(view.k_row(5, 1)[1], 43.0f);
+  EXPECT_EQ(view.v_row(5, 1)[3], -3.0f);
+  // Block 2 (table slot 1), head 1, row 1: heads' rows are contiguous within a block.
+  EXPECT_EQ(view.offset(5, 0), ((2 * 2 + 0) * 4 + 1) * 4);
+  EXPECT_EQ(view.offset(5, 1), ((2 * 2 + 1) * 4 + 1) * 4);
+  EXPECT_EQ(static_cast<const float*>(view.k)[view.offset(5, 1) + 1], 43.0f);
+  EXPECT_EQ(cache.view(0, table).k_row(5, 0)[3], 0.0f);  // other layer untouched
+}
+
+TEST(KvCache, F16RowsAreRoundedOnStore) {
+  KvLayout layout;
+  layout.n_layer = 1;
+  layout.n_kv_head = 1;
+  layout.head_dim = 4;
+  layout.block_size = 2;
+  layout.n_blocks = 2;
+  layout.type = GgmlType::F16;
+  KvCache cache(layout);
+  EXPECT_EQ(layout.total_bytes(), 2ull * 2 * 2 * 4 * 2);
+  BlockTable table = cache.new_table(4);
+  ASSERT_TRUE(table.append(cache.pool(), 3));
+  const float k[4] = {1.0f, -2.5f, 0.1f, 70000.0f};  // 0.1 is inexact, 70000 overflows F16
+  const float v[4] = {3.0f, 1e-8f, -0.0f, 65504.0f};
+  cache.store(0, table, 2, k, v);
+  const ops::PagedKvView view = cache.view(0, table);
+  EXPECT_EQ(view.type, GgmlType::F16);
+  EXPECT_EQ(view.offset(2, 0), 2 * 4);  // block 1, row 0
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(view.k_row<uint16_t>(2, 0)[i], f32_to_f16(k[i])) << i;
+    EXPECT_EQ(view.v_row<uint16_t>(2, 0)[i], f32_to_f16(v[i])) << i;
+  }
+  EXPECT_EQ(f16_to_f32(view.k_row<uint16_t>(2, 0)[0]), 1.0f);
+  EXPECT_TRUE(std::isinf(f16_to_f32(view.k_row<uint16_t>(2, 0)[3])));
+}
+
+TEST(KvCache, RejectsQuantizedTypes) {
+  KvLayout layout;
+  layout.n_layer = 1;
+  layout.n_kv_head = 1;
+  layout.head_dim = 32;
+  layout.n_blocks = 1;
+  layout.type = GgmlType::Q8_0;
+  EXPECT_THROW(KvCache cache(layout), Error);
 }
 
 }  // namespace

@@ -1,0 +1,246 @@
+// AVX2 flash attention: per tile of 32 positions, scores for two query heads x four K rows
+// at a time (FMA, horizontal sums folded with hadd), a vectorised online-softmax update, then
+// the probability-weighted V rows added into two heads' accumulators held in registers. F16
+// rows are converted once per tile (F16C) and shared by all query heads of the group.
+// NOTE: no std:: templates or shared inline helpers here (see simd.h): AVX2 code only.
+#include "kernels/x86_avx2/flash_attention_avx2.h"
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+namespace quanta::kernels::avx2 {
+namespace {
+
+constexpr int32_t kTile = 32;  // positions per tile: four 8-lane vectors of scores
+
+int64_t aligned(int64_t n) {
+  return (n + 15) / 16 * 16;
+}
+
+// Views into the per-thread scratch.
+struct Scratch {
+  float* s;     // [group, kTile] scores, then exp(score - max); slots >= n hold 0 after exp
+  float* m;     // [group] running max
+  float* l;     // [group] running sum
+  float* kt;    // [kTile, head_dim] F16 K rows converted
+  float* vt;    // [kTile, head_dim] F16 V rows converted
+  float* zero;  // [head_dim] zeros: the padding row of a tile whose length is not a multiple of 4
+
+  Scratch(float* base, int32_t group, int32_t d) {
+    s = base;
+    m = s + aligned(static_cast<int64_t>(group) * kTile);
+    l = m + aligned(group);
+    kt = l + aligned(group);
+    vt = kt + aligned(static_cast<int64_t>(kTile) * d);
+    zero = vt + aligned(static_cast<int64_t>(kTile) * d);
+  }
+};
+
+inline float hsum(__m256 v) {
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+}
+
+inline float hmax(__m256 v) {
+  __m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+  return _mm_cvtss_f32(_mm_max_ss(x, _mm_movehdup_ps(x)));
+}
+
+// [sum(a0), sum(a1), sum(a2), sum(a3)]
+inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+  const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+// exp(x) for lanes x <= 0; 0 below -87, for -inf and for NaN (the scalar version's method).
+inline __m256 exp_nonpositive(__m256 x) {
+  const __m256 limit = _mm256_set1_ps(-87.0f);
+  const __m256 in_range = _mm256_cmp_ps(x, limit, _CMP_GE_OQ);
+  x = _mm256_max_ps(x, limit);
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+  const __m256 pow2n = _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+  return _mm256_and_ps(_mm256_mul_ps(p, pow2n), in_range);
+}
+
+void convert_row(const uint16_t* src, float* dst, int32_t d) {
+  for (int32_t i = 0; i < d; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
+  }
+}
+
+// Element offset of position pos's row of the group's KV head.
+inline int64_t row_offset(const FlashGroupArgs& a, int32_t pos) {
+  const int64_t block = a.block_ids[pos / a.block_size];
+  return ((block * a.n_kv_head + a.kv_head) * a.block_size + pos % a.block_size) * a.head_dim;
+}
+
+// Row pointers of positions [p0, p0 + n), padded with the zero row to a multiple of 4; F16
+// rows are converted into the scratch tiles first.
+void load_tile(const FlashGroupArgs& a, const Scratch& sc, int32_t p0, int32_t n,
+               const float** krows, const float** vrows) {
+  const int64_t d = a.head_dim;
+  for (int32_t j = 0; j < n; ++j) {
+    const int64_t off = row_offset(a, p0 + j);
+    if (a.f16) {
+      convert_row(static_cast<const uint16_t*>(a.k) + off, sc.kt + j * d, a.head_dim);
+      convert_row(static_cast<const uint16_t*>(a.v) + off, sc.vt + j * d, a.head_dim);
+      krows[j] = sc.kt + j * d;
+      vrows[j] = sc.vt + j * d;
+    } else {
+      krows[j] = static_cast<const float*>(a.k) + off;
+      vrows[j] = static_cast<const float*>(a.v) + off;
+    }
+  }
+  for (int32_t j = n; j % 4 != 0; ++j) krows[j] = vrows[j] = sc.zero;
+}
+
+// s[h, j..j+4) = scale * q_h · k_{j..j+4) for H consecutive heads starting at q.
+template <int H>
+void scores_4rows(const float* q, int32_t d, const float* const* k, float scale, float* s) {
+  __m256 acc[H][4];
+  for (int h = 0; h < H; ++h) {
+    for (int r = 0; r < 4; ++r) acc[h][r] = _mm256_setzero_ps();
+  }
+  for (int32_t i = 0; i < d; i += 8) {
+    __m256 kv[4];
+    for (int r = 0; r < 4; ++r) kv[r] = _mm256_loadu_ps(k[r] + i);
+    for (int h = 0; h < H; ++h) {
+      const __m256 qv = _mm256_loadu_ps(q + h * d + i);
+      for (int r = 0; r < 4; ++r) acc[h][r] = _mm256_fmadd_ps(qv, kv[r], acc[h][r]);
+    }
+  }
+  const __m128 sv = _mm_set1_ps(scale);
+  for (int h = 0; h < H; ++h) {
+    _mm_storeu_ps(s + h * kTile, _mm_mul_ps(hsum4(acc[h][0], acc[h][1], acc[h][2], acc[h][3]), sv));
+  }
+}
+
+void tile_scores(const FlashGroupArgs& a, const float* const* krows, int32_t n4, float* s) {
+  const int32_t d = a.head_dim;
+  int32_t g = 0;
+  for (; g + 2 <= a.group; g += 2) {
+    for (int32_t j = 0; j < n4; j += 4) {
+      scores_4rows<2>(a.q + g * d, d, krows + j, a.scale, s + g * kTile + j);
+    }
+  }
+  if (g < a.group) {
+    for (int32_t j = 0; j < n4; j += 4) {
+      scores_4rows<1>(a.q + g * d, d, krows + j, a.scale, s + g * kTile + j);
+    }
+  }
+}
+
+// Online softmax for head g over the tile's n scores (slots n.. of the row are set to -inf
+// first, so they become probability 0).
+void softmax_update(const Scratch& sc, int32_t g, int32_t n, float* out_g, int32_t d) {
+  float* s = sc.s + g * kTile;
+  for (int32_t j = n; j < kTile; ++j) s[j] = -INFINITY;
+  __m256 mx = _mm256_loadu_ps(s);
+  for (int32_t j = 8; j < kTile; j += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(s + j));
+  const float tile_max = hmax(mx);
+  if (tile_max > sc.m[g]) {
+    const float c = _mm256_cvtss_f32(exp_nonpositive(_mm256_set1_ps(sc.m[g] - tile_max)));
+    sc.l[g] *= c;
+    const __m256 cv = _mm256_set1_ps(c);
+    for (int32_t i = 0; i < d; i += 8) {
+      _mm256_storeu_ps(out_g + i, _mm256_mul_ps(_mm256_loadu_ps(out_g + i), cv));
+    }
+    sc.m[g] = tile_max;
+  }
+  const __m256 m = _mm256_set1_ps(sc.m[g]);
+  __m256 sum = _mm256_setzero_ps();
+  for (int32_t j = 0; j < kTile; j += 8) {
+    const __m256 p = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(s + j), m));
+    _mm256_storeu_ps(s + j, p);
+    sum = _mm256_add_ps(sum, p);
+  }
+  sc.l[g] += hsum(sum);
+}
+
+// out[h, c0 .. c0 + 8C) += sum_j p[h, j] * v_j[c0 .. c0 + 8C) for H heads, accumulators in
+// registers across the tile.
+template <int H, int C>
+void values_chunk(const float* const* vrows, int32_t n, const float* p, int32_t c0, int32_t d,
+                  float* out) {
+  __m256 acc[H][C];
+  for (int h = 0; h < H; ++h) {
+    for (int c = 0; c < C; ++c) acc[h][c] = _mm256_loadu_ps(out + h * d + c0 + 8 * c);
+  }
+  for (int32_t j = 0; j < n; ++j) {
+    const float* v = vrows[j] + c0;
+    __m256 vv[C];
+    for (int c = 0; c < C; ++c) vv[c] = _mm256_loadu_ps(v + 8 * c);
+    for (int h = 0; h < H; ++h) {
+      const __m256 w = _mm256_broadcast_ss(p + h * kTile + j);
+      for (int c = 0; c < C; ++c) acc[h][c] = _mm256_fmadd_ps(w, vv[c], acc[h][c]);
+    }
+  }
+  for (int h = 0; h < H; ++h) {
+    for (int c = 0; c < C; ++c) _mm256_storeu_ps(out + h * d + c0 + 8 * c, acc[h][c]);
+  }
+}
+
+template <int H>
+void values_heads(const float* const* vrows, int32_t n, const float* p, int32_t d, float* out) {
+  int32_t c0 = 0;
+  for (; c0 + 32 <= d; c0 += 32) values_chunk<H, 4>(vrows, n, p, c0, d, out);
+  for (; c0 < d; c0 += 8) values_chunk<H, 1>(vrows, n, p, c0, d, out);
+}
+
+void tile_values(const FlashGroupArgs& a, const float* const* vrows, int32_t n, const float* s) {
+  const int32_t d = a.head_dim;
+  int32_t g = 0;
+  for (; g + 2 <= a.group; g += 2) values_heads<2>(vrows, n, s + g * kTile, d, a.out + g * d);
+  if (g < a.group) values_heads<1>(vrows, n, s + g * kTile, d, a.out + g * d);
+}
+
+}  // namespace
+
+int64_t flash_scratch_floats(int32_t group, int32_t head_dim) {
+  return aligned(static_cast<int64_t>(group) * kTile) + 2 * aligned(group) +
+         2 * aligned(static_cast<int64_t>(kTile) * head_dim) + aligned(head_dim);
+}
+
+void flash_attention_group(const FlashGroupArgs& a) {
+  const int32_t d = a.head_dim;
+  const Scratch sc(a.scratch, a.group, d);
+  std::memset(sc.zero, 0, sizeof(float) * d);
+  for (int32_t g = 0; g < a.group; ++g) {
+    sc.m[g] = -INFINITY;
+    sc.l[g] = 0.0f;
+  }
+  std::memset(a.out, 0, sizeof(float) * a.group * d);
+  const float* krows[kTile];
+  const float* vrows[kTile];
+  for (int32_t p0 = 0; p0 < a.n_kv; p0 += kTile) {
+    const int32_t n = a.n_kv - p0 < kTile ? a.n_kv - p0 : kTile;
+    load_tile(a, sc, p0, n, krows, vrows);
+    tile_scores(a, krows, (n + 3) / 4 * 4, sc.s);
+    for (int32_t g = 0; g < a.group; ++g) softmax_update(sc, g, n, a.out + g * d, d);
+    tile_values(a, vrows, n, sc.s);
+  }
+  for (int32_t g = 0; g < a.group; ++g) {
+    const __m256 inv = _mm256_set1_ps(1.0f / sc.l[g]);
+    float* out = a.out + g * d;
+    for (int32_t i = 0; i < d; i += 8)
+      _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), inv));
+  }
+}
+
+}  // namespace quanta::kernels::avx2

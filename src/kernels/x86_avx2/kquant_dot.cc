@@ -1,0 +1,218 @@
+// AVX2 dot products and row tiles of the K-quants Q4_K, Q5_K and Q6_K against Q8_K
+// activations. Sub-block scales are applied in the integer domain (madd of the int16 maddubs
+// sums with broadcast scales), mins and the Q6_K offset of 32 through the activation's bsums,
+// so each 256-value super-block needs one int->float conversion per (row, token).
+#include "kernels/x86_avx2/avx2.h"
+#include "kernels/x86_avx2/simd.h"
+#include "kernels/x86_avx2/tiling.h"
+#include "quant/blocks.h"
+
+namespace quanta::kernels::avx2 {
+namespace {
+
+static_assert(offsetof(BlockQ8_K, qs) == 4 && offsetof(BlockQ4_K, qs) == 16);
+static_assert(offsetof(BlockQ5_K, qh) == 16 && offsetof(BlockQ5_K, qs) == 48);
+static_assert(offsetof(BlockQ6_K, qh) == 128 && offsetof(BlockQ6_K, scales) == 192);
+
+constexpr size_t kQ8KBytes = sizeof(BlockQ8_K);
+
+inline float load_f32(const uint8_t* p) {
+  float f;
+  std::memcpy(&f, p, sizeof f);
+  return f;
+}
+
+// The 8 six-bit scales and mins of a Q4_K/Q5_K super-block (12 packed bytes, see
+// quant/blocks.h), as int16 vectors: scales 0..7 in both 128-bit lanes, and each min twice
+// (min j at int16 lanes 2j and 2j+1, matching the 16 bsums of the activation block).
+struct ScaleMin {
+  __m256i scales;
+  __m256i mins;
+};
+
+inline ScaleMin unpack_scale_min(const uint8_t* packed) {
+  const uint32_t u0 = load_u32(packed), u1 = load_u32(packed + 4), u2 = load_u32(packed + 8);
+  const uint64_t sc = (u0 & 0x3f3f3f3fu) |
+                      static_cast<uint64_t>((u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u)) << 32;
+  const uint64_t mn = (u1 & 0x3f3f3f3fu) |
+                      static_cast<uint64_t>(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u))
+                          << 32;
+  const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  const __m128i sc8 = _mm_cvtsi64_si128(static_cast<int64_t>(sc));
+  const __m128i mn8 = _mm_shuffle_epi8(_mm_cvtsi64_si128(static_cast<int64_t>(mn)), dup);
+  return {_mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc8)), _mm256_cvtepu8_epi16(mn8)};
+}
+
+// int16 lane pattern selecting element `s` of an 8 x int16 128-bit lane in both lanes.
+inline __m256i select16(int s) {
+  return _mm256_set1_epi16(static_cast<int16_t>((2 * s) | ((2 * s + 1) << 8)));
+}
+
+// Q4_K (kHigh = false) and Q5_K (kHigh = true): 8 sub-blocks of 32, value = d*sc*q - dmin*m.
+template <bool kHigh>
+struct ScaleMinKernel {
+  static constexpr int64_t kBlockValues = kQK_K;
+  static constexpr size_t kWBytes = kHigh ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
+  static constexpr size_t kABytes = kQ8KBytes;
+  static constexpr size_t kQs = kHigh ? 48 : 16;
+  static constexpr int kPrep = 0;
+  static constexpr int kRows = 4;
+  static constexpr int kTokens = 2;
+
+  static void prepare(const uint8_t*, int64_t, float*, int64_t) {}
+
+  template <int R, int T>
+  [[gnu::noinline]] static void tile(const TileArgs& a, float* out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    __m256 acc[R][T];
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
+    }
+    const size_t seg_bytes = static_cast<size_t>(a.nb) * kWBytes;
+    for (int64_t b = 0; b < a.nb; ++b) {
+      prefetch_rows<R>(a, seg_bytes, b * kWBytes, (kWBytes + 63) / 64);
+      for (int i = 0; i < R; ++i) {
+        const uint8_t* x = a.w + i * a.row_stride + b * kWBytes;
+        const ScaleMin sm = unpack_scale_min(x + 4);
+        __m256i hbits = kHigh ? loadu256(x + 16) : _mm256_setzero_si256();
+        __m256i sum[T];
+        for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {  // 64 values: sub-blocks 2j (low nibbles), 2j+1 (high)
+          const __m256i qb = loadu256(x + kQs + 32 * j);
+          __m256i lo = _mm256_and_si256(qb, m4);
+          __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4);
+          if constexpr (kHigh) {  // fifth bits: bit 2j (low) and 2j+1 (high) of qh, to 0x10
+            lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(hbits, 4), b4));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(hbits, 3), b4));
+            hbits = _mm256_srli_epi16(hbits, 2);
+          }
+          const __m256i s_lo = _mm256_shuffle_epi8(sm.scales, select16(2 * j));
+          const __m256i s_hi = _mm256_shuffle_epi8(sm.scales, select16(2 * j + 1));
+          for (int t = 0; t < T; ++t) {
+            const uint8_t* yq = a.act + t * a.act_row_bytes + b * kABytes + 4 + 64 * j;
+            const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, loadu256(yq)), s_lo);
+            const __m256i p_hi =
+                _mm256_madd_epi16(_mm256_maddubs_epi16(hi, loadu256(yq + 32)), s_hi);
+            sum[t] = _mm256_add_epi32(sum[t], _mm256_add_epi32(p_lo, p_hi));
+          }
+        }
+        const float d = f16_to_f32(load_u16(x));
+        const float dmin = f16_to_f32(load_u16(x + 2));
+        for (int t = 0; t < T; ++t) {
+          const uint8_t* yb = a.act + t * a.act_row_bytes + b * kABytes;
+          const float yd = load_f32(yb);
+          const __m256i mins = _mm256_madd_epi16(loadu256(yb + 260), sm.mins);
+          acc[i][t] =
+              _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[t]), _mm256_set1_ps(d * yd), acc[i][t]);
+          acc[i][t] =
+              _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(dmin * yd), acc[i][t]);
+        }
+      }
+    }
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < T; ++t) out[i * T + t] = hsum(acc[i][t]);
+    }
+  }
+};
+
+// Q6_K: 16 sub-blocks of 16, value = d * scale * (q - 32), q in [0, 63], int8 scales.
+struct Q6KKernel {
+  static constexpr int64_t kBlockValues = kQK_K;
+  static constexpr size_t kWBytes = sizeof(BlockQ6_K);
+  static constexpr size_t kABytes = kQ8KBytes;
+  static constexpr int kPrep = 0;
+  static constexpr int kRows = 4;
+  static constexpr int kTokens = 2;
+
+  static void prepare(const uint8_t*, int64_t, float*, int64_t) {}
+
+  // Scale pattern for 32-value chunk c of a half: int16 lanes 0-7 scale 2c, 8-15 scale 2c+1.
+  static __m256i chunk_scales(__m256i half_scales, int c) {
+    const int16_t lo = static_cast<int16_t>((4 * c) | ((4 * c + 1) << 8));
+    const int16_t hi = static_cast<int16_t>((4 * c + 2) | ((4 * c + 3) << 8));
+    const __m256i sel =
+        _mm256_setr_epi16(lo, lo, lo, lo, lo, lo, lo, lo, hi, hi, hi, hi, hi, hi, hi, hi);
+    return _mm256_shuffle_epi8(half_scales, sel);
+  }
+
+  template <int R, int T>
+  [[gnu::noinline]] static void tile(const TileArgs& a, float* out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i m30 = _mm256_set1_epi8(0x30);
+    __m256 acc[R][T];
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
+    }
+    const size_t seg_bytes = static_cast<size_t>(a.nb) * kWBytes;
+    for (int64_t b = 0; b < a.nb; ++b) {
+      prefetch_rows<R>(a, seg_bytes, b * kWBytes, (kWBytes + 63) / 64);
+      for (int i = 0; i < R; ++i) {
+        const uint8_t* x = a.w + i * a.row_stride + b * kWBytes;
+        __m256i sum[T];
+        for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {  // 128 values each
+          const __m128i sc8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + 192 + 8 * h));
+          const __m256i hs = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(sc8));
+          const __m256i qh = loadu256(x + 128 + 32 * h);
+          const __m256i ql0 = loadu256(x + 64 * h);
+          const __m256i ql1 = loadu256(x + 64 * h + 32);
+          __m256i q[4];
+          q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                                 _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+          q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                                 _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+          q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                                 _mm256_and_si256(qh, m30));
+          q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                 _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+#pragma GCC unroll 4
+          for (int c = 0; c < 4; ++c) {
+            const __m256i s = chunk_scales(hs, c);
+            for (int t = 0; t < T; ++t) {
+              const uint8_t* yq = a.act + t * a.act_row_bytes + b * kABytes + 4 + 128 * h + 32 * c;
+              const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q[c], loadu256(yq)), s);
+              sum[t] = _mm256_add_epi32(sum[t], p);
+            }
+          }
+        }
+        // The -32 offset: 32 * sum over sub-blocks of scale * (sum of its 16 activations).
+        const __m256i scales16 = _mm256_cvtepi8_epi16(loadu128(x + 192));
+        const float d = f16_to_f32(load_u16(x + 208));
+        for (int t = 0; t < T; ++t) {
+          const uint8_t* yb = a.act + t * a.act_row_bytes + b * kABytes;
+          const __m256i off = _mm256_madd_epi16(scales16, loadu256(yb + 260));
+          const __m256i total = _mm256_sub_epi32(sum[t], _mm256_slli_epi32(off, 5));
+          acc[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(d * load_f32(yb)),
+                                      acc[i][t]);
+        }
+      }
+    }
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < T; ++t) out[i * T + t] = hsum(acc[i][t]);
+    }
+  }
+};
+
+using Q4KKernel = ScaleMinKernel<false>;
+using Q5KKernel = ScaleMinKernel<true>;
+
+}  // namespace
+
+float vec_dot_q4_K_q8_K(int64_t n, const void* x, const void* y) {
+  return vec_dot<Q4KKernel>(n, x, y);
+}
+float vec_dot_q5_K_q8_K(int64_t n, const void* x, const void* y) {
+  return vec_dot<Q5KKernel>(n, x, y);
+}
+float vec_dot_q6_K_q8_K(int64_t n, const void* x, const void* y) {
+  return vec_dot<Q6KKernel>(n, x, y);
+}
+
+QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q4_K, Q4KKernel)
+QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q5_K, Q5KKernel)
+QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q6_K, Q6KKernel)
+
+}  // namespace quanta::kernels::avx2

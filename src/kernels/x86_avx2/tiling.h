@@ -1,0 +1,170 @@
+// The shared loop structure of every AVX2 matmul_rows / vec_dot: weight rows in register
+// tiles of K::kRows, tokens in groups of K::kTokens, tokens chunked so their activations stay
+// in L2, and the reduction dimension cut into segments when per-token prepared data (K::kPrep
+// floats per block, e.g. the activation scales) would not fit a fixed stack buffer.
+// Include only from x86_avx2 files (see simd.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/x86_avx2/simd.h"
+
+namespace quanta::kernels::avx2 {
+
+// Software prefetch distance, in bytes ahead of the current position of each weight row
+// (a tile streams kRows rows at once, so about kRows * kPrefetchBytes are requested ahead).
+inline constexpr size_t kPrefetchBytes = 1024;
+inline constexpr int64_t kPrepFloats = 8192;          // 32 KiB per-token prepared data
+inline constexpr size_t kActChunkBytes = 256 * 1024;  // activations reused across row tiles
+
+// What one tile call sees: R weight rows starting at `w` and T tokens starting at `act`, both
+// positioned at the segment's first block, and the segment's prepared per-token data.
+struct TileArgs {
+  const uint8_t* w;      // weight row 0 of the tile, at the segment's first block
+  size_t row_stride;     // bytes between the tile's weight rows
+  size_t next_tile;      // bytes from the tile's row 0 to the next tile's row 0
+  const uint8_t* act;    // activation row of token 0 of the group, same block
+  size_t act_row_bytes;  // bytes between activation rows
+  const float* prep;     // token 0's prepared data: K::kPrep planes of `plane` floats
+  int64_t prep_stride;   // floats between tokens in `prep`
+  int64_t plane;         // floats per plane (>= nb, a multiple of 8)
+  int64_t nb;            // blocks in the segment (values, for the plain float types)
+};
+
+// Prefetches `lines` cache lines of each of the R rows, kPrefetchBytes past byte `pos` of
+// the segment; past the segment's end it continues into the next tile's rows, so they are
+// on their way when this tile finishes. Prefetches never fault.
+template <int R>
+inline void prefetch_rows(const TileArgs& a, size_t seg_bytes, size_t pos, int lines) {
+  size_t off = pos + kPrefetchBytes;
+  if (off >= seg_bytes) off += a.next_tile - seg_bytes;
+  // Integer addresses: the targets may lie past the weights, which is fine for a prefetch.
+  const uintptr_t base = reinterpret_cast<uintptr_t>(a.w) + off;
+  for (int i = 0; i < R; ++i) {
+    for (int l = 0; l < lines; ++l) {
+      prefetch(reinterpret_cast<const uint8_t*>(base + i * a.row_stride + 64 * l));
+    }
+  }
+}
+
+// Calls K::tile<R, nt> for the runtime token count nt <= K::kTokens.
+template <class K, int R, int T>
+inline void run_tile(int nt, const TileArgs& a, float* out) {
+  if constexpr (T > 1) {
+    if (nt < T) return run_tile<K, R, T - 1>(nt, a, out);
+  }
+  K::template tile<R, T>(a, out);
+}
+
+inline int64_t min64(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
+inline int64_t max64(int64_t a, int64_t b) {
+  return a > b ? a : b;
+}
+inline int64_t round_up8(int64_t v) {
+  return (v + 7) & ~int64_t{7};
+}
+
+// y[t * y_stride + r] = dot(weight row r, activation row t) for r in [row_begin, row_end),
+// t in [0, n_tokens); see KernelTable::matmul_rows.
+template <class K>
+void matmul_rows(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act,
+                 size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
+                 int64_t row_begin, int64_t row_end) {
+  const int64_t nb = k / K::kBlockValues;
+  if (nb == 0 || n_tokens <= 0 || row_end <= row_begin) {
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      for (int64_t r = row_begin; r < row_end; ++r) y[t * y_stride + r] = 0.0f;
+    }
+    return;
+  }
+  // Token chunk: activations of a chunk stay in L2 while every row tile reads them.
+  int64_t tc = static_cast<int64_t>(kActChunkBytes / act_row_bytes);
+  tc = min64(n_tokens, max64(K::kTokens, tc - tc % K::kTokens));
+  // Segments of the reduction: as long as the prepared data of a full token group fits.
+  // The segment length depends on the kernel only, never on n_tokens or the rows, so each
+  // output is computed the same way whatever the call's shape.
+  int64_t seg = nb;
+  if constexpr (K::kPrep > 0) {
+    seg = min64(nb, (kPrepFloats / (K::kPrep * K::kTokens)) & ~int64_t{7});
+    const int64_t fit = kPrepFloats / (K::kPrep * round_up8(seg));
+    tc = min64(tc, max64(K::kTokens, fit - fit % K::kTokens));
+  }
+  alignas(32) float prep[K::kPrep > 0 ? kPrepFloats : 1];
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += tc) {
+    const int64_t ntc = min64(tc, n_tokens - t0);
+    for (int64_t b0 = 0; b0 < nb; b0 += seg) {
+      const int64_t nbs = min64(seg, nb - b0);
+      const int64_t plane = round_up8(nbs);
+      const int64_t prep_stride = K::kPrep * plane;
+      const size_t w_off = static_cast<size_t>(b0) * K::kWBytes;
+      const size_t a_off = static_cast<size_t>(b0) * K::kABytes;
+      if constexpr (K::kPrep > 0) {
+        for (int64_t t = 0; t < ntc; ++t) {
+          K::prepare(act + (t0 + t) * act_row_bytes + a_off, nbs, prep + t * prep_stride, plane);
+        }
+      }
+      // NOTE: a tile's rows are spread out: with q = rows / kRows, tile j holds rows j,
+      // j + q, j + 2q, ... of the range, so each row of a tile streams through memory pages
+      // of its own. Adjacent rows (1 KiB apart for Q4_0 at k = 2048) interleaved in the same
+      // pages defeat the hardware prefetcher and halve the DRAM read rate of decode.
+      const int64_t n_rows = row_end - row_begin;
+      const int64_t q = n_rows / K::kRows;
+      for (int64_t j = 0; j < q + n_rows % K::kRows; ++j) {
+        const bool full = j < q;  // the last n_rows % kRows rows go one at a time
+        const int64_t r0 = full ? row_begin + j : row_begin + K::kRows * q + (j - q);
+        const int64_t row_step = full ? q : 1;
+        const int nr = full ? K::kRows : 1;
+        for (int64_t tg = 0; tg < ntc; tg += K::kTokens) {
+          const int nt = static_cast<int>(min64(K::kTokens, ntc - tg));
+          const TileArgs a{w + r0 * row_bytes + w_off,
+                           static_cast<size_t>(row_step) * row_bytes,
+                           row_bytes,
+                           act + (t0 + tg) * act_row_bytes + a_off,
+                           act_row_bytes,
+                           prep + tg * prep_stride,
+                           prep_stride,
+                           plane,
+                           nbs};
+          float out[K::kRows * K::kTokens] = {};
+          if (full) {
+            run_tile<K, K::kRows, K::kTokens>(nt, a, out);
+          } else {
+            run_tile<K, 1, K::kTokens>(nt, a, out);
+          }
+          for (int i = 0; i < nr; ++i) {
+            for (int t = 0; t < nt; ++t) {
+              float& dst = y[(t0 + tg + t) * y_stride + r0 + i * row_step];
+              dst = b0 == 0 ? out[i * nt + t] : dst + out[i * nt + t];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// One dot product through the same tiles (1 row x 1 token).
+template <class K>
+float vec_dot(int64_t n, const void* x, const void* y) {
+  const int64_t nb = n / K::kBlockValues;
+  if (nb == 0) return 0.0f;
+  float out = 0.0f;
+  matmul_rows<K>(static_cast<const uint8_t*>(x), static_cast<size_t>(nb) * K::kWBytes, n,
+                 static_cast<const uint8_t*>(y), static_cast<size_t>(nb) * K::kABytes, 1, &out, 1,
+                 0, 1);
+  return out;
+}
+
+}  // namespace quanta::kernels::avx2
+
+// Defines the exported per-type matmul_rows_<type> of avx2.h from a kernel traits struct.
+#define QUANTA_AVX2_DEFINE_ROWS(name, Kernel)                                                      \
+  void name(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act,                     \
+            size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, \
+            int64_t row_end) {                                                                     \
+    matmul_rows<Kernel>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,     \
+                        row_end);                                                                  \
+  }

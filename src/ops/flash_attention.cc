@@ -1,0 +1,243 @@
+// Portable flash attention in plain C++ (the inner loops are written for g++ to vectorise):
+// per tile of kFlashTile positions, scores for all query heads of the group, an online-softmax
+// update, then the probability-weighted V rows added into the output accumulators. On x86-64
+// with any kernel ISA but "ref" the AVX2 version (kernels/x86_avx2) runs instead.
+#include "ops/flash_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/kernel_table.h"
+#include "ops/attention_math.h"
+#if defined(__x86_64__)
+#include "kernels/x86_avx2/flash_attention_avx2.h"
+#endif
+
+namespace quanta::ops {
+namespace {
+
+constexpr int64_t kAlignFloats = 16;  // keep each scratch part on a 64-byte boundary
+
+int64_t aligned(int64_t n) {
+  return (n + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+}
+
+// The per-thread scratch, carved out of one float array.
+struct Scratch {
+  float* s;   // [group, kFlashTile] scores of the tile, then their exp(score - max)
+  float* m;   // [group] running max of the scores
+  float* l;   // [group] running sum of exp(score - m)
+  float* kt;  // [kFlashTile, head_dim] F16 K rows of the tile converted to F32
+  float* vt;  // [kFlashTile, head_dim] F16 V rows converted to F32
+
+  Scratch(float* base, int32_t group, int32_t head_dim) {
+    s = base;
+    m = s + aligned(static_cast<int64_t>(group) * kFlashTile);
+    l = m + aligned(group);
+    kt = l + aligned(group);
+    vt = kt + aligned(static_cast<int64_t>(kFlashTile) * head_dim);
+  }
+};
+
+// Eight independent partial sums: a fixed order that g++ turns into SIMD lanes.
+inline float dot(const float* a, const float* b, int32_t n) {
+  float acc[8] = {};
+  int32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int32_t j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+  }
+  float tail = 0.0f;
+  for (; i < n; ++i) tail += a[i] * b[i];
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
+}
+
+inline void convert_row(const uint16_t* src, float* dst, int32_t n) {
+  for (int32_t i = 0; i < n; ++i) dst[i] = half_to_float(src[i]);
+}
+
+// Points krows/vrows at KV head kv_head's rows of positions [p0, p0 + n): straight into the
+// cache for F32, into the converted scratch tiles for F16.
+void load_tile(const PagedKvView& kv, int32_t p0, int32_t n, int32_t kv_head, int32_t head_dim,
+               const Scratch& sc, const float** krows, const float** vrows) {
+  if (kv.type == GgmlType::F32) {
+    for (int32_t j = 0; j < n; ++j) {
+      krows[j] = kv.k_row<float>(p0 + j, kv_head);
+      vrows[j] = kv.v_row<float>(p0 + j, kv_head);
+    }
+    return;
+  }
+  for (int32_t j = 0; j < n; ++j) {
+    float* kd = sc.kt + static_cast<int64_t>(j) * head_dim;
+    float* vd = sc.vt + static_cast<int64_t>(j) * head_dim;
+    convert_row(kv.k_row<uint16_t>(p0 + j, kv_head), kd, head_dim);
+    convert_row(kv.v_row<uint16_t>(p0 + j, kv_head), vd, head_dim);
+    krows[j] = kd;
+    vrows[j] = vd;
+  }
+}
+
+// s[g, j] = q_g · k_j * scale; each K row is used by every query head while it is in L1.
+void tile_scores(const float* q_group, const float* const* krows, int32_t n,
+                 const AttentionShape& shape, float* s) {
+  const int32_t group = shape.group();
+  for (int32_t j = 0; j < n; ++j) {
+    for (int32_t g = 0; g < group; ++g) {
+      s[g * kFlashTile + j] =
+          dot(q_group + static_cast<int64_t>(g) * shape.head_dim, krows[j], shape.head_dim) *
+          shape.scale;
+    }
+  }
+}
+
+// Online softmax for query head g: raises the running max (rescaling the sum and the output
+// accumulator out_g by exp(old - new)), turns the tile's scores into exp(score - max) and
+// adds them to the running sum.
+void softmax_update(const Scratch& sc, int32_t g, int32_t n, float* out_g, int32_t head_dim) {
+  float* s = sc.s + g * kFlashTile;
+  float tile_max = s[0];
+  for (int32_t j = 1; j < n; ++j) tile_max = s[j] > tile_max ? s[j] : tile_max;
+  if (tile_max > sc.m[g]) {
+    const float c = exp_nonpositive(sc.m[g] - tile_max);  // 0 on the first tile (m = -inf)
+    sc.l[g] *= c;
+    for (int32_t i = 0; i < head_dim; ++i) out_g[i] *= c;
+    sc.m[g] = tile_max;
+  }
+  const float m = sc.m[g];
+  for (int32_t j = 0; j < n; ++j) s[j] = exp_nonpositive(s[j] - m);
+  float sum = 0.0f;
+  for (int32_t j = 0; j < n; ++j) sum += s[j];
+  sc.l[g] += sum;
+}
+
+// out_g += sum_j p[g, j] * v_j; each V row is used by every query head while it is in L1.
+void tile_values(const float* const* vrows, int32_t n, const float* p, int32_t group,
+                 int32_t head_dim, float* out_group) {
+  for (int32_t j = 0; j < n; ++j) {
+    const float* v = vrows[j];
+    for (int32_t g = 0; g < group; ++g) {
+      const float w = p[g * kFlashTile + j];
+      float* out = out_group + static_cast<int64_t>(g) * head_dim;
+      for (int32_t i = 0; i < head_dim; ++i) out[i] += w * v[i];
+    }
+  }
+}
+
+int64_t portable_scratch_floats(const AttentionShape& shape) {
+  const int32_t group = shape.group();
+  return aligned(static_cast<int64_t>(group) * kFlashTile) + 2 * aligned(group) +
+         2 * aligned(static_cast<int64_t>(kFlashTile) * shape.head_dim);
+}
+
+// NOTE: the AVX2 kernel is picked here rather than through kernels::KernelTable (which the
+// kernel-dispatch work owns): every kernel ISA other than "ref" on x86-64 implies AVX2, FMA
+// and F16C, and QUANTA_FORCE_ISA=ref (or kernels::select("ref")) selects the portable path.
+bool use_avx2(const AttentionShape& shape) {
+#if defined(__x86_64__)
+  return shape.head_dim % 8 == 0 && std::strcmp(kernels::active().isa, "ref") != 0;
+#else
+  return false;
+#endif
+}
+
+#if defined(__x86_64__)
+void run_avx2(const float* q_group, const PagedKvView& kv, int32_t n_kv,
+              const AttentionShape& shape, int32_t kv_head, float* scratch, float* out_group) {
+  kernels::avx2::FlashGroupArgs a;
+  a.q = q_group;
+  a.out = out_group;
+  a.k = kv.k;
+  a.v = kv.v;
+  a.f16 = kv.type == GgmlType::F16;
+  a.n_kv_head = kv.n_kv_head;
+  a.kv_head = kv_head;
+  a.head_dim = shape.head_dim;
+  a.block_size = kv.block_size;
+  a.block_ids = kv.block_ids;
+  a.n_kv = n_kv;
+  a.group = shape.group();
+  a.scale = shape.scale;
+  a.scratch = scratch;
+  kernels::avx2::flash_attention_group(a);
+}
+#endif
+
+// The portable kernel.
+void flash_group_portable(const float* q_group, const PagedKvView& kv, int32_t n_kv,
+                          const AttentionShape& shape, int32_t kv_head, float* scratch,
+                          float* out_group) {
+  const int32_t group = shape.group();
+  const int32_t d = shape.head_dim;
+  const Scratch sc(scratch, group, d);
+  for (int32_t g = 0; g < group; ++g) {
+    sc.m[g] = -INFINITY;
+    sc.l[g] = 0.0f;
+  }
+  std::memset(out_group, 0, sizeof(float) * group * d);
+  const float* krows[kFlashTile];
+  const float* vrows[kFlashTile];
+  for (int32_t p0 = 0; p0 < n_kv; p0 += kFlashTile) {
+    const int32_t n = n_kv - p0 < kFlashTile ? n_kv - p0 : kFlashTile;
+    load_tile(kv, p0, n, kv_head, d, sc, krows, vrows);
+    tile_scores(q_group, krows, n, shape, sc.s);
+    for (int32_t g = 0; g < group; ++g) {
+      softmax_update(sc, g, n, out_group + static_cast<int64_t>(g) * d, d);
+    }
+    tile_values(vrows, n, sc.s, group, d, out_group);
+  }
+  for (int32_t g = 0; g < group; ++g) {
+    const float inv = 1.0f / sc.l[g];
+    float* out = out_group + static_cast<int64_t>(g) * d;
+    for (int32_t i = 0; i < d; ++i) out[i] *= inv;
+  }
+}
+
+}  // namespace
+
+int64_t flash_scratch_floats(const AttentionShape& shape) {
+  int64_t floats = portable_scratch_floats(shape);
+#if defined(__x86_64__)
+  floats = std::max(floats, kernels::avx2::flash_scratch_floats(shape.group(), shape.head_dim));
+#endif
+  return floats;
+}
+
+void flash_attention_group(const float* q_group, const PagedKvView& kv, int32_t n_kv,
+                           const AttentionShape& shape, int32_t kv_head, float* scratch,
+                           float* out_group) {
+  QUANTA_ASSERT(n_kv > 0 && (kv.type == GgmlType::F32 || kv.type == GgmlType::F16));
+  QUANTA_ASSERT(kv.head_dim == shape.head_dim && kv.n_kv_head == shape.n_kv_head);
+#if defined(__x86_64__)
+  if (use_avx2(shape)) {
+    run_avx2(q_group, kv, n_kv, shape, kv_head, scratch, out_group);
+    return;
+  }
+#endif
+  flash_group_portable(q_group, kv, n_kv, shape, kv_head, scratch, out_group);
+}
+
+void flash_attention(const AttentionBatch& batch, const AttentionShape& shape, float* scratch,
+                     ThreadPool& pool) {
+  QUANTA_ASSERT(shape.n_kv_head > 0 && shape.n_head % shape.n_kv_head == 0);
+  const int32_t n_tokens = batch.n_tokens;
+  const int64_t q_dim = static_cast<int64_t>(shape.n_head) * shape.head_dim;
+  const int64_t group_dim = static_cast<int64_t>(shape.group()) * shape.head_dim;
+  const int64_t per_thread = flash_scratch_floats(shape);
+  // Items run in token order 0, n-1, 1, n-2, ...: a prompt's later tokens attend to more
+  // positions, and pairing short with long keeps the pool's contiguous chunks balanced.
+  const auto work = [&](int64_t begin, int64_t end, int thread) {
+    float* sc = scratch + thread * per_thread;
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t k = i / shape.n_kv_head;
+      const int32_t t = static_cast<int32_t>(k % 2 == 0 ? k / 2 : n_tokens - 1 - k / 2);
+      const int32_t kv_head = static_cast<int32_t>(i % shape.n_kv_head);
+      const int64_t off = t * q_dim + kv_head * group_dim;
+      flash_attention_group(batch.q + off, batch.kv[t], batch.positions[t] + 1, shape, kv_head, sc,
+                            batch.out + off);
+    }
+  };
+  pool.parallel_for(static_cast<int64_t>(n_tokens) * shape.n_kv_head, 1, work);
+}
+
+}  // namespace quanta::ops

@@ -1,0 +1,43 @@
+// Flash attention on the CPU over a paged F32/F16 KV cache: tiles of KV positions, online
+// softmax (running max and sum, accumulator rescaled when the max grows), never a full score
+// row; grouped-query aware, so each K/V row is read once for all query heads of its KV head.
+#pragma once
+
+#include <cstdint>
+
+#include "core/thread_pool.h"
+#include "ops/attention.h"
+
+namespace quanta::ops {
+
+// KV positions per tile: the score tile is [group, kFlashTile], and F16 rows are converted
+// to F32 one tile at a time ([kFlashTile, head_dim] for K and for V, L1-sized).
+constexpr int32_t kFlashTile = 32;
+
+// Floats of scratch one flash_attention_group call needs (one per thread).
+int64_t flash_scratch_floats(const AttentionShape& shape);
+
+// Attention of one token's query heads kv_head * group .. kv_head * group + group - 1 (group =
+// n_head / n_kv_head) over KV positions [0, n_kv) of KV head `kv_head`:
+// q_group, out_group: [group, head_dim] (contiguous, as in a [n_head, head_dim] row).
+// scratch: flash_scratch_floats(shape) floats.
+void flash_attention_group(const float* q_group, const PagedKvView& kv, int32_t n_kv,
+                           const AttentionShape& shape, int32_t kv_head, float* scratch,
+                           float* out_group);
+
+// A batch of query tokens, each attending to its own sequence's positions 0..positions[t].
+struct AttentionBatch {
+  int32_t n_tokens = 0;
+  const float* q = nullptr;            // [n_tokens, n_head * head_dim]
+  float* out = nullptr;                // [n_tokens, n_head * head_dim]
+  const PagedKvView* kv = nullptr;     // [n_tokens] the K/V each token reads
+  const int32_t* positions = nullptr;  // [n_tokens] last position each token attends to
+};
+
+// Runs flash_attention_group for every (token, KV head) on the pool. Each item is computed by
+// one thread with the same code, so results do not depend on the thread count.
+// scratch: pool.n_threads() * flash_scratch_floats(shape) floats.
+void flash_attention(const AttentionBatch& batch, const AttentionShape& shape, float* scratch,
+                     ThreadPool& pool);
+
+}  // namespace quanta::ops
