@@ -41,6 +41,17 @@ TEST(Cli, GreedyRunMatchesLlamaCppIdsAndText) {
   EXPECT_EQ(out, gc.greedy_text);  // stdout holds the continuation and nothing else
 }
 
+TEST(Cli, F16KvCacheRuns) {
+  std::string out, err;
+  ASSERT_EQ(testlib::run_command(testlib::quanta_binary() + " run -m " +
+                                     model_path("stories260K.gguf") +
+                                     " -p 'Once upon a time' -n 16 --temp 0 --kv-type f16 --ids",
+                                 &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(parse_ids(out).size(), 16u) << out;
+}
+
 TEST(Cli, SeededSamplingIsReproducible) {
   const std::string cmd = testlib::quanta_binary() + " run -m " + model_path("stories260K.gguf") +
                           " -p 'Once upon a time' -n 40 --temp 0.9 --seed 1234 --ids";
@@ -98,6 +109,7 @@ TEST(Cli, BadInputExitsNonZeroWithAClearMessage) {
       {"info -m /tmp", "/tmp"},  // a directory, not a file
       {"tokenize -m MODEL", "missing required option --prompt"},
       {"synth -o /tmp/x.gguf --type q2_K", "unsupported tensor type 'q2_K'"},
+      {"run -m MODEL -p x --kv-type q4_0", "--kv-type"},
       {"frobnicate", "unknown command"},
   };
   for (const BadInvocation& bad : cases) {

@@ -24,6 +24,7 @@ struct RunFlags {
   int32_t n_predict = 128;
   int32_t n_threads = 0;
   int32_t n_ctx = 0;
+  std::string kv_type = "f32";
   bool ids = false;
   bool ignore_eos = false;
   SamplingParams sampling;
@@ -39,6 +40,12 @@ void add_sampling_flags(ArgParser& args, SamplingParams& s) {
   args.add_float("--frequency-penalty", "X", &s.frequency_penalty, "subtract X per occurrence (default 0)");
   args.add_float("--presence-penalty", "X", &s.presence_penalty, "subtract X if present (default 0)");
   args.add_uint64("--seed", "S", &s.seed, "random seed; same seed, same output (default 4294967295)");
+}
+
+GgmlType parse_kv_type(const std::string& name) {
+  if (name == "f32") return GgmlType::F32;
+  if (name == "f16") return GgmlType::F16;
+  fail("invalid value '%s' for --kv-type (expected f32 or f16)", name.c_str());
 }
 
 void print_stats(const models::Model& model, double load_s, const GenerateStats& st) {
@@ -65,6 +72,7 @@ int cmd_run(int argc, char** argv) {
   args.add_int("-n, --n-predict", "N", &f.n_predict, "tokens to generate (default 128)");
   args.add_int("-t, --threads", "N", &f.n_threads, "threads (default: all cores)");
   args.add_int("-c, --ctx", "N", &f.n_ctx, "context length (default: min(model's, 4096))");
+  args.add_string("--kv-type", "TYPE", &f.kv_type, "KV cache element type: f32 or f16 (default f32)");
   args.add_flag("--ids", &f.ids, "print generated token ids (space-separated) instead of text");
   args.add_flag("--ignore-eos", &f.ignore_eos, "keep generating after end-of-generation tokens");
   add_sampling_flags(args, f.sampling);
@@ -83,6 +91,7 @@ int cmd_run(int argc, char** argv) {
   opts.n_ctx = f.n_ctx;
   opts.n_threads = f.n_threads;
   opts.n_outputs = 1;
+  opts.kv_type = parse_kv_type(f.kv_type);
   models::Context ctx(*model, opts);
   const double load_s = now_seconds() - t0;
   if (model->file().get_bool("quanta.synthetic").value_or(false)) {
