@@ -6,23 +6,14 @@
 #include <limits>
 
 #include "core/error.h"
+#include "testlib/expect_error.h"
 #include "gguf/reader.h"
 #include "gguf/writer.h"
 
 namespace quanta::gguf {
 namespace {
 
-// Asserts that `fn` throws quanta::Error whose message contains `expected`.
-template <typename Fn>
-void expect_error(Fn fn, const std::string& expected) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error; expected: " << expected;
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(expected), std::string::npos)
-        << "message: " << e.what() << "\nexpected: " << expected;
-  }
-}
+using testlib::expect_error;
 
 TEST(GgufValue, TypeNamesAndSizes) {
   EXPECT_STREQ(value_type_name(ValueType::kUint32), "uint32");

@@ -5,21 +5,13 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "testlib/expect_error.h"
 #include "gguf_test_util.h"
 
 namespace quanta::gguf {
 namespace {
 
-template <typename Fn>
-void expect_error(Fn fn, const std::string& expected) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error; expected: " << expected;
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(expected), std::string::npos)
-        << "message: " << e.what() << "\nexpected: " << expected;
-  }
-}
+using testlib::expect_error;
 
 // The layout written by hand from the GGUF specification.
 TEST(GgufWriter, ExactBytesOfATinyFile) {

@@ -9,6 +9,7 @@
 #include "gguf/writer.h"
 #include "models/model.h"
 #include "models/synthetic.h"
+#include "testlib/expect_error.h"
 #include "testlib/shared_data.h"
 
 namespace quanta::models {
@@ -51,12 +52,7 @@ std::string rewrite(const std::string& src, const Edit& edit, const std::string&
 }
 
 void expect_load_error(const std::string& path, const std::string& fragment) {
-  try {
-    Model::load(path);
-    ADD_FAILURE() << "expected a load error containing '" << fragment << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-  }
+  testlib::expect_error([&] { Model::load(path); }, fragment);
 }
 
 TEST(ModelLoad, SyntheticModelsOfEveryTypeLoad) {
