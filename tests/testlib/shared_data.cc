@@ -36,10 +36,21 @@ std::string shared_path(const std::string& relative) {
   return path;
 }
 
+// NOTE: one folder per process, removed at exit: ctest runs test cases as parallel
+// processes, and two of them writing the same file name would race.
 std::string temp_dir() {
-  std::string dir = std::string(QUANTA_BINARY_DIR) + "/test-tmp";
-  std::filesystem::create_directories(dir);
-  return dir;
+  // Never destroyed, so the exit handler can still read it.
+  static const std::string* const dir = [] {
+    auto* path = new std::string(std::string(QUANTA_BINARY_DIR) + "/test-tmp/p" +
+                                 std::to_string(::getpid()));
+    std::filesystem::create_directories(*path);
+    std::atexit([] {
+      std::error_code ignored;
+      std::filesystem::remove_all(*dir, ignored);
+    });
+    return path;
+  }();
+  return *dir;
 }
 
 std::string quanta_binary() { return std::string(QUANTA_BINARY_DIR) + "/quanta"; }

@@ -10,7 +10,8 @@ namespace quanta::testlib {
 const std::string& shared_dir();
 // shared_dir() + "/" + relative; fails the calling test (ADD_FAILURE) when the file is missing.
 std::string shared_path(const std::string& relative);
-// A scratch directory for files written by tests (inside the build tree), created on demand.
+// A scratch directory for files written by tests (inside the build tree), private to this
+// process and removed when it exits.
 std::string temp_dir();
 // Path of the built `quanta` program.
 std::string quanta_binary();
