@@ -61,6 +61,16 @@ void KvCache::store(int32_t layer, const BlockTable& table, int32_t pos, const f
   }
 }
 
+void KvCache::copy_block(int32_t src, int32_t dst) {
+  QUANTA_ASSERT(src >= 0 && src < layout_.n_blocks && dst >= 0 && dst < layout_.n_blocks);
+  const size_t block_bytes =
+      static_cast<size_t>(layout_.block_size) * layout_.row_elems() * layout_.elem_bytes();
+  for (int32_t l = 0; l < layout_.n_layer; ++l) {
+    std::memcpy(k_[l].data() + dst * block_bytes, k_[l].data() + src * block_bytes, block_bytes);
+    std::memcpy(v_[l].data() + dst * block_bytes, v_[l].data() + src * block_bytes, block_bytes);
+  }
+}
+
 ops::PagedKvView KvCache::view(int32_t layer, const BlockTable& table) const {
   ops::PagedKvView view;
   view.k = k_[layer].data();

@@ -48,6 +48,9 @@ class KvCache {
   // (F16: round to nearest even).
   void store(int32_t layer, const BlockTable& table, int32_t pos, const float* k, const float* v);
   ops::PagedKvView view(int32_t layer, const BlockTable& table) const;
+  // Copies every layer's K and V rows of block `src` into block `dst` (copy-on-write of a
+  // shared partial block; see BlockPool::pending_copies).
+  void copy_block(int32_t src, int32_t dst);
 
  private:
   // Element offset of position pos's row of KV head 0; head h's row is h * block_size *

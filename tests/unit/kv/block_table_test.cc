@@ -133,6 +133,42 @@ TEST(KvCache, F16RowsAreRoundedOnStore) {
   EXPECT_TRUE(std::isinf(f16_to_f32(view.k_row<uint16_t>(2, 0)[3])));
 }
 
+TEST(KvCache, CopyBlockCopiesEveryLayersRows) {
+  KvLayout layout;
+  layout.n_layer = 2;
+  layout.n_kv_head = 2;
+  layout.head_dim = 2;
+  layout.block_size = 2;
+  layout.n_blocks = 3;
+  KvCache cache(layout);
+  BlockTable src = cache.new_table(2);
+  BlockTable dst = cache.new_table(2);
+  ASSERT_TRUE(src.append(cache.pool(), 2));  // block 0
+  ASSERT_TRUE(dst.append(cache.pool(), 2));  // block 1
+  for (int32_t layer = 0; layer < 2; ++layer) {
+    for (int32_t pos = 0; pos < 2; ++pos) {
+      const float base = 100.0f * layer + 10.0f * pos;
+      const float k[4] = {base, base + 1, base + 2, base + 3};
+      const float v[4] = {-base, -base - 1, -base - 2, -base - 3};
+      cache.store(layer, src, pos, k, v);
+    }
+  }
+  cache.copy_block(src.blocks()[0], dst.blocks()[0]);
+  for (int32_t layer = 0; layer < 2; ++layer) {
+    const ops::PagedKvView a = cache.view(layer, src);
+    const ops::PagedKvView b = cache.view(layer, dst);
+    for (int32_t pos = 0; pos < 2; ++pos) {
+      for (int32_t h = 0; h < 2; ++h) {
+        for (int32_t i = 0; i < 2; ++i) {
+          EXPECT_EQ(b.k_row(pos, h)[i], a.k_row(pos, h)[i]);
+          EXPECT_EQ(b.v_row(pos, h)[i], a.v_row(pos, h)[i]);
+        }
+      }
+    }
+    EXPECT_EQ(b.k_row(1, 1)[1], 100.0f * layer + 13.0f);
+  }
+}
+
 TEST(KvCache, RejectsQuantizedTypes) {
   KvLayout layout;
   layout.n_layer = 1;
