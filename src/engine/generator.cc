@@ -21,6 +21,13 @@ Generator::~Generator() { table_.clear(ctx_.kv().pool()); }
 
 void Generator::reset() { table_.clear(ctx_.kv().pool()); }
 
+void Generator::truncate(int32_t n_past) {
+  if (n_past < 0 || n_past > table_.n_tokens()) {
+    fail("truncate: %d is outside the sequence's [0, %d] tokens", n_past, table_.n_tokens());
+  }
+  table_.truncate(ctx_.kv().pool(), n_past);
+}
+
 const float* Generator::run_chunk(const int32_t* tokens, int32_t n, bool all_logits) {
   const int32_t start = table_.n_tokens();
   if (!table_.append(ctx_.kv().pool(), n)) {

@@ -32,6 +32,13 @@ class Generator {
   // Forgets the sequence (releases its KV blocks).
   void reset();
   int32_t n_past() const { return table_.n_tokens(); }
+  // Keeps the first n_past tokens of the sequence (0 <= n_past <= n_past()) and releases the
+  // KV blocks past them: speculative decoding's rollback of rejected draft tokens. The rows
+  // beyond n_past are overwritten by the next prefill/decode.
+  void truncate(int32_t n_past);
+  // The sequence's block table (block counts for tests and statistics).
+  const kv::BlockTable& table() const { return table_; }
+  models::Context& context() { return ctx_; }
 
   // Appends tokens to the sequence; returns logits [n, n_vocab] for every token when
   // all_logits, else the last token's logits [n_vocab]. Throws quanta::Error when the

@@ -1,6 +1,7 @@
-// KvCache: per-layer block pools of F32 or F16 K/V rows.
+// KvCache: per-layer block pools of F32, F16, Q8_0 or Q4_0 K/V rows.
 #include "kv/kv_cache.h"
 
+#include <cctype>
 #include <cstring>
 
 #include "core/error.h"
@@ -9,20 +10,44 @@
 namespace quanta::kv {
 
 uint64_t KvLayout::total_bytes() const {
-  return 2ull * n_layer * static_cast<uint64_t>(n_blocks) * block_size * row_elems() * elem_bytes();
+  return 2ull * n_layer * static_cast<uint64_t>(n_blocks) * block_bytes();
 }
 
 void check_kv_type(GgmlType type) {
-  if (type != GgmlType::F32 && type != GgmlType::F16) {
-    fail("KV cache type must be f32 or f16 (got %s)", type_name(type));
+  if (type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::Q8_0 &&
+      type != GgmlType::Q4_0) {
+    fail("KV cache type must be %s (got %s)", kv_type_choices(), type_name(type));
   }
+}
+
+void check_kv_type(GgmlType type, int32_t head_dim) {
+  check_kv_type(type);
+  const int64_t block = type_traits(type).block_size;
+  if (head_dim <= 0 || head_dim % block != 0) {
+    fail("KV cache type %s needs a head size that is a multiple of %lld; this model's is %d "
+         "(use f32 or f16)",
+         type_name(type), static_cast<long long>(block), head_dim);
+  }
+}
+
+GgmlType parse_kv_type(const std::string& name, const char* flag) {
+  std::string lower;
+  for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "f32") return GgmlType::F32;
+  if (lower == "f16") return GgmlType::F16;
+  if (lower == "q8_0") return GgmlType::Q8_0;
+  if (lower == "q4_0") return GgmlType::Q4_0;
+  fail("invalid value '%s' for %s (expected %s)", name.c_str(), flag, kv_type_choices());
+}
+
+const char* kv_type_choices() {
+  return "f32, f16, q8_0 or q4_0";
 }
 
 KvCache::KvCache(const KvLayout& layout) : layout_(layout), pool_(layout.n_blocks) {
   QUANTA_ASSERT(layout.n_layer > 0 && layout.n_blocks > 0 && layout.block_size > 0);
-  check_kv_type(layout.type);
-  const size_t bytes = static_cast<size_t>(layout.n_blocks) * layout.block_size *
-                       layout.row_elems() * layout.elem_bytes();
+  check_kv_type(layout.type, layout.head_dim);
+  const size_t bytes = static_cast<size_t>(layout.n_blocks) * layout.block_bytes();
   k_.reserve(layout.n_layer);
   v_.reserve(layout.n_layer);
   for (int32_t l = 0; l < layout.n_layer; ++l) {
@@ -31,40 +56,45 @@ KvCache::KvCache(const KvLayout& layout) : layout_(layout), pool_(layout.n_block
   }
 }
 
-int64_t KvCache::row_offset(const BlockTable& table, int32_t pos) const {
+size_t KvCache::row_offset(const BlockTable& table, int32_t pos) const {
   QUANTA_ASSERT(pos >= 0 && pos < table.n_tokens());
-  const int64_t block = table.blocks()[pos / layout_.block_size];
-  return (block * layout_.n_kv_head * layout_.block_size + pos % layout_.block_size) *
-         layout_.head_dim;
+  const size_t block = static_cast<size_t>(table.blocks()[pos / layout_.block_size]);
+  return block * layout_.block_bytes() +
+         static_cast<size_t>(pos % layout_.block_size) * layout_.row_bytes();
+}
+
+void KvCache::store_row(const float* src, uint8_t* dst) const {
+  const int32_t d = layout_.head_dim;
+  switch (layout_.type) {
+    case GgmlType::F32:
+      std::memcpy(dst, src, d * sizeof(float));
+      break;
+    case GgmlType::F16: {
+      uint16_t* h = reinterpret_cast<uint16_t*>(dst);
+      for (int32_t i = 0; i < d; ++i) h[i] = f32_to_f16(src[i]);
+      break;
+    }
+    default:
+      type_traits(layout_.type).from_float(src, dst, d);
+      break;
+  }
 }
 
 void KvCache::store(int32_t layer, const BlockTable& table, int32_t pos, const float* k,
                     const float* v) {
-  const int64_t base = row_offset(table, pos);
-  const int64_t head_stride = static_cast<int64_t>(layout_.block_size) * layout_.head_dim;
+  const size_t base = row_offset(table, pos);
+  const size_t head_stride = static_cast<size_t>(layout_.block_size) * layout_.row_bytes();
   const int32_t d = layout_.head_dim;
   for (int32_t h = 0; h < layout_.n_kv_head; ++h) {
-    const int64_t at = base + h * head_stride;
-    const float* kh = k + static_cast<int64_t>(h) * d;
-    const float* vh = v + static_cast<int64_t>(h) * d;
-    if (layout_.type == GgmlType::F32) {
-      std::memcpy(k_[layer].as<float>() + at, kh, d * sizeof(float));
-      std::memcpy(v_[layer].as<float>() + at, vh, d * sizeof(float));
-      continue;
-    }
-    uint16_t* kd = k_[layer].as<uint16_t>() + at;
-    uint16_t* vd = v_[layer].as<uint16_t>() + at;
-    for (int32_t i = 0; i < d; ++i) {
-      kd[i] = f32_to_f16(kh[i]);
-      vd[i] = f32_to_f16(vh[i]);
-    }
+    const size_t at = base + h * head_stride;
+    store_row(k + static_cast<int64_t>(h) * d, k_[layer].as<uint8_t>() + at);
+    store_row(v + static_cast<int64_t>(h) * d, v_[layer].as<uint8_t>() + at);
   }
 }
 
 void KvCache::copy_block(int32_t src, int32_t dst) {
   QUANTA_ASSERT(src >= 0 && src < layout_.n_blocks && dst >= 0 && dst < layout_.n_blocks);
-  const size_t block_bytes =
-      static_cast<size_t>(layout_.block_size) * layout_.row_elems() * layout_.elem_bytes();
+  const size_t block_bytes = layout_.block_bytes();
   for (int32_t l = 0; l < layout_.n_layer; ++l) {
     std::memcpy(k_[l].data() + dst * block_bytes, k_[l].data() + src * block_bytes, block_bytes);
     std::memcpy(v_[l].data() + dst * block_bytes, v_[l].data() + src * block_bytes, block_bytes);
@@ -78,6 +108,7 @@ ops::PagedKvView KvCache::view(int32_t layer, const BlockTable& table) const {
   view.type = layout_.type;
   view.n_kv_head = layout_.n_kv_head;
   view.head_dim = layout_.head_dim;
+  view.row_bytes = layout_.row_bytes();
   view.block_size = layout_.block_size;
   view.block_ids = table.blocks().data();
   return view;

@@ -1,10 +1,11 @@
-// KV storage: for every layer, a K pool and a V pool of F32 or F16 rows laid out in blocks,
-// [n_blocks, n_kv_head, block_size, head_dim] (each head's rows of a block contiguous),
-// sized once at load time, plus the BlockPool that hands blocks to sequences. Attention reads
-// it through ops::PagedKvView.
+// KV storage: for every layer, a K pool and a V pool of F32, F16, Q8_0 or Q4_0 rows laid out
+// in blocks, [n_blocks, n_kv_head, block_size, row bytes] (each head's rows of a block
+// contiguous; one row = one KV head's head_dim values), sized once at load time, plus the
+// BlockPool that hands blocks to sequences. Attention reads it through ops::PagedKvView.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/aligned_buffer.h"
@@ -21,16 +22,31 @@ struct KvLayout {
   int32_t head_dim = 0;
   int32_t block_size = 16;  // tokens per block
   int32_t n_blocks = 0;
-  GgmlType type = GgmlType::F32;  // element type of the rows: F32 or F16
+  // Row type: F32, F16, Q8_0 or Q4_0 (the quantized types need head_dim % 32 == 0: each
+  // head's row is head_dim / 32 blocks of the type).
+  GgmlType type = GgmlType::F32;
 
+  // Floats of one token's K (or V) for all KV heads, as the model produces them.
   int64_t row_elems() const { return static_cast<int64_t>(n_kv_head) * head_dim; }
-  size_t elem_bytes() const { return type == GgmlType::F16 ? 2 : 4; }
+  // Bytes of one KV head's row of head_dim values in `type`.
+  size_t row_bytes() const { return row_size(type, head_dim); }
+  // Bytes of one block of one layer's K (or V) pool: n_kv_head * block_size rows.
+  size_t block_bytes() const {
+    return static_cast<size_t>(n_kv_head) * static_cast<size_t>(block_size) * row_bytes();
+  }
   // Bytes of K + V for all layers and blocks.
   uint64_t total_bytes() const;
 };
 
-// Throws quanta::Error unless `type` can be a KV cache type (F32, F16).
+// Throws quanta::Error unless `type` can be a KV cache type (F32, F16, Q8_0, Q4_0).
 void check_kv_type(GgmlType type);
+// Also throws when head_dim is not a multiple of the type's block size (32 for Q8_0/Q4_0).
+void check_kv_type(GgmlType type, int32_t head_dim);
+// "f32", "f16", "q8_0" or "q4_0" (case-insensitive) -> the type; throws quanta::Error
+// naming `flag` otherwise.
+GgmlType parse_kv_type(const std::string& name, const char* flag = "--kv-type");
+// The accepted names, for help texts: "f32, f16, q8_0 or q4_0".
+const char* kv_type_choices();
 
 class KvCache {
  public:
@@ -44,8 +60,8 @@ class KvCache {
   }
 
   // Writes one token's K and V rows ([n_kv_head, head_dim] floats each) of `layer` for
-  // position `pos` of the sequence described by `table`, converting them to the cache type
-  // (F16: round to nearest even).
+  // position `pos` of the sequence described by `table`, converting each head's row to the
+  // cache type (F16: round to nearest even; Q8_0/Q4_0: the reference row quantizer).
   void store(int32_t layer, const BlockTable& table, int32_t pos, const float* k, const float* v);
   ops::PagedKvView view(int32_t layer, const BlockTable& table) const;
   // Copies every layer's K and V rows of block `src` into block `dst` (copy-on-write of a
@@ -53,9 +69,10 @@ class KvCache {
   void copy_block(int32_t src, int32_t dst);
 
  private:
-  // Element offset of position pos's row of KV head 0; head h's row is h * block_size *
-  // head_dim further.
-  int64_t row_offset(const BlockTable& table, int32_t pos) const;
+  // Byte offset of position pos's row of KV head 0; head h's row is h * block_size *
+  // row_bytes further.
+  size_t row_offset(const BlockTable& table, int32_t pos) const;
+  void store_row(const float* src, uint8_t* dst) const;
 
   KvLayout layout_;
   BlockPool pool_;

@@ -20,7 +20,8 @@ ContextOptions resolve_options(const HParams& hp, ContextOptions o) {
   if (o.n_seq <= 0) fail("n_seq must be positive (got %d)", o.n_seq);
   if (o.n_threads <= 0) o.n_threads = hardware_threads();
   if (o.kv_block_size <= 0) fail("kv block size must be positive (got %d)", o.kv_block_size);
-  kv::check_kv_type(o.kv_type);
+  if (o.n_kv_blocks < 0) fail("n_kv_blocks must be >= 0 (got %d)", o.n_kv_blocks);
+  kv::check_kv_type(o.kv_type, hp.head_dim);
   return o;
 }
 
@@ -41,7 +42,7 @@ kv::KvLayout kv_layout_for(const HParams& hp, const ContextOptions& o) {
   layout.block_size = o.kv_block_size;
   layout.type = o.kv_type;
   const int32_t blocks_per_seq = (o.n_ctx + o.kv_block_size - 1) / o.kv_block_size;
-  layout.n_blocks = blocks_per_seq * o.n_seq;
+  layout.n_blocks = o.n_kv_blocks > 0 ? o.n_kv_blocks : blocks_per_seq * o.n_seq;
   return layout;
 }
 

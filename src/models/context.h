@@ -9,6 +9,7 @@
 #include "core/thread_pool.h"
 #include "kv/kv_cache.h"
 #include "models/batch.h"
+#include "models/matmul_observer.h"
 #include "models/model.h"
 #include "ops/attention.h"
 #include "quant/types.h"
@@ -22,7 +23,10 @@ struct ContextOptions {
   int32_t n_seq = 1;       // sequences the KV cache holds at full context
   int32_t n_threads = 0;   // 0 = all hardware threads
   int32_t kv_block_size = 16;
-  GgmlType kv_type = GgmlType::F32;  // KV cache rows: F32 or F16 (converted on store)
+  int32_t n_kv_blocks = 0;  // KV pool blocks shared by all sequences; 0 = n_seq full contexts
+  // KV cache rows: F32, F16, Q8_0 or Q4_0 (converted on store; the quantized types need
+  // head_dim % 32 == 0).
+  GgmlType kv_type = GgmlType::F32;
 };
 
 class Context {
@@ -40,6 +44,10 @@ class Context {
   // Runs the batch; returns logits [n_out, n_vocab] for the tokens with want_logits set, in
   // batch order (n_out written to *n_out when non-null). Valid until the next call.
   const float* forward(const Batch& batch, int32_t* n_out = nullptr);
+
+  // Optional hook shown every matmul's input (calibration); null (the default) for none.
+  // The observer must outlive its use; forward() calls it on the calling thread.
+  void set_matmul_observer(MatmulObserver* observer) { observer_ = observer; }
 
  private:
   friend class TransformerPass;
@@ -64,6 +72,7 @@ class Context {
   AlignedBuffer out_x_;    // [n_outputs, n_embd] hidden states of output tokens
   AlignedBuffer logits_;   // [n_outputs, n_vocab]
   AlignedBuffer matmul_scratch_;  // activations converted to vec_dot types
+  MatmulObserver* observer_ = nullptr;
 };
 
 // Builds the KV layout a context with these options uses (for memory estimates too).

@@ -64,7 +64,11 @@ class TransformerPass {
     }
   }
 
-  void matmul(const ops::WeightView& w, AlignedBuffer& in, AlignedBuffer& out) {
+  void matmul(const ops::WeightView& w, AlignedBuffer& in, AlignedBuffer& out, int32_t layer,
+              MatmulWeight which) {
+    if (ctx_.observer_ != nullptr) {
+      ctx_.observer_->observe(layer, which, buf(in), batch_.n_tokens, w.n_cols);
+    }
     ops::matmul(w, buf(in), w.n_cols, batch_.n_tokens, buf(out), w.n_rows,
                 ctx_.matmul_scratch_.data(), ctx_.pool_);
   }
@@ -87,9 +91,9 @@ class TransformerPass {
   void attention_block(int32_t l) {
     const LayerWeights& lw = w_.layers[l];
     norm_all(lw.attn_norm);
-    matmul(lw.wq, ctx_.xn_, ctx_.q_);
-    matmul(lw.wk, ctx_.xn_, ctx_.k_);
-    matmul(lw.wv, ctx_.xn_, ctx_.v_);
+    matmul(lw.wq, ctx_.xn_, ctx_.q_, l, MatmulWeight::kAttnQ);
+    matmul(lw.wk, ctx_.xn_, ctx_.k_, l, MatmulWeight::kAttnK);
+    matmul(lw.wv, ctx_.xn_, ctx_.v_, l, MatmulWeight::kAttnV);
     add_bias(ctx_.q_, lw.bq, hp_.q_dim());
     add_bias(ctx_.k_, lw.bk, hp_.kv_dim());
     add_bias(ctx_.v_, lw.bv, hp_.kv_dim());
@@ -101,7 +105,7 @@ class TransformerPass {
     }
     store_kv(l);
     attend(l);
-    matmul(lw.wo, ctx_.attn_, ctx_.xn_);
+    matmul(lw.wo, ctx_.attn_, ctx_.xn_, l, MatmulWeight::kAttnOutput);
     residual_add();
   }
 
@@ -131,10 +135,10 @@ class TransformerPass {
   void ffn_block(int32_t l) {
     const LayerWeights& lw = w_.layers[l];
     norm_all(lw.ffn_norm);
-    matmul(lw.w_gate, ctx_.xn_, ctx_.gate_);
-    matmul(lw.w_up, ctx_.xn_, ctx_.up_);
+    matmul(lw.w_gate, ctx_.xn_, ctx_.gate_, l, MatmulWeight::kFfnGate);
+    matmul(lw.w_up, ctx_.xn_, ctx_.up_, l, MatmulWeight::kFfnUp);
     ops::swiglu(buf(ctx_.gate_), buf(ctx_.up_), static_cast<int64_t>(batch_.n_tokens) * hp_.n_ff);
-    matmul(lw.w_down, ctx_.gate_, ctx_.xn_);
+    matmul(lw.w_down, ctx_.gate_, ctx_.xn_, l, MatmulWeight::kFfnDown);
     residual_add();
   }
 
@@ -148,6 +152,9 @@ class TransformerPass {
       ops::rms_norm(buf(ctx_.x_) + t * hp_.n_embd, w_.output_norm, hp_.n_embd, hp_.norm_eps,
                     buf(ctx_.out_x_) + n_out * hp_.n_embd);
       ++n_out;
+    }
+    if (n_out > 0 && ctx_.observer_ != nullptr) {
+      ctx_.observer_->observe(-1, MatmulWeight::kOutput, buf(ctx_.out_x_), n_out, hp_.n_embd);
     }
     if (n_out > 0) {
       ops::matmul(w_.output, buf(ctx_.out_x_), hp_.n_embd, n_out, buf(ctx_.logits_), hp_.n_vocab,

@@ -1,8 +1,10 @@
-// Reference attention: full score row, two-pass softmax, weighted sum of values, reading F32
-// or F16 K/V rows. The flash kernel (ops/flash_attention.cc) is tested against this one.
+// Reference attention: full score row, two-pass softmax, weighted sum of values, reading F32,
+// F16, Q8_0 or Q4_0 K/V rows with the scalar reference kernels of src/quant. The flash kernel
+// (ops/flash_attention.cc) is tested against this one.
 #include "ops/attention.h"
 
 #include <cstring>
+#include <vector>
 
 #include "core/error.h"
 #include "core/fp16.h"
@@ -38,15 +40,47 @@ void attention_head_typed(const float* q_head, const PagedKvView& kv, int32_t n_
   }
 }
 
+// Quantized K and V: q in the vec_dot_type, integer block dot products, dequantized V rows.
+void attention_head_quantized(const float* q_head, const PagedKvView& kv, int32_t n_kv,
+                              const AttentionShape& shape, int32_t head, float* scores,
+                              float* out_head) {
+  const TypeTraits& traits = type_traits(kv.type);
+  const TypeTraits& dot_traits = type_traits(traits.vec_dot_type);
+  const int32_t d = shape.head_dim;
+  const int32_t kv_head = head / shape.group();
+  std::vector<uint8_t> q_quant(row_size(traits.vec_dot_type, d));
+  std::vector<float> v_row(d);
+  dot_traits.from_float(q_head, q_quant.data(), d);
+  for (int32_t p = 0; p < n_kv; ++p) {
+    scores[p] = traits.vec_dot(d, kv.k_row<uint8_t>(p, kv_head), q_quant.data()) * shape.scale;
+  }
+  softmax(scores, n_kv);
+  std::memset(out_head, 0, sizeof(float) * d);
+  for (int32_t p = 0; p < n_kv; ++p) {
+    traits.to_float(kv.v_row<uint8_t>(p, kv_head), v_row.data(), d);
+    const float w = scores[p];
+    for (int32_t i = 0; i < d; ++i) out_head[i] += w * v_row[i];
+  }
+}
+
 }  // namespace
 
 void attention_head(const float* q_head, const PagedKvView& kv, int32_t n_kv,
                     const AttentionShape& shape, int32_t head, float* scores, float* out_head) {
-  if (kv.type == GgmlType::F16) {
-    attention_head_typed<uint16_t>(q_head, kv, n_kv, shape, head, scores, out_head);
-  } else {
-    QUANTA_ASSERT(kv.type == GgmlType::F32);
-    attention_head_typed<float>(q_head, kv, n_kv, shape, head, scores, out_head);
+  QUANTA_ASSERT(kv.row_bytes == row_size(kv.type, kv.head_dim));
+  switch (kv.type) {
+    case GgmlType::F32:
+      attention_head_typed<float>(q_head, kv, n_kv, shape, head, scores, out_head);
+      break;
+    case GgmlType::F16:
+      attention_head_typed<uint16_t>(q_head, kv, n_kv, shape, head, scores, out_head);
+      break;
+    case GgmlType::Q8_0:
+    case GgmlType::Q4_0:
+      attention_head_quantized(q_head, kv, n_kv, shape, head, scores, out_head);
+      break;
+    default:
+      QUANTA_ASSERT(false && "unsupported KV type");
   }
 }
 

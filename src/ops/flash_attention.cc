@@ -1,7 +1,10 @@
 // Portable flash attention in plain C++ (the inner loops are written for g++ to vectorise):
 // per tile of kFlashTile positions, scores for all query heads of the group, an online-softmax
-// update, then the probability-weighted V rows added into the output accumulators. On x86-64
-// with any kernel ISA but "ref" the AVX2 version (kernels/x86_avx2) runs instead.
+// update, then the probability-weighted V rows added into the output accumulators. Quantized
+// K (Q8_0, Q4_0): the queries are quantized to the K type's vec_dot_type once per call and
+// scored with the kernel table's integer vec_dot (llama.cpp's approach); quantized V rows are
+// dequantized per tile. On x86-64 with any kernel ISA but "ref" the AVX2 version
+// (kernels/x86_avx2) runs instead.
 #include "ops/flash_attention.h"
 
 #include <algorithm>
@@ -30,7 +33,8 @@ struct Scratch {
   float* m;   // [group] running max of the scores
   float* l;   // [group] running sum of exp(score - m)
   float* kt;  // [kFlashTile, head_dim] F16 K rows of the tile converted to F32
-  float* vt;  // [kFlashTile, head_dim] F16 V rows converted to F32
+  float* vt;  // [kFlashTile, head_dim] F16 / quantized V rows converted to F32
+  uint8_t* qq;  // [group] query rows in the K type's vec_dot_type (quantized K only)
 
   Scratch(float* base, int32_t group, int32_t head_dim) {
     s = base;
@@ -38,7 +42,20 @@ struct Scratch {
     l = m + aligned(group);
     kt = l + aligned(group);
     vt = kt + aligned(static_cast<int64_t>(kFlashTile) * head_dim);
+    // Q8_0 rows take 34 bytes per 32 values: far less than the head_dim floats reserved.
+    qq = reinterpret_cast<uint8_t*>(vt + aligned(static_cast<int64_t>(kFlashTile) * head_dim));
   }
+};
+
+bool is_quantized_kv(GgmlType type) {
+  return type == GgmlType::Q8_0 || type == GgmlType::Q4_0;
+}
+
+// The tile's K rows: float rows (F32, F16 converted) or the raw quantized rows.
+struct TileRows {
+  const float* k[kFlashTile];
+  const uint8_t* kq[kFlashTile];
+  const float* v[kFlashTile];
 };
 
 // Eight independent partial sums: a fixed order that g++ turns into SIMD lanes.
@@ -57,14 +74,25 @@ inline void convert_row(const uint16_t* src, float* dst, int32_t n) {
   for (int32_t i = 0; i < n; ++i) dst[i] = half_to_float(src[i]);
 }
 
-// Points krows/vrows at KV head kv_head's rows of positions [p0, p0 + n): straight into the
-// cache for F32, into the converted scratch tiles for F16.
+// Points the tile rows at KV head kv_head's rows of positions [p0, p0 + n): straight into
+// the cache for F32, into the converted scratch tiles for F16; quantized K rows stay raw and
+// quantized V rows are dequantized.
 void load_tile(const PagedKvView& kv, int32_t p0, int32_t n, int32_t kv_head, int32_t head_dim,
-               const Scratch& sc, const float** krows, const float** vrows) {
+               const Scratch& sc, TileRows& rows) {
   if (kv.type == GgmlType::F32) {
     for (int32_t j = 0; j < n; ++j) {
-      krows[j] = kv.k_row<float>(p0 + j, kv_head);
-      vrows[j] = kv.v_row<float>(p0 + j, kv_head);
+      rows.k[j] = kv.k_row<float>(p0 + j, kv_head);
+      rows.v[j] = kv.v_row<float>(p0 + j, kv_head);
+    }
+    return;
+  }
+  if (is_quantized_kv(kv.type)) {
+    const ToFloatFn to_float = kernels::active().to_float[static_cast<uint32_t>(kv.type)];
+    for (int32_t j = 0; j < n; ++j) {
+      float* vd = sc.vt + static_cast<int64_t>(j) * head_dim;
+      rows.kq[j] = kv.k_row<uint8_t>(p0 + j, kv_head);
+      to_float(kv.v_row<uint8_t>(p0 + j, kv_head), vd, head_dim);
+      rows.v[j] = vd;
     }
     return;
   }
@@ -73,8 +101,33 @@ void load_tile(const PagedKvView& kv, int32_t p0, int32_t n, int32_t kv_head, in
     float* vd = sc.vt + static_cast<int64_t>(j) * head_dim;
     convert_row(kv.k_row<uint16_t>(p0 + j, kv_head), kd, head_dim);
     convert_row(kv.v_row<uint16_t>(p0 + j, kv_head), vd, head_dim);
-    krows[j] = kd;
-    vrows[j] = vd;
+    rows.k[j] = kd;
+    rows.v[j] = vd;
+  }
+}
+
+// Quantizes the group's query rows into sc.qq (quantized K only); returns the row stride.
+size_t quantize_queries(const float* q_group, const PagedKvView& kv, const AttentionShape& shape,
+                        const Scratch& sc) {
+  const GgmlType dot_type = type_traits(kv.type).vec_dot_type;
+  const FromFloatFn from_float = kernels::active().from_float[static_cast<uint32_t>(dot_type)];
+  const size_t stride = row_size(dot_type, shape.head_dim);
+  for (int32_t g = 0; g < shape.group(); ++g) {
+    from_float(q_group + static_cast<int64_t>(g) * shape.head_dim, sc.qq + g * stride,
+               shape.head_dim);
+  }
+  return stride;
+}
+
+// s[g, j] = vec_dot(k_j, quantized q_g) * scale for quantized K rows.
+void tile_scores_quantized(const PagedKvView& kv, const uint8_t* const* krows, int32_t n,
+                           const AttentionShape& shape, const uint8_t* qq, size_t q_stride,
+                           float* s) {
+  const VecDotFn dot = kernels::active().vec_dot[static_cast<uint32_t>(kv.type)];
+  for (int32_t j = 0; j < n; ++j) {
+    for (int32_t g = 0; g < shape.group(); ++g) {
+      s[g * kFlashTile + j] = dot(shape.head_dim, krows[j], qq + g * q_stride) * shape.scale;
+    }
   }
 }
 
@@ -127,7 +180,8 @@ void tile_values(const float* const* vrows, int32_t n, const float* p, int32_t g
 int64_t portable_scratch_floats(const AttentionShape& shape) {
   const int32_t group = shape.group();
   return aligned(static_cast<int64_t>(group) * kFlashTile) + 2 * aligned(group) +
-         2 * aligned(static_cast<int64_t>(kFlashTile) * shape.head_dim);
+         2 * aligned(static_cast<int64_t>(kFlashTile) * shape.head_dim) +
+         aligned(static_cast<int64_t>(group) * shape.head_dim);
 }
 
 // NOTE: the AVX2 kernel is picked here rather than through kernels::KernelTable (which the
@@ -149,7 +203,15 @@ void run_avx2(const float* q_group, const PagedKvView& kv, int32_t n_kv,
   a.out = out_group;
   a.k = kv.k;
   a.v = kv.v;
-  a.f16 = kv.type == GgmlType::F16;
+  a.type = kv.type;
+  a.row_bytes = kv.row_bytes;
+  if (is_quantized_kv(kv.type)) {
+    const GgmlType dot_type = type_traits(kv.type).vec_dot_type;
+    const kernels::KernelTable& table = kernels::active();
+    a.q_from_float = table.from_float[static_cast<uint32_t>(dot_type)];
+    a.k_dot = table.vec_dot[static_cast<uint32_t>(kv.type)];
+    a.q_row_bytes = row_size(dot_type, shape.head_dim);
+  }
   a.n_kv_head = kv.n_kv_head;
   a.kv_head = kv_head;
   a.head_dim = shape.head_dim;
@@ -175,16 +237,21 @@ void flash_group_portable(const float* q_group, const PagedKvView& kv, int32_t n
     sc.l[g] = 0.0f;
   }
   std::memset(out_group, 0, sizeof(float) * group * d);
-  const float* krows[kFlashTile];
-  const float* vrows[kFlashTile];
+  const bool quantized = is_quantized_kv(kv.type);
+  const size_t q_stride = quantized ? quantize_queries(q_group, kv, shape, sc) : 0;
+  TileRows rows;
   for (int32_t p0 = 0; p0 < n_kv; p0 += kFlashTile) {
     const int32_t n = n_kv - p0 < kFlashTile ? n_kv - p0 : kFlashTile;
-    load_tile(kv, p0, n, kv_head, d, sc, krows, vrows);
-    tile_scores(q_group, krows, n, shape, sc.s);
+    load_tile(kv, p0, n, kv_head, d, sc, rows);
+    if (quantized) {
+      tile_scores_quantized(kv, rows.kq, n, shape, sc.qq, q_stride, sc.s);
+    } else {
+      tile_scores(q_group, rows.k, n, shape, sc.s);
+    }
     for (int32_t g = 0; g < group; ++g) {
       softmax_update(sc, g, n, out_group + static_cast<int64_t>(g) * d, d);
     }
-    tile_values(vrows, n, sc.s, group, d, out_group);
+    tile_values(rows.v, n, sc.s, group, d, out_group);
   }
   for (int32_t g = 0; g < group; ++g) {
     const float inv = 1.0f / sc.l[g];
@@ -206,8 +273,10 @@ int64_t flash_scratch_floats(const AttentionShape& shape) {
 void flash_attention_group(const float* q_group, const PagedKvView& kv, int32_t n_kv,
                            const AttentionShape& shape, int32_t kv_head, float* scratch,
                            float* out_group) {
-  QUANTA_ASSERT(n_kv > 0 && (kv.type == GgmlType::F32 || kv.type == GgmlType::F16));
+  QUANTA_ASSERT(n_kv > 0 && (kv.type == GgmlType::F32 || kv.type == GgmlType::F16 ||
+                             is_quantized_kv(kv.type)));
   QUANTA_ASSERT(kv.head_dim == shape.head_dim && kv.n_kv_head == shape.n_kv_head);
+  QUANTA_ASSERT(kv.row_bytes == row_size(kv.type, kv.head_dim));
 #if defined(__x86_64__)
   if (use_avx2(shape)) {
     run_avx2(q_group, kv, n_kv, shape, kv_head, scratch, out_group);

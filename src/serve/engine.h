@@ -11,11 +11,12 @@
 
 #include "engine/request.h"
 #include "engine/sampler.h"
+#include "quant/types.h"
 
 namespace quanta::models {
 class Model;
 }
-namespace quanta {
+namespace quanta::tokenizer {
 class Tokenizer;
 }
 
@@ -29,6 +30,7 @@ struct EngineOptions {
   int32_t kv_blocks = 0;           // KV blocks in the pool; 0 = from kv_memory_bytes / defaults
   uint64_t kv_memory_bytes = 0;    // KV pool size when kv_blocks == 0; 0 = max_running * n_ctx
   int32_t kv_block_size = 16;
+  GgmlType kv_type = GgmlType::F32;  // KV cache rows: F32 or F16
   int32_t n_threads = 0;           // 0 = all hardware threads
   bool prefix_caching = true;
 };
@@ -37,7 +39,7 @@ struct EngineOptions {
 struct GenerationRequest {
   std::vector<int32_t> prompt;     // non-empty, prompt.size() + max_tokens <= n_ctx
   int32_t max_tokens = 16;
-  int32_t n = 1;                   // choices; siblings share the prompt's KV blocks
+  int32_t n = 1;                   // choices (1..128); siblings share the prompt's KV blocks
   SamplingParams sampling;         // seed given: choice i uses seed + i
   std::vector<std::string> stop;   // stop strings: generation ends before the first match;
                                    // the matched text is not returned
@@ -99,7 +101,8 @@ class Engine {
  public:
   // Loads nothing: `model` and `tokenizer` outlive the engine. Starts the engine thread.
   // Throws quanta::Error for impossible options (KV pool smaller than one full request...).
-  static std::unique_ptr<Engine> create(const models::Model& model, const Tokenizer& tokenizer,
+  static std::unique_ptr<Engine> create(const models::Model& model,
+                                        const tokenizer::Tokenizer& tokenizer,
                                         const EngineOptions& options);
   virtual ~Engine() = default;  // stops the thread (cancelling what runs)
 

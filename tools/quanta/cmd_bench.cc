@@ -22,10 +22,14 @@
 #include "core/system.h"
 #include "engine/bench.h"
 #include "engine/bench_report.h"
+#include "engine/bench_spec.h"
 #include "gguf/reader.h"
 #include "kernels/kernel_table.h"
+#include "kv/kv_cache.h"
 #include "models/model.h"
 #include "models/synthetic.h"
+#include "spec_flags.h"
+#include "tokenizer/tokenizer.h"
 #include "type_names.h"
 
 namespace quanta::cli {
@@ -40,6 +44,9 @@ struct BenchFlags {
   float bandwidth_gbs = 0.0f;
   bool no_warmup = false, json = false, pure = false;
   uint64_t seed = 1;
+  bool spec = false;  // --spec: speculative vs plain decoding (bench_spec.h)
+  SpecFlags spec_flags;
+  std::string draft_type, spec_prompt = "Once upon a time";
 };
 
 void add_flags(ArgParser& args, BenchFlags& f) {
@@ -76,7 +83,7 @@ void add_flags(ArgParser& args, BenchFlags& f) {
                   "context before decode tests: prefill (run the model, "
                   "default) or random (write random K/V, no prefill time)");
   args.add_string("--kv-type", "TYPE", &f.kv_type,
-                  "KV cache type: f16 (default, as llama.cpp) or f32");
+                  "KV cache type: f16 (default, as llama.cpp), f32, q8_0 or q4_0");
   args.add_flag("--no-warmup", &f.no_warmup, "skip the untimed warm-up pass of each test");
   args.add_float("--bandwidth", "GB/S", &f.bandwidth_gbs,
                  "memory read bandwidth for the roofline "
@@ -85,6 +92,16 @@ void add_flags(ArgParser& args, BenchFlags& f) {
                "buffer of the bandwidth measurement in MiB (default 512)");
   args.add_flag("--json", &f.json, "print a JSON array instead of the Markdown table");
   args.add_uint64("--seed", "S", &f.seed, "seed of the random tokens and K/V (default 1)");
+  args.add_flag("--spec", &f.spec,
+                "speculative decoding benchmark: greedy decode of --spec-prompt with and "
+                "without speculation (first -n count, default 128); needs --draft-model, "
+                "--draft-type or --lookup-ngram");
+  args.add_string("--spec-prompt", "TEXT", &f.spec_prompt,
+                  "with --spec: the prompt (default \"Once upon a time\")");
+  args.add_string("--draft-type", "TYPE", &f.draft_type,
+                  "with --spec --shape: the draft is the same random weights in TYPE "
+                  "(a quantized self-draft)");
+  add_spec_flags(args, f.spec_flags);
 }
 
 std::vector<int32_t> parse_list(const std::string& text, const char* flag) {
@@ -338,6 +355,49 @@ void measure_bandwidth(const BenchFlags& f, int32_t n_threads, bench::ReportInfo
   }
 }
 
+// `quanta bench --spec`: the target of -m/--shape against its draft, one Markdown table.
+int run_spec_bench(const BenchFlags& f, const ArgParser& args) {
+  validate(f.spec_flags, args);
+  std::string draft_path = f.spec_flags.draft_model;
+  if (!f.draft_type.empty()) {
+    if (f.shape.empty() || !draft_path.empty() || f.spec_flags.lookup_ngram > 0) {
+      fail("--draft-type goes with --shape, instead of --draft-model and --lookup-ngram");
+    }
+    draft_path = cached_model(f, parse_type_choice(f.draft_type, f.pure));
+  }
+  if (draft_path.empty() && f.spec_flags.lookup_ngram < 1) {
+    fail("--spec needs --draft-model, --draft-type or --lookup-ngram");
+  }
+  bench::ReportInfo info;
+  const auto model = load_model(f, info);
+  const auto draft = draft_path.empty() ? nullptr : models::Model::load(draft_path);
+  bench::SpecBenchOptions o;
+  o.prompt = tokenizer::Tokenizer::from_gguf(model->file()).encode(f.spec_prompt, true);
+  const std::vector<int32_t> gens = parse_list(f.n_gen, "--n-gen");
+  o.n_gen = gens.empty() ? 128 : gens[0];
+  o.spec = f.spec_flags.options();
+  o.lookup_ngram = f.spec_flags.lookup_ngram;
+  o.repetitions = f.repetitions;
+  o.n_threads = f.n_threads;
+  o.kv_type = f.kv_type == "f32" ? GgmlType::F32 : GgmlType::F16;
+  o.on_progress = [&](const char* phase, int32_t rep) {
+    std::fprintf(stderr, "bench: spec %-12s %d/%d\n", phase, rep + 1, f.repetitions);
+  };
+  const bench::SpecBenchResult r = bench::run_spec_bench(*model, draft.get(), o);
+  std::string label = info.model + " " + info.type;
+  if (draft) {
+    label += " / draft " + (f.draft_type.empty()
+                                ? std::filesystem::path(draft_path).filename().string()
+                                : upper(f.draft_type));
+  }
+  print(bench::spec_markdown(label, r));
+  if (!r.identical) {
+    std::fprintf(stderr, "bench: error: the speculative output differs from the plain one\n");
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
@@ -350,13 +410,14 @@ int cmd_bench(int argc, char** argv) {
   add_flags(args, f);
   if (!args.parse(argc, argv)) return 0;
   if (f.model.empty() == f.shape.empty()) fail("give either --model or --shape");
+  if (f.spec) return run_spec_bench(f, args);
   if (!f.model.empty() && (args.was_set("--type") || f.pure)) {
     fail("--type and --pure go with --shape, not --model");
   }
   if (f.repetitions < 1) fail("--repetitions must be >= 1");
   if (f.n_threads < 0) fail("--threads must be >= 0");
   if (f.kv_fill != "prefill" && f.kv_fill != "random") fail("--kv-fill must be prefill or random");
-  if (f.kv_type != "f16" && f.kv_type != "f32") fail("--kv-type must be f16 or f32");
+  const GgmlType kv_type = kv::parse_kv_type(f.kv_type);
   const std::vector<bench::BenchTest> tests = build_tests(f);
 
   bench::ReportInfo info;
@@ -368,7 +429,7 @@ int cmd_bench(int argc, char** argv) {
   o.repetitions = f.repetitions;
   o.n_threads = n_threads;
   o.kv_fill = f.kv_fill == "random" ? bench::KvFill::kRandom : bench::KvFill::kPrefill;
-  o.kv_type = f.kv_type == "f32" ? GgmlType::F32 : GgmlType::F16;
+  o.kv_type = kv_type;
   o.warmup = !f.no_warmup;
   o.bandwidth = info.bandwidth;
   o.seed = f.seed;

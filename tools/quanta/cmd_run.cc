@@ -11,8 +11,10 @@
 #include "engine/generator.h"
 #include "engine/sampler.h"
 #include "format.h"
+#include "kv/kv_cache.h"
 #include "models/context.h"
 #include "models/model.h"
+#include "spec_flags.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8_stream.h"
 
@@ -28,6 +30,7 @@ struct RunFlags {
   bool ids = false;
   bool ignore_eos = false;
   SamplingParams sampling;
+  SpecFlags spec;
 };
 
 void add_sampling_flags(ArgParser& args, SamplingParams& s) {
@@ -40,12 +43,6 @@ void add_sampling_flags(ArgParser& args, SamplingParams& s) {
   args.add_float("--frequency-penalty", "X", &s.frequency_penalty, "subtract X per occurrence (default 0)");
   args.add_float("--presence-penalty", "X", &s.presence_penalty, "subtract X if present (default 0)");
   args.add_uint64("--seed", "S", &s.seed, "random seed; same seed, same output (default 4294967295)");
-}
-
-GgmlType parse_kv_type(const std::string& name) {
-  if (name == "f32") return GgmlType::F32;
-  if (name == "f16") return GgmlType::F16;
-  fail("invalid value '%s' for --kv-type (expected f32 or f16)", name.c_str());
 }
 
 void print_stats(const models::Model& model, double load_s, const GenerateStats& st) {
@@ -72,10 +69,12 @@ int cmd_run(int argc, char** argv) {
   args.add_int("-n, --n-predict", "N", &f.n_predict, "tokens to generate (default 128)");
   args.add_int("-t, --threads", "N", &f.n_threads, "threads (default: all cores)");
   args.add_int("-c, --ctx", "N", &f.n_ctx, "context length (default: min(model's, 4096))");
-  args.add_string("--kv-type", "TYPE", &f.kv_type, "KV cache element type: f32 or f16 (default f32)");
+  args.add_string("--kv-type", "TYPE", &f.kv_type,
+                  "KV cache type: f32, f16, q8_0 or q4_0 (default f32)");
   args.add_flag("--ids", &f.ids, "print generated token ids (space-separated) instead of text");
   args.add_flag("--ignore-eos", &f.ignore_eos, "keep generating after end-of-generation tokens");
   add_sampling_flags(args, f.sampling);
+  add_spec_flags(args, f.spec);
   args.require("--model");
   args.require("--prompt");
   if (!args.parse(argc, argv)) return 0;
@@ -83,6 +82,7 @@ int cmd_run(int argc, char** argv) {
   if (f.n_threads < 0) fail("--threads must be >= 0");
   if (f.n_ctx < 0) fail("--ctx must be >= 0");
   validate(f.sampling);
+  validate(f.spec, args);
 
   const double t0 = now_seconds();
   const auto model = models::Model::load(f.model);
@@ -90,8 +90,8 @@ int cmd_run(int argc, char** argv) {
   models::ContextOptions opts;
   opts.n_ctx = f.n_ctx;
   opts.n_threads = f.n_threads;
-  opts.n_outputs = 1;
-  opts.kv_type = parse_kv_type(f.kv_type);
+  opts.n_outputs = f.spec.active() ? f.spec.draft_max + 1 : 1;
+  opts.kv_type = kv::parse_kv_type(f.kv_type);
   models::Context ctx(*model, opts);
   const double load_s = now_seconds() - t0;
   if (model->file().get_bool("quanta.synthetic").value_or(false)) {
@@ -124,13 +124,23 @@ int cmd_run(int argc, char** argv) {
     return true;
   };
   const auto is_eog = [&](int32_t id) { return !f.ignore_eos && tok.is_eog(id); };
-  const GenerateStats stats = gen.generate(prompt, f.n_predict, sampler, on_token, is_eog);
+  SpecStats spec_stats;
+  if (f.spec.active()) {
+    SpecDraft draft = make_draft(f.spec, ctx, f.sampling);
+    SpeculativeGenerator spec_gen(ctx, *draft.drafter, f.spec.options());
+    spec_stats = spec_gen.generate(prompt, f.n_predict, sampler, on_token, is_eog);
+  } else {
+    static_cast<GenerateStats&>(spec_stats) =
+        gen.generate(prompt, f.n_predict, sampler, on_token, is_eog);
+  }
+  const GenerateStats& stats = spec_stats;
   text.clear();
   utf8.flush(text);
   std::fwrite(text.data(), 1, text.size(), stdout);
   if (f.ids) std::printf("\n");
   std::fflush(stdout);
   print_stats(*model, load_s, stats);
+  if (f.spec.active()) print_spec_stats(f.spec, spec_stats);
   return 0;
 }
 

@@ -22,6 +22,8 @@ const Command kCommands[] = {
     {"tokenize", quanta::cli::cmd_tokenize, "print the token ids of a text"},
     {"synth", quanta::cli::cmd_synth, "write a random-weight model (tests, benchmarks, demo)"},
     {"bench", quanta::cli::cmd_bench, "measure prompt, decode and batched-decode throughput"},
+    {"quantize", quanta::cli::cmd_quantize, "quantize an F32/F16/BF16 model (llama.cpp recipes)"},
+    {"imatrix", quanta::cli::cmd_imatrix, "compute an importance matrix for calibrated quantization"},
 };
 
 void print_usage(FILE* out) {

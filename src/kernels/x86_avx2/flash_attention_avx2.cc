@@ -2,6 +2,8 @@
 // at a time (FMA, horizontal sums folded with hadd), a vectorised online-softmax update, then
 // the probability-weighted V rows added into two heads' accumulators held in registers. F16
 // rows are converted once per tile (F16C) and shared by all query heads of the group.
+// Quantized K: the queries are quantized once per call and each score is the kernel table's
+// integer vec_dot (passed in the args); quantized V rows are dequantized once per tile.
 // NOTE: no std:: templates or shared inline helpers here (see simd.h): AVX2 code only.
 #include "kernels/x86_avx2/flash_attention_avx2.h"
 
@@ -27,6 +29,7 @@ struct Scratch {
   float* kt;    // [kTile, head_dim] F16 K rows converted
   float* vt;    // [kTile, head_dim] F16 V rows converted
   float* zero;  // [head_dim] zeros: the padding row of a tile whose length is not a multiple of 4
+  uint8_t* qq;  // [group, q_row_bytes] quantized query rows (quantized K only)
 
   Scratch(float* base, int32_t group, int32_t d) {
     s = base;
@@ -35,8 +38,14 @@ struct Scratch {
     kt = l + aligned(group);
     vt = kt + aligned(static_cast<int64_t>(kTile) * d);
     zero = vt + aligned(static_cast<int64_t>(kTile) * d);
+    // A Q8_0 row takes 34 bytes per 32 values, well inside group * d floats.
+    qq = reinterpret_cast<uint8_t*>(zero + aligned(d));
   }
 };
+
+bool is_quantized(GgmlType type) {
+  return type == GgmlType::Q8_0 || type == GgmlType::Q4_0;
+}
 
 inline float hsum(__m256 v) {
   __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -84,30 +93,92 @@ void convert_row(const uint16_t* src, float* dst, int32_t d) {
   }
 }
 
-// Element offset of position pos's row of the group's KV head.
-inline int64_t row_offset(const FlashGroupArgs& a, int32_t pos) {
-  const int64_t block = a.block_ids[pos / a.block_size];
-  return ((block * a.n_kv_head + a.kv_head) * a.block_size + pos % a.block_size) * a.head_dim;
+// Q8_0 row (34-byte blocks: F16 scale, 32 int8) -> floats, value = scale * q (exact as the
+// reference dequantizer).
+void dequantize_q8_0(const uint8_t* src, float* dst, int32_t d) {
+  for (int32_t b = 0; b < d / 32; ++b, src += 34, dst += 32) {
+    uint16_t h;
+    std::memcpy(&h, src, sizeof(h));
+    const __m256 scale = _mm256_set1_ps(_cvtsh_ss(h));
+    for (int32_t i = 0; i < 32; i += 8) {
+      const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + 2 + i));
+      _mm256_storeu_ps(dst + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), scale));
+    }
+  }
+}
+
+// Q4_0 row (18-byte blocks: F16 scale, 16 bytes of nibbles; low nibbles are values 0..15,
+// high nibbles 16..31) -> floats, value = scale * (q - 8).
+void dequantize_q4_0(const uint8_t* src, float* dst, int32_t d) {
+  const __m128i mask = _mm_set1_epi8(0x0f);
+  const __m128i eight = _mm_set1_epi8(8);
+  for (int32_t b = 0; b < d / 32; ++b, src += 18, dst += 32) {
+    uint16_t h;
+    std::memcpy(&h, src, sizeof(h));
+    const __m256 scale = _mm256_set1_ps(_cvtsh_ss(h));
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2));
+    const __m128i halves[2] = {_mm_sub_epi8(_mm_and_si128(raw, mask), eight),
+                               _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), mask), eight)};
+    for (int32_t half = 0; half < 2; ++half) {
+      const __m128i q = halves[half];
+      const __m256 lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+      const __m256 hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8)));
+      _mm256_storeu_ps(dst + 16 * half, _mm256_mul_ps(lo, scale));
+      _mm256_storeu_ps(dst + 16 * half + 8, _mm256_mul_ps(hi, scale));
+    }
+  }
+}
+
+// Byte offset of position pos's row of the group's KV head.
+inline size_t row_offset(const FlashGroupArgs& a, int32_t pos) {
+  const size_t block = static_cast<size_t>(a.block_ids[pos / a.block_size]);
+  return ((block * a.n_kv_head + a.kv_head) * a.block_size + pos % a.block_size) * a.row_bytes;
 }
 
 // Row pointers of positions [p0, p0 + n), padded with the zero row to a multiple of 4; F16
-// rows are converted into the scratch tiles first.
+// rows are converted into the scratch tiles first. Quantized K rows stay raw (kq); quantized
+// V rows are dequantized.
 void load_tile(const FlashGroupArgs& a, const Scratch& sc, int32_t p0, int32_t n,
-               const float** krows, const float** vrows) {
+               const float** krows, const uint8_t** kq, const float** vrows) {
   const int64_t d = a.head_dim;
+  const uint8_t* k = static_cast<const uint8_t*>(a.k);
+  const uint8_t* v = static_cast<const uint8_t*>(a.v);
   for (int32_t j = 0; j < n; ++j) {
-    const int64_t off = row_offset(a, p0 + j);
-    if (a.f16) {
-      convert_row(static_cast<const uint16_t*>(a.k) + off, sc.kt + j * d, a.head_dim);
-      convert_row(static_cast<const uint16_t*>(a.v) + off, sc.vt + j * d, a.head_dim);
-      krows[j] = sc.kt + j * d;
-      vrows[j] = sc.vt + j * d;
-    } else {
-      krows[j] = static_cast<const float*>(a.k) + off;
-      vrows[j] = static_cast<const float*>(a.v) + off;
+    const size_t off = row_offset(a, p0 + j);
+    switch (a.type) {
+      case GgmlType::F16:
+        convert_row(reinterpret_cast<const uint16_t*>(k + off), sc.kt + j * d, a.head_dim);
+        convert_row(reinterpret_cast<const uint16_t*>(v + off), sc.vt + j * d, a.head_dim);
+        krows[j] = sc.kt + j * d;
+        vrows[j] = sc.vt + j * d;
+        break;
+      case GgmlType::Q8_0:
+        kq[j] = k + off;
+        dequantize_q8_0(v + off, sc.vt + j * d, a.head_dim);
+        vrows[j] = sc.vt + j * d;
+        break;
+      case GgmlType::Q4_0:
+        kq[j] = k + off;
+        dequantize_q4_0(v + off, sc.vt + j * d, a.head_dim);
+        vrows[j] = sc.vt + j * d;
+        break;
+      default:
+        krows[j] = reinterpret_cast<const float*>(k + off);
+        vrows[j] = reinterpret_cast<const float*>(v + off);
+        break;
     }
   }
   for (int32_t j = n; j % 4 != 0; ++j) krows[j] = vrows[j] = sc.zero;
+}
+
+// Quantized K: s[g, j] = k_dot(k_j, quantized q_g) * scale.
+void tile_scores_quantized(const FlashGroupArgs& a, const Scratch& sc, const uint8_t* const* kq,
+                           int32_t n, float* s) {
+  for (int32_t j = 0; j < n; ++j) {
+    for (int32_t g = 0; g < a.group; ++g) {
+      s[g * kTile + j] = a.k_dot(a.head_dim, kq[j], sc.qq + g * a.q_row_bytes) * a.scale;
+    }
+  }
 }
 
 // s[h, j..j+4) = scale * q_h · k_{j..j+4) for H consecutive heads starting at q.
@@ -214,7 +285,8 @@ void tile_values(const FlashGroupArgs& a, const float* const* vrows, int32_t n, 
 
 int64_t flash_scratch_floats(int32_t group, int32_t head_dim) {
   return aligned(static_cast<int64_t>(group) * kTile) + 2 * aligned(group) +
-         2 * aligned(static_cast<int64_t>(kTile) * head_dim) + aligned(head_dim);
+         2 * aligned(static_cast<int64_t>(kTile) * head_dim) + aligned(head_dim) +
+         aligned(static_cast<int64_t>(group) * head_dim);
 }
 
 void flash_attention_group(const FlashGroupArgs& a) {
@@ -226,12 +298,21 @@ void flash_attention_group(const FlashGroupArgs& a) {
     sc.l[g] = 0.0f;
   }
   std::memset(a.out, 0, sizeof(float) * a.group * d);
+  const bool quantized = is_quantized(a.type);
+  if (quantized) {
+    for (int32_t g = 0; g < a.group; ++g) a.q_from_float(a.q + g * d, sc.qq + g * a.q_row_bytes, d);
+  }
   const float* krows[kTile];
+  const uint8_t* kq[kTile];
   const float* vrows[kTile];
   for (int32_t p0 = 0; p0 < a.n_kv; p0 += kTile) {
     const int32_t n = a.n_kv - p0 < kTile ? a.n_kv - p0 : kTile;
-    load_tile(a, sc, p0, n, krows, vrows);
-    tile_scores(a, krows, (n + 3) / 4 * 4, sc.s);
+    load_tile(a, sc, p0, n, krows, kq, vrows);
+    if (quantized) {
+      tile_scores_quantized(a, sc, kq, n, sc.s);
+    } else {
+      tile_scores(a, krows, (n + 3) / 4 * 4, sc.s);
+    }
     for (int32_t g = 0; g < a.group; ++g) softmax_update(sc, g, n, a.out + g * d, d);
     tile_values(a, vrows, n, sc.s);
   }

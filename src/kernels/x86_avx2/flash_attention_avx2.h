@@ -1,9 +1,12 @@
-// AVX2+FMA+F16C flash attention for one token and one KV head group over a paged F32/F16 KV
-// cache (the portable version and the contract are in ops/flash_attention.h). Plain
-// declarations: call only when the CPU has AVX2, FMA and F16C.
+// AVX2+FMA+F16C flash attention for one token and one KV head group over a paged F32, F16,
+// Q8_0 or Q4_0 KV cache (the portable version and the contract are in ops/flash_attention.h).
+// Plain declarations: call only when the CPU has AVX2, FMA and F16C.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+
+#include "quant/types.h"
 
 namespace quanta::kernels::avx2 {
 
@@ -11,9 +14,15 @@ namespace quanta::kernels::avx2 {
 struct FlashGroupArgs {
   const float* q = nullptr;  // [group, head_dim]
   float* out = nullptr;      // [group, head_dim]
-  const void* k = nullptr;   // [n_blocks, n_kv_head, block_size, head_dim] F32 or F16
+  const void* k = nullptr;   // [n_blocks, n_kv_head, block_size, row_bytes] bytes
   const void* v = nullptr;   // same layout as k
-  bool f16 = false;          // K/V elements are F16 bits (else F32)
+  GgmlType type = GgmlType::F32;  // F32, F16, Q8_0 or Q4_0 rows
+  size_t row_bytes = 0;           // bytes of one head's row
+  // Quantized K only: the query rows are quantized with q_from_float (to the K type's
+  // vec_dot_type, q_row_bytes per row) and scored with k_dot(head_dim, k_row, q_row).
+  FromFloatFn q_from_float = nullptr;
+  VecDotFn k_dot = nullptr;
+  size_t q_row_bytes = 0;
   int32_t n_kv_head = 0;
   int32_t kv_head = 0;
   int32_t head_dim = 0;  // a multiple of 8
@@ -25,7 +34,7 @@ struct FlashGroupArgs {
   float* scratch = nullptr;  // flash_scratch_floats(group, head_dim) floats
 };
 
-// Floats of scratch one call needs.
+// Floats of scratch one call needs (enough for every row type).
 int64_t flash_scratch_floats(int32_t group, int32_t head_dim);
 void flash_attention_group(const FlashGroupArgs& args);
 

@@ -58,6 +58,9 @@ struct ScaleMinKernel {
   static constexpr int kPrep = 0;
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
+  static constexpr int kGemmRows = 4;
+  static constexpr int kGemmTokens = 4;
+  static constexpr int64_t kGemmMinTokens = 4;
 
   static void prepare(const uint8_t*, int64_t, float*, int64_t) {}
 
@@ -125,6 +128,9 @@ struct Q6KKernel {
   static constexpr int kPrep = 0;
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
+  static constexpr int kGemmRows = 4;
+  static constexpr int kGemmTokens = 4;
+  static constexpr int64_t kGemmMinTokens = 4;
 
   static void prepare(const uint8_t*, int64_t, float*, int64_t) {}
 

@@ -45,51 +45,56 @@ inline __m256i expand_high_bits(uint32_t bits32) {
   return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
-// Per-block scale factors of 8 blocks, index j broadcast: lanes (j, j, j, j, j+1, ...) for
-// a pair of blocks (2j, 2j+1) whose int32 sums fill lanes 0-3 and 4-7.
-inline __m256 pair_scales(__m256 scales8, int pair) {
-  const __m256i idx = _mm256_setr_epi32(2 * pair, 2 * pair, 2 * pair, 2 * pair, 2 * pair + 1,
-                                        2 * pair + 1, 2 * pair + 1, 2 * pair + 1);
-  return _mm256_permutevar8x32_ps(scales8, idx);
-}
-
 // Q4_0, Q4_1, Q5_0, Q5_1 (unsigned levels). Blocks go two at a time: the 16 quant bytes of
 // blocks a and b side by side give levels [a 0..15 | b 0..15] (low nibbles) and
 // [a 16..31 | b 16..31] (high nibbles), matched by activations laid out the same way once
 // per token; one maddubs pair and one madd then yield a's sum in int32 lanes 0-3 and b's in
-// lanes 4-7, scaled by one permuted vector of the 8 blocks' dx*dy.
-// Prepared per token and block (kPrep = 10 floats): plane 0 dy; plane 1 the correction
-// dy * (-offset * sum(qy)) (Q4_0/Q5_0) or the Q8_1 s (Q4_1/Q5_1); planes 2-9 the paired
-// activation bytes (64 per pair of blocks).
+// lanes 4-7, scaled by dx*dy of the pair: dx of the pair's blocks permuted once per row
+// (lanes a a a a b b b b) times dy prepared once per token in the same layout.
+// Per output and group of 8 blocks the float operations are: acc = fma(cx, corr, acc) on the
+// 8 blocks' lanes, then for pairs 0..3 acc = fma(sums, dx*dy, acc); the tail blocks (fewer
+// than 8) add one block at a time; hsum at the end. Every tile shape does exactly this.
+// Prepared per token, per group of 8 blocks (kGroupFloats = 104 floats, kPrep = 13 per block):
+// floats 0-31 dy of pair p at 8p (lanes a a a a b b b b), floats 32-39 the correction per
+// block: dy * (-offset * sum(qy)) (Q4_0/Q5_0) or the Q8_1 s (Q4_1/Q5_1), floats 40-103 the
+// paired activation bytes (64 per pair). A last partial group holds only dy and corrections.
 template <class F>
 struct UnsignedKernel {
   static constexpr int64_t kBlockValues = 32;
   static constexpr size_t kWBytes = F::kBytes;
   static constexpr size_t kABytes = F::kMin ? sizeof(BlockQ8_1) : sizeof(BlockQ8_0);
   static constexpr size_t kAQs = F::kMin ? 4 : 2;
-  static constexpr int kPrep = 10;
+  static constexpr int kPrep = 13;
+  static constexpr int64_t kGroupFloats = 8 * kPrep;
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
+  static constexpr int kGemmRows = 4;
+  static constexpr int kGemmTokens = 6;
+  static constexpr int64_t kGemmMinTokens = 4;
 
-  static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t plane) {
+  // Offsets (floats) of block b's dy and correction inside a token's prepared data.
+  static int64_t dy_at(int64_t b) { return (b / 8) * kGroupFloats + (b % 8 / 2) * 8 + b % 2 * 4; }
+  static int64_t corr_at(int64_t b) { return (b / 8) * kGroupFloats + 32 + b % 8; }
+
+  static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = act + b * kABytes;
       const float dy = f16_to_f32(load_u16(blk));
-      prep[b] = dy;
+      _mm_storeu_ps(prep + dy_at(b), _mm_set1_ps(dy));
       if constexpr (F::kMin) {
-        prep[plane + b] = f16_to_f32(load_u16(blk + 2));
+        prep[corr_at(b)] = f16_to_f32(load_u16(blk + 2));
       } else {
         const int32_t sum = hsum_epi32(sum_i8_lanes(loadu256(blk + kAQs)));
-        prep[plane + b] = dy * static_cast<float>(-F::kOffset * sum);
+        prep[corr_at(b)] = dy * static_cast<float>(-F::kOffset * sum);
       }
     }
-    auto* paired = reinterpret_cast<uint8_t*>(prep + 2 * plane);
-    for (int64_t b = 0; b + 1 < nb; b += 2) {
+    for (int64_t b = 0; b < nb / 8 * 8; b += 2) {
+      auto* paired = reinterpret_cast<uint8_t*>(prep + (b / 8) * kGroupFloats + 40) + 32 * (b % 8);
       const uint8_t* ya = act + b * kABytes + kAQs;
       const uint8_t* yb = ya + kABytes;
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(paired + 32 * b),
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(paired),
                           _mm256_set_m128i(loadu128(yb), loadu128(ya)));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(paired + 32 * b + 32),
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(paired + 32),
                           _mm256_set_m128i(loadu128(yb + 16), loadu128(ya + 16)));
     }
   }
@@ -119,6 +124,41 @@ struct UnsignedKernel {
     return q;
   }
 
+  // One group of 8 blocks of row `blk` against T tokens (see the struct comment).
+  // Not inlined into the row loop of a tile, so the compiler keeps one row's accumulators in
+  // registers instead of hoisting (and spilling) every row's activation loads.
+  template <int T>
+  [[gnu::noinline]] static void group(const uint8_t* blk, const float* prep, int64_t prep_stride,
+                                      __m256* acc_io) {
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = acc_io[t];
+    const __m256 dx = load_f16x8_strided(blk, kWBytes);
+    // The correction multiplies the min (Q4_1/Q5_1) or dx (offset formats).
+    const __m256 cx = F::kMin ? load_f16x8_strided(blk + F::kM, kWBytes) : dx;
+    for (int t = 0; t < T; ++t) {
+      acc[t] = _mm256_fmadd_ps(cx, _mm256_loadu_ps(prep + t * prep_stride + 32), acc[t]);
+    }
+#pragma GCC unroll 4
+    for (int pair = 0; pair < 4; ++pair) {
+      __m256i lo, hi;
+      pair_levels(blk + 2 * pair * kWBytes, &lo, &hi);
+      const __m256i idx = _mm256_setr_epi32(2 * pair, 2 * pair, 2 * pair, 2 * pair, 2 * pair + 1,
+                                            2 * pair + 1, 2 * pair + 1, 2 * pair + 1);
+      const __m256 dxp = _mm256_permutevar8x32_ps(dx, idx);
+      for (int t = 0; t < T; ++t) {
+        const float* p = prep + t * prep_stride;
+        const auto* y = reinterpret_cast<const uint8_t*>(p + 40) + 64 * pair;
+        const __m256i m16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, loadu256(y)),
+                                             _mm256_maddubs_epi16(hi, loadu256(y + 32)));
+        const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(m16, ones16));
+        const __m256 scale = _mm256_mul_ps(dxp, _mm256_loadu_ps(p + 8 * pair));
+        acc[t] = _mm256_fmadd_ps(sums, scale, acc[t]);
+      }
+    }
+    for (int t = 0; t < T; ++t) acc_io[t] = acc[t];
+  }
+
   template <int R, int T>
   [[gnu::noinline]] static void tile(const TileArgs& a, float* out) {
     const __m256i ones16 = _mm256_set1_epi16(1);
@@ -134,37 +174,9 @@ struct UnsignedKernel {
     int64_t b = 0;
     for (; b + 8 <= a.nb; b += 8) {
       prefetch_rows<R>(a, seg_bytes, b * kWBytes, (8 * kWBytes + 63) / 64);
-      __m256 scale[R][T];  // dx * dy of the 8 blocks
       for (int i = 0; i < R; ++i) {
-        const uint8_t* blk = a.w + i * a.row_stride + b * kWBytes;
-        const __m256 dx = load_f16x8_strided(blk, kWBytes);
-        // The correction multiplies the min (Q4_1/Q5_1) or dx (offset formats).
-        const __m256 cx = F::kMin ? load_f16x8_strided(blk + F::kM, kWBytes) : dx;
-        for (int t = 0; t < T; ++t) {
-          const float* p = a.prep + t * a.prep_stride + b;
-          scale[i][t] = _mm256_mul_ps(dx, _mm256_loadu_ps(p));
-          acc[i][t] = _mm256_fmadd_ps(cx, _mm256_loadu_ps(p + a.plane), acc[i][t]);
-        }
-      }
-#pragma GCC unroll 4
-      for (int pair = 0; pair < 4; ++pair) {
-        __m256i ylo[T], yhi[T];
-        for (int t = 0; t < T; ++t) {
-          const auto* paired =
-              reinterpret_cast<const uint8_t*>(a.prep + t * a.prep_stride + 2 * a.plane);
-          ylo[t] = loadu256(paired + 32 * (b + 2 * pair));
-          yhi[t] = loadu256(paired + 32 * (b + 2 * pair) + 32);
-        }
-        for (int i = 0; i < R; ++i) {
-          __m256i lo, hi;
-          pair_levels(a.w + i * a.row_stride + (b + 2 * pair) * kWBytes, &lo, &hi);
-          for (int t = 0; t < T; ++t) {
-            const __m256i m16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, ylo[t]),
-                                                 _mm256_maddubs_epi16(hi, yhi[t]));
-            const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(m16, ones16));
-            acc[i][t] = _mm256_fmadd_ps(sums, pair_scales(scale[i][t], pair), acc[i][t]);
-          }
-        }
+        group<T>(a.w + i * a.row_stride + b * kWBytes, a.prep + (b / 8) * kGroupFloats,
+                 a.prep_stride, acc[i]);
       }
     }
     for (; b < a.nb; ++b) {  // fewer than 8 blocks left: one block and scale at a time
@@ -177,8 +189,9 @@ struct UnsignedKernel {
           const float* p = a.prep + t * a.prep_stride;
           const __m256i qy = loadu256(a.act + t * a.act_row_bytes + b * kABytes + kAQs);
           const __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(x, qy), ones16);
-          acc[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(dx * p[b]), acc[i][t]);
-          tail[i][t] += cx * p[a.plane + b];
+          acc[i][t] =
+              _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(dx * p[dy_at(b)]), acc[i][t]);
+          tail[i][t] += cx * p[corr_at(b)];
         }
       }
     }
@@ -188,8 +201,10 @@ struct UnsignedKernel {
   }
 };
 
-// Q8_0: signed levels, one block at a time through maddubs(|x|, sign(y, x)). Prepared per
-// token and block (kPrep = 1): dy.
+// Q8_0: signed levels, one block at a time through maddubs(|x|, sign(y, x)). Per output
+// and group of 8 blocks: scale = dx * dy of the 8 blocks (one vector product), then for
+// blocks 0..7 acc = fma(sums, scale of the block, acc); tail blocks the same way with a
+// scalar product; hsum at the end. Prepared per token and block (kPrep = 1): dy.
 struct Q8_0Kernel {
   static constexpr int64_t kBlockValues = 32;
   static constexpr size_t kWBytes = sizeof(BlockQ8_0);
@@ -197,6 +212,9 @@ struct Q8_0Kernel {
   static constexpr int kPrep = 1;
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
+  static constexpr int kGemmRows = 4;
+  static constexpr int kGemmTokens = 6;
+  static constexpr int64_t kGemmMinTokens = 4;
 
   static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
     for (int64_t b = 0; b < nb; ++b) prep[b] = f16_to_f32(load_u16(act + b * kABytes));
@@ -205,6 +223,28 @@ struct Q8_0Kernel {
   static __m256i dot_lanes(__m256i x, __m256i ux, __m256i qy) {
     const __m256i p16 = _mm256_maddubs_epi16(ux, _mm256_sign_epi8(qy, x));
     return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+  }
+
+  // One group of 8 blocks of row `blk` against T tokens (activations `act`, `dy` their
+  // prepared scales, both at the group's first block).
+  template <int T>
+  static void group(const uint8_t* blk, const uint8_t* act, size_t act_row_bytes,
+                    const float* dy, int64_t prep_stride, __m256* acc) {
+    alignas(32) float scale[T][8];  // dx * dy of the 8 blocks, broadcast from memory below
+    const __m256 dx = load_f16x8_strided(blk, kWBytes);
+    for (int t = 0; t < T; ++t) {
+      _mm256_store_ps(scale[t], _mm256_mul_ps(dx, _mm256_loadu_ps(dy + t * prep_stride)));
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      const __m256i x = loadu256(blk + j * kWBytes + 2);
+      const __m256i ux = _mm256_abs_epi8(x);
+      for (int t = 0; t < T; ++t) {
+        const __m256i qy = loadu256(act + t * act_row_bytes + j * kABytes + 2);
+        const __m256 d = _mm256_cvtepi32_ps(dot_lanes(x, ux, qy));
+        acc[t] = _mm256_fmadd_ps(d, _mm256_broadcast_ss(&scale[t][j]), acc[t]);
+      }
+    }
   }
 
   template <int R, int T>
@@ -217,27 +257,9 @@ struct Q8_0Kernel {
     int64_t b = 0;
     for (; b + 8 <= a.nb; b += 8) {
       prefetch_rows<R>(a, seg_bytes, b * kWBytes, (8 * kWBytes + 63) / 64);
-      __m256 scale[R][T];  // dx * dy of the 8 blocks
       for (int i = 0; i < R; ++i) {
-        const __m256 dx = load_f16x8_strided(a.w + i * a.row_stride + b * kWBytes, kWBytes);
-        for (int t = 0; t < T; ++t) {
-          scale[i][t] = _mm256_mul_ps(dx, _mm256_loadu_ps(a.prep + t * a.prep_stride + b));
-        }
-      }
-#pragma GCC unroll 8
-      for (int j = 0; j < 8; ++j) {
-        __m256i qy[T];
-        for (int t = 0; t < T; ++t)
-          qy[t] = loadu256(a.act + t * a.act_row_bytes + (b + j) * kABytes + 2);
-        for (int i = 0; i < R; ++i) {
-          const __m256i x = loadu256(a.w + i * a.row_stride + (b + j) * kWBytes + 2);
-          const __m256i ux = _mm256_abs_epi8(x);
-          for (int t = 0; t < T; ++t) {
-            const __m256 s = _mm256_permutevar8x32_ps(scale[i][t], _mm256_set1_epi32(j));
-            const __m256 d = _mm256_cvtepi32_ps(dot_lanes(x, ux, qy[t]));
-            acc[i][t] = _mm256_fmadd_ps(d, s, acc[i][t]);
-          }
-        }
+        group<T>(a.w + i * a.row_stride + b * kWBytes, a.act + b * kABytes, a.act_row_bytes,
+                 a.prep + b, a.prep_stride, acc[i]);
       }
     }
     for (; b < a.nb; ++b) {  // fewer than 8 blocks left: one scale at a time

@@ -1,7 +1,10 @@
 // The shared loop structure of every AVX2 matmul_rows / vec_dot: weight rows in register
 // tiles of K::kRows, tokens in groups of K::kTokens, tokens chunked so their activations stay
 // in L2, and the reduction dimension cut into segments when per-token prepared data (K::kPrep
-// floats per block, e.g. the activation scales) would not fit a fixed stack buffer.
+// floats per block, e.g. the activation scales) would not fit a fixed stack buffer. Products
+// with at least K::kGemmMinTokens tokens (prefill, batched decode) use the larger GEMM tile
+// K::kGemmRows x K::kGemmTokens: each output's arithmetic is the same in every tile shape, so
+// both paths give bit-identical results (batch invariance).
 // Include only from x86_avx2 files (see simd.h).
 #pragma once
 
@@ -15,7 +18,11 @@ namespace quanta::kernels::avx2 {
 // Software prefetch distance, in bytes ahead of the current position of each weight row
 // (a tile streams kRows rows at once, so about kRows * kPrefetchBytes are requested ahead).
 inline constexpr size_t kPrefetchBytes = 1024;
-inline constexpr int64_t kPrepFloats = 8192;          // 32 KiB per-token prepared data
+// The reduction is cut into segments of at most kSegFloats / (K::kPrep * K::kTokens) blocks
+// (a constant of the kernel: never of the call's shape, so results do not depend on it).
+inline constexpr int64_t kSegFloats = 8192;
+// Prepared data of one token chunk (stack buffer, 128 KiB): at least the GEMM tile's tokens.
+inline constexpr int64_t kPrepBufFloats = 32768;
 inline constexpr size_t kActChunkBytes = 256 * 1024;  // activations reused across row tiles
 
 // What one tile call sees: R weight rows starting at `w` and T tokens starting at `act`, both
@@ -57,22 +64,35 @@ inline void run_tile(int nt, const TileArgs& a, float* out) {
   K::template tile<R, T>(a, out);
 }
 
-inline int64_t min64(int64_t a, int64_t b) {
+constexpr int64_t min64(int64_t a, int64_t b) {
   return a < b ? a : b;
 }
-inline int64_t max64(int64_t a, int64_t b) {
+constexpr int64_t max64(int64_t a, int64_t b) {
   return a > b ? a : b;
 }
-inline int64_t round_up8(int64_t v) {
+constexpr int64_t round_up8(int64_t v) {
   return (v + 7) & ~int64_t{7};
 }
 
-// y[t * y_stride + r] = dot(weight row r, activation row t) for r in [row_begin, row_end),
-// t in [0, n_tokens); see KernelTable::matmul_rows.
+// K's kernel with the tile shape R x T (the GEMM configuration of a kernel).
+template <class K, int R, int T>
+struct Shaped : K {
+  static constexpr int kRows = R;
+  static constexpr int kTokens = T;
+};
+
+// Blocks per segment of the reduction for kernel K (see kSegFloats).
 template <class K>
-void matmul_rows(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act,
-                 size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
-                 int64_t row_begin, int64_t row_end) {
+constexpr int64_t segment_blocks() {
+  return K::kPrep > 0 ? (kSegFloats / (K::kPrep * K::kTokens)) & ~int64_t{7} : int64_t{1} << 40;
+}
+
+// matmul_rows with the tile shape S::kRows x S::kTokens; K (the base kernel) fixes the
+// segments of the reduction.
+template <class K, class S>
+void matmul_rows_shaped(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act,
+                        size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
+                        int64_t row_begin, int64_t row_end) {
   const int64_t nb = k / K::kBlockValues;
   if (nb == 0 || n_tokens <= 0 || row_end <= row_begin) {
     for (int64_t t = 0; t < n_tokens; ++t) {
@@ -82,17 +102,19 @@ void matmul_rows(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* a
   }
   // Token chunk: activations of a chunk stay in L2 while every row tile reads them.
   int64_t tc = static_cast<int64_t>(kActChunkBytes / act_row_bytes);
-  tc = min64(n_tokens, max64(K::kTokens, tc - tc % K::kTokens));
-  // Segments of the reduction: as long as the prepared data of a full token group fits.
-  // The segment length depends on the kernel only, never on n_tokens or the rows, so each
-  // output is computed the same way whatever the call's shape.
+  tc = min64(n_tokens, max64(S::kTokens, tc - tc % S::kTokens));
+  // Segments of the reduction: as long as the prepared data of a base token group fits
+  // kSegFloats. The segment length depends on the kernel only, never on n_tokens, the rows
+  // or the tile shape, so each output is computed the same way whatever the call's shape.
   int64_t seg = nb;
   if constexpr (K::kPrep > 0) {
-    seg = min64(nb, (kPrepFloats / (K::kPrep * K::kTokens)) & ~int64_t{7});
-    const int64_t fit = kPrepFloats / (K::kPrep * round_up8(seg));
-    tc = min64(tc, max64(K::kTokens, fit - fit % K::kTokens));
+    static_assert(kPrepBufFloats / (K::kPrep * round_up8(segment_blocks<K>())) >= S::kTokens,
+                  "the prepared-data buffer must hold a GEMM token group");
+    seg = min64(nb, segment_blocks<K>());
+    const int64_t fit = kPrepBufFloats / (K::kPrep * round_up8(seg));
+    tc = min64(tc, max64(S::kTokens, fit - fit % S::kTokens));
   }
-  alignas(32) float prep[K::kPrep > 0 ? kPrepFloats : 1];
+  alignas(32) float prep[K::kPrep > 0 ? kPrepBufFloats : 1];
   for (int64_t t0 = 0; t0 < n_tokens; t0 += tc) {
     const int64_t ntc = min64(tc, n_tokens - t0);
     for (int64_t b0 = 0; b0 < nb; b0 += seg) {
@@ -111,14 +133,14 @@ void matmul_rows(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* a
       // of its own. Adjacent rows (1 KiB apart for Q4_0 at k = 2048) interleaved in the same
       // pages defeat the hardware prefetcher and halve the DRAM read rate of decode.
       const int64_t n_rows = row_end - row_begin;
-      const int64_t q = n_rows / K::kRows;
-      for (int64_t j = 0; j < q + n_rows % K::kRows; ++j) {
+      const int64_t q = n_rows / S::kRows;
+      for (int64_t j = 0; j < q + n_rows % S::kRows; ++j) {
         const bool full = j < q;  // the last n_rows % kRows rows go one at a time
-        const int64_t r0 = full ? row_begin + j : row_begin + K::kRows * q + (j - q);
+        const int64_t r0 = full ? row_begin + j : row_begin + S::kRows * q + (j - q);
         const int64_t row_step = full ? q : 1;
-        const int nr = full ? K::kRows : 1;
-        for (int64_t tg = 0; tg < ntc; tg += K::kTokens) {
-          const int nt = static_cast<int>(min64(K::kTokens, ntc - tg));
+        const int nr = full ? S::kRows : 1;
+        for (int64_t tg = 0; tg < ntc; tg += S::kTokens) {
+          const int nt = static_cast<int>(min64(S::kTokens, ntc - tg));
           const TileArgs a{w + r0 * row_bytes + w_off,
                            static_cast<size_t>(row_step) * row_bytes,
                            row_bytes,
@@ -128,11 +150,11 @@ void matmul_rows(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* a
                            prep_stride,
                            plane,
                            nbs};
-          float out[K::kRows * K::kTokens] = {};
+          float out[S::kRows * S::kTokens] = {};
           if (full) {
-            run_tile<K, K::kRows, K::kTokens>(nt, a, out);
+            run_tile<S, S::kRows, S::kTokens>(nt, a, out);
           } else {
-            run_tile<K, 1, K::kTokens>(nt, a, out);
+            run_tile<S, 1, S::kTokens>(nt, a, out);
           }
           for (int i = 0; i < nr; ++i) {
             for (int t = 0; t < nt; ++t) {
@@ -144,6 +166,24 @@ void matmul_rows(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* a
       }
     }
   }
+}
+
+// y[t * y_stride + r] = dot(weight row r, activation row t) for r in [row_begin, row_end),
+// t in [0, n_tokens); see KernelTable::matmul_rows. Products of at least K::kGemmMinTokens
+// tokens take the GEMM tile shape where the kernel has one.
+template <class K>
+void matmul_rows(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act,
+                 size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
+                 int64_t row_begin, int64_t row_end) {
+  if constexpr (requires { K::kGemmTokens; }) {
+    if (n_tokens >= K::kGemmMinTokens) {
+      using S = Shaped<K, K::kGemmRows, K::kGemmTokens>;
+      return matmul_rows_shaped<K, S>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride,
+                                      row_begin, row_end);
+    }
+  }
+  matmul_rows_shaped<K, K>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
+                           row_end);
 }
 
 // One dot product through the same tiles (1 row x 1 token).

@@ -1,11 +1,15 @@
 // Block pool and block tables: allocation order, reference counts, growth by whole blocks,
 // failure without side effects when the pool runs dry, truncation releasing tail blocks, and
-// K/V rows landing in their block (grouped by KV head), F16 rows rounded on store.
+// K/V rows landing in their block (grouped by KV head), F16 rows rounded on store, Q8_0/Q4_0
+// rows quantized on store (and copied by copy_block), and the KV type checks.
 #include "kv/block_table.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "core/fp16.h"
@@ -101,9 +105,10 @@ TEST(KvCache, RowsAreAddressedThroughTheBlockTable) {
   EXPECT_EQ(view.k_row(5, 1)[1], 43.0f);
   EXPECT_EQ(view.v_row(5, 1)[3], -3.0f);
   // Block 2 (table slot 1), head 1, row 1: heads' rows are contiguous within a block.
-  EXPECT_EQ(view.offset(5, 0), ((2 * 2 + 0) * 4 + 1) * 4);
-  EXPECT_EQ(view.offset(5, 1), ((2 * 2 + 1) * 4 + 1) * 4);
-  EXPECT_EQ(static_cast<const float*>(view.k)[view.offset(5, 1) + 1], 43.0f);
+  EXPECT_EQ(view.row_bytes, 4 * sizeof(float));
+  EXPECT_EQ(view.offset(5, 0), ((2 * 2 + 0) * 4 + 1) * 4 * sizeof(float));
+  EXPECT_EQ(view.offset(5, 1), ((2 * 2 + 1) * 4 + 1) * 4 * sizeof(float));
+  EXPECT_EQ(static_cast<const float*>(view.k)[view.offset(5, 1) / sizeof(float) + 1], 43.0f);
   EXPECT_EQ(cache.view(0, table).k_row(5, 0)[3], 0.0f);  // other layer untouched
 }
 
@@ -124,7 +129,7 @@ TEST(KvCache, F16RowsAreRoundedOnStore) {
   cache.store(0, table, 2, k, v);
   const ops::PagedKvView view = cache.view(0, table);
   EXPECT_EQ(view.type, GgmlType::F16);
-  EXPECT_EQ(view.offset(2, 0), 2 * 4);  // block 1, row 0
+  EXPECT_EQ(view.offset(2, 0), 2 * 4 * sizeof(uint16_t));  // block 1, row 0
   for (int i = 0; i < 4; ++i) {
     EXPECT_EQ(view.k_row<uint16_t>(2, 0)[i], f32_to_f16(k[i])) << i;
     EXPECT_EQ(view.v_row<uint16_t>(2, 0)[i], f32_to_f16(v[i])) << i;
@@ -169,14 +174,81 @@ TEST(KvCache, CopyBlockCopiesEveryLayersRows) {
   }
 }
 
-TEST(KvCache, RejectsQuantizedTypes) {
+// Q8_0 / Q4_0: each head's row is quantized on its own with the reference quantizer, the
+// block layout keeps row_bytes per row, and copy_block moves the quantized rows.
+TEST(KvCache, QuantizedRowsAreQuantizedPerHeadOnStore) {
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
+    KvLayout layout;
+    layout.n_layer = 2;
+    layout.n_kv_head = 2;
+    layout.head_dim = 64;
+    layout.block_size = 4;
+    layout.n_blocks = 3;
+    layout.type = type;
+    KvCache cache(layout);
+    const size_t row_bytes = row_size(type, 64);
+    EXPECT_EQ(layout.row_bytes(), row_bytes);
+    EXPECT_EQ(layout.total_bytes(), 2ull * 2 * 3 * 2 * 4 * row_bytes);
+    BlockTable a = cache.new_table(8);
+    BlockTable b = cache.new_table(8);
+    ASSERT_TRUE(a.append(cache.pool(), 6));  // blocks 0, 1
+    ASSERT_TRUE(b.append(cache.pool(), 2));  // block 2
+    std::vector<float> k(128), v(128);
+    for (int i = 0; i < 128; ++i) {
+      k[i] = std::sin(0.37f * i) * (i < 64 ? 1.0f : 50.0f);  // heads with different scales
+      v[i] = std::cos(0.11f * i) - 0.5f;
+    }
+    cache.store(1, a, 5, k.data(), v.data());
+    const ops::PagedKvView view = cache.view(1, a);
+    EXPECT_EQ(view.type, type);
+    EXPECT_EQ(view.row_bytes, row_bytes);
+    EXPECT_EQ(view.offset(5, 1), ((1 * 2 + 1) * 4 + 1) * row_bytes);
+    std::vector<uint8_t> want(row_bytes);
+    for (int32_t h = 0; h < 2; ++h) {
+      quantize_row(type, k.data() + 64 * h, want.data(), 64);
+      EXPECT_EQ(std::memcmp(view.k_row<uint8_t>(5, h), want.data(), row_bytes), 0) << h;
+      quantize_row(type, v.data() + 64 * h, want.data(), 64);
+      EXPECT_EQ(std::memcmp(view.v_row<uint8_t>(5, h), want.data(), row_bytes), 0) << h;
+    }
+    cache.copy_block(a.blocks()[1], b.blocks()[0]);
+    const ops::PagedKvView copy = cache.view(1, b);
+    for (int32_t h = 0; h < 2; ++h) {
+      EXPECT_EQ(std::memcmp(copy.k_row<uint8_t>(1, h), view.k_row<uint8_t>(5, h), row_bytes), 0);
+      EXPECT_EQ(std::memcmp(copy.v_row<uint8_t>(1, h), view.v_row<uint8_t>(5, h), row_bytes), 0);
+    }
+  }
+}
+
+TEST(KvCache, RejectsUnsupportedTypesAndHeadSizes) {
   KvLayout layout;
   layout.n_layer = 1;
   layout.n_kv_head = 1;
   layout.head_dim = 32;
   layout.n_blocks = 1;
+  for (GgmlType type : {GgmlType::BF16, GgmlType::Q4_K, GgmlType::Q5_0}) {
+    layout.type = type;
+    EXPECT_THROW(KvCache cache(layout), Error) << type_name(type);
+  }
   layout.type = GgmlType::Q8_0;
+  layout.head_dim = 48;  // not a multiple of the 32-value block
   EXPECT_THROW(KvCache cache(layout), Error);
+  try {
+    check_kv_type(GgmlType::Q4_0, 8);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("multiple of 32"), std::string::npos) << e.what();
+  }
+  check_kv_type(GgmlType::F16, 8);  // plain types take any head size
+  check_kv_type(GgmlType::Q8_0, 64);
+}
+
+TEST(KvCache, ParsesKvTypeNames) {
+  EXPECT_EQ(parse_kv_type("f32"), GgmlType::F32);
+  EXPECT_EQ(parse_kv_type("F16"), GgmlType::F16);
+  EXPECT_EQ(parse_kv_type("q8_0"), GgmlType::Q8_0);
+  EXPECT_EQ(parse_kv_type("Q4_0"), GgmlType::Q4_0);
+  EXPECT_THROW(parse_kv_type("q4_k"), Error);
+  EXPECT_THROW(parse_kv_type(""), Error);
 }
 
 }  // namespace

@@ -1,9 +1,11 @@
 // Flash attention against naive attention (softmax of the full score row, in double): random
 // inputs across head sizes, head counts, GQA ratios 1/2/4/8, lengths 1..300, block sizes
 // 1/16/32 and their boundaries, shuffled block tables whose unused rows are NaN, scores whose
-// max keeps growing (the rescaling path), F16 KV (exact against its rounded values, and within
-// the F16 rounding bound of the F32 values), and the threaded batch driver; each on every
-// kernel ISA this machine runs (the portable kernel under "ref", the AVX2 one otherwise).
+// max keeps growing (the rescaling path), F16, Q8_0 and Q4_0 KV (exact against the values
+// the kernel reads, the query quantized as for a quantized K; within an error bound of the
+// F32 values; and against the reference attention_head), and the threaded batch driver; each
+// on every kernel ISA this machine runs (the portable kernel under "ref", the AVX2 one
+// otherwise).
 #include "ops/flash_attention.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "attention_test_util.h"
@@ -24,6 +27,7 @@ namespace {
 using testing::naive_head;
 using testing::NaiveHead;
 using testing::PagedKv;
+using testing::query_seen;
 using testing::random_floats;
 
 constexpr double kRelTol = 1e-5;  // relative to sum_j p_j |v_j[i]|, the scale of out[i]
@@ -71,9 +75,10 @@ double check_token(const std::vector<float>& q, const PagedKv& kv, int32_t n_kv,
     flash_attention_group(q.data() + h * group_dim, view, n_kv, shape, h, scratch.data(),
                           out.data() + h * group_dim);
   }
+  const std::vector<float> q_seen = query_seen(q, kv.type(), shape.head_dim);
   double worst = 0.0;
   for (int32_t h = 0; h < shape.n_head; ++h) {
-    const float* qh = q.data() + static_cast<int64_t>(h) * shape.head_dim;
+    const float* qh = q_seen.data() + static_cast<int64_t>(h) * shape.head_dim;
     worst = std::max(worst, relative_error(out.data() + static_cast<int64_t>(h) * shape.head_dim,
                                            naive_head(qh, kv, n_kv, shape, h)));
   }
@@ -119,7 +124,8 @@ INSTANTIATE_TEST_SUITE_P(
     Types, FlashSweep,
     ::testing::Values(SweepCase{GgmlType::F32, 64}, SweepCase{GgmlType::F32, 36},
                       SweepCase{GgmlType::F16, 128}, SweepCase{GgmlType::F16, 40},
-                      SweepCase{GgmlType::F16, 20}),
+                      SweepCase{GgmlType::F16, 20}, SweepCase{GgmlType::Q8_0, 64},
+                      SweepCase{GgmlType::Q4_0, 32}),
     [](const auto& info) {
       return std::string(type_name(info.param.type)) + "_d" + std::to_string(info.param.head_dim);
     });
@@ -167,38 +173,86 @@ TEST(FlashAttention, GrowingAndPeakyScores) {
   });
 }
 
-// F16 rows against the F32 values they were rounded from: each K and V element moves by at
-// most 2^-11 relative, so each score moves by ds_j <= scale * sum_i |q_i k_ji| 2^-11 and
-// out[i] by at most (2^-11 + 2 max_j ds_j) * sum_j p_j |v_ji| (first order, 10% slack).
-TEST(FlashAttention, F16KvWithinRoundingBoundOfF32Values) {
-  for_each_isa([](const std::string&) {
-    std::mt19937 rng(5);
-    const int32_t d = 64, n = 200;
-    const AttentionShape shape = make_shape(2, 4, d);
-    PagedKv kv(rng, n, 2, d, 16, GgmlType::F16);
-    const std::vector<float> q = random_floats(rng, shape.n_head * d);
-    std::vector<float> out(q.size()), scratch(flash_scratch_floats(shape));
-    for (int32_t h = 0; h < 2; ++h) {
-      flash_attention_group(q.data() + h * 4 * d, kv.view(), n, shape, h, scratch.data(),
-                            out.data() + h * 4 * d);
+// Stored rows against the F32 values they came from. With e the per-element error of K, V and
+// (for quantized K) the query, each score moves by at most
+// ds_j = scale * sum_i (|q_i| ek_ji + |k_ji| eq_i + ek_ji eq_i), so each probability by at most
+// a factor exp(+-2 max ds), and out[i] by at most
+// exp(2 ds) sum_j p_j |ev_ji| + (exp(2 ds) - 1) sum_j p_j |v_ji| (plus float rounding).
+TEST(FlashAttention, StoredKvWithinErrorBoundOfF32Values) {
+  for_each_isa([](const std::string& isa) {
+    for (GgmlType type : {GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
+      std::mt19937 rng(5);
+      const int32_t d = 64, n = 200;
+      const AttentionShape shape = make_shape(2, 4, d);
+      PagedKv kv(rng, n, 2, d, 16, type);
+      const std::vector<float> q = random_floats(rng, shape.n_head * d);
+      const std::vector<float> q_seen = query_seen(q, type, d);
+      std::vector<float> out(q.size()), scratch(flash_scratch_floats(shape));
+      for (int32_t h = 0; h < 2; ++h) {
+        flash_attention_group(q.data() + h * 4 * d, kv.view(), n, shape, h, scratch.data(),
+                              out.data() + h * 4 * d);
+      }
+      double worst = 0.0;
+      for (int32_t h = 0; h < shape.n_head; ++h) {
+        const float* qh = q.data() + h * d;
+        const int64_t col = static_cast<int64_t>(h / 4) * d;
+        const NaiveHead exact = naive_head(
+            qh, n, shape, h, [&](int32_t p, int64_t i) { return double(kv.k()[p * 2 * d + i]); },
+            [&](int32_t p, int64_t i) { return double(kv.v()[p * 2 * d + i]); });
+        double ds = 0.0;
+        std::vector<double> v_err(d, 0.0);
+        for (int32_t p = 0; p < n; ++p) {
+          double s = 0.0;
+          for (int32_t i = 0; i < d; ++i) {
+            const double k = kv.k()[p * 2 * d + col + i];
+            const double ek = std::fabs(kv.k_at(p, col + i) - k);
+            const double eq = std::fabs(q_seen[h * d + i] - qh[i]);
+            s += std::fabs(qh[i]) * ek + std::fabs(k) * eq + ek * eq;
+            v_err[i] += exact.p[p] * std::fabs(kv.v_at(p, col + i) - kv.v()[p * 2 * d + col + i]);
+          }
+          ds = std::max(ds, s * shape.scale);
+        }
+        const double grow = std::exp(2 * ds);
+        for (int32_t i = 0; i < d; ++i) {
+          const double bound =
+              grow * v_err[i] + (grow - 1) * exact.magnitude[i] + 1e-5 * exact.magnitude[i];
+          const double err = std::fabs(out[h * d + i] - exact.out[i]);
+          EXPECT_LE(err, bound) << type_name(type) << " head " << h << " i " << i;
+          worst = std::max(worst, err / exact.magnitude[i]);
+        }
+      }
+      std::printf("[ %s, %s KV vs F32 values ] max error / magnitude %.3g\n", isa.c_str(),
+                  type_name(type), worst);
     }
-    const double u = std::ldexp(1.0, -11);
-    for (int32_t h = 0; h < shape.n_head; ++h) {
-      const float* qh = q.data() + h * d;
-      const int64_t col = static_cast<int64_t>(h / 4) * d;
-      const NaiveHead exact = naive_head(
-          qh, n, shape, h, [&](int32_t p, int64_t i) { return double(kv.k()[p * 2 * d + i]); },
-          [&](int32_t p, int64_t i) { return double(kv.v()[p * 2 * d + i]); });
-      double ds = 0.0;
-      for (int32_t p = 0; p < n; ++p) {
-        double s = 0.0;
-        for (int32_t i = 0; i < d; ++i) s += std::fabs(qh[i] * kv.k()[p * 2 * d + col + i]);
-        ds = std::max(ds, s * shape.scale * u);
+  });
+}
+
+// Flash attention against the reference attention_head (the oracle) for every KV type, on
+// every ISA: the same stored rows and, for quantized K, the same quantized query.
+TEST(FlashAttention, MatchesReferenceForEveryKvType) {
+  for_each_isa([](const std::string& isa) {
+    for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
+      std::mt19937 rng(21);
+      const int32_t d = 64, n = 150;
+      const AttentionShape shape = make_shape(2, 4, d);
+      PagedKv kv(rng, n, 2, d, 16, type);
+      const std::vector<float> q = random_floats(rng, shape.n_head * d);
+      std::vector<float> out(q.size()), scratch(flash_scratch_floats(shape));
+      for (int32_t h = 0; h < 2; ++h) {
+        flash_attention_group(q.data() + h * 4 * d, kv.view(), n, shape, h, scratch.data(),
+                              out.data() + h * 4 * d);
       }
-      for (int32_t i = 0; i < d; ++i) {
-        const double bound = 1.1 * (u + 2 * ds) * exact.magnitude[i] + 1e-6 * exact.magnitude[i];
-        EXPECT_LE(std::fabs(out[h * d + i] - exact.out[i]), bound) << "head " << h << " i " << i;
+      std::vector<float> scores(n), ref(d);
+      double worst = 0.0;
+      for (int32_t h = 0; h < shape.n_head; ++h) {
+        attention_head(q.data() + h * d, kv.view(), n, shape, h, scores.data(), ref.data());
+        for (int32_t i = 0; i < d; ++i) {
+          worst = std::max(worst, double(std::fabs(out[h * d + i] - ref[i])));
+        }
       }
+      EXPECT_LE(worst, 2e-6) << type_name(type);
+      std::printf("[ %s, %s KV ] max |flash - reference| %.3g\n", isa.c_str(), type_name(type),
+                  worst);
     }
   });
 }
@@ -206,14 +260,16 @@ TEST(FlashAttention, F16KvWithinRoundingBoundOfF32Values) {
 // The reference kernel (the model's former path, kept as the oracle) agrees with naive too.
 TEST(ReferenceAttention, MatchesNaive) {
   std::mt19937 rng(3);
-  for (GgmlType type : {GgmlType::F32, GgmlType::F16}) {
+  for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
     const AttentionShape shape = make_shape(2, 2, 32);
     PagedKv kv(rng, 70, 2, 32, 16, type);
     const std::vector<float> q = random_floats(rng, shape.n_head * 32);
+    const std::vector<float> q_seen = query_seen(q, type, 32);
     std::vector<float> scores(70), out(32);
     for (int32_t h = 0; h < shape.n_head; ++h) {
       attention_head(q.data() + h * 32, kv.view(), 70, shape, h, scores.data(), out.data());
-      EXPECT_LE(relative_error(out.data(), naive_head(q.data() + h * 32, kv, 70, shape, h)), 1e-5)
+      EXPECT_LE(relative_error(out.data(), naive_head(q_seen.data() + h * 32, kv, 70, shape, h)),
+                1e-5)
           << type_name(type) << " head " << h;
     }
   }
@@ -224,49 +280,55 @@ TEST(ReferenceAttention, MatchesNaive) {
 // same bits as one flash_attention_group call per item, and matches naive attention.
 TEST(FlashAttention, BatchDriverIsThreadCountInvariant) {
   for_each_isa([](const std::string&) {
-    std::mt19937 rng(11);
-    const int32_t d = 32, n_tokens = 45;
-    const AttentionShape shape = make_shape(2, 4, d);
-    const int64_t q_dim = shape.n_head * d;
-    PagedKv seq_a(rng, 130, 2, d, 16, GgmlType::F32);
-    PagedKv seq_b(rng, 40, 2, d, 16, GgmlType::F16);
-    std::vector<PagedKvView> views(n_tokens);
-    std::vector<int32_t> positions(n_tokens);
-    for (int32_t t = 0; t < n_tokens; ++t) {
-      const bool a = t < 30;  // 30 tokens at positions 100..129 of A, 15 at 25..39 of B
-      views[t] = a ? seq_a.view() : seq_b.view();
-      positions[t] = a ? 100 + t : 25 + (t - 30);
-    }
-    const std::vector<float> q = random_floats(rng, n_tokens * q_dim);
-    std::vector<float> expected(q.size());
-    std::vector<float> scratch(3 * flash_scratch_floats(shape));
-    for (int32_t t = 0; t < n_tokens; ++t) {
-      for (int32_t h = 0; h < 2; ++h) {
-        const int64_t off = t * q_dim + h * 4 * d;
-        flash_attention_group(q.data() + off, views[t], positions[t] + 1, shape, h, scratch.data(),
-                              expected.data() + off);
+    for (const auto& types :
+         {std::pair{GgmlType::F32, GgmlType::F16}, std::pair{GgmlType::Q8_0, GgmlType::Q4_0}}) {
+      SCOPED_TRACE(type_name(types.first));
+      std::mt19937 rng(11);
+      const int32_t d = 32, n_tokens = 45;
+      const AttentionShape shape = make_shape(2, 4, d);
+      const int64_t q_dim = shape.n_head * d;
+      PagedKv seq_a(rng, 130, 2, d, 16, types.first);
+      PagedKv seq_b(rng, 40, 2, d, 16, types.second);
+      std::vector<PagedKvView> views(n_tokens);
+      std::vector<int32_t> positions(n_tokens);
+      for (int32_t t = 0; t < n_tokens; ++t) {
+        const bool a = t < 30;  // 30 tokens at positions 100..129 of A, 15 at 25..39 of B
+        views[t] = a ? seq_a.view() : seq_b.view();
+        positions[t] = a ? 100 + t : 25 + (t - 30);
       }
-      for (int32_t h = 0; h < shape.n_head; ++h) {
-        const PagedKv& kv = t < 30 ? seq_a : seq_b;
-        const float* qh = q.data() + t * q_dim + h * d;
-        EXPECT_LE(relative_error(expected.data() + t * q_dim + h * d,
-                                 naive_head(qh, kv, positions[t] + 1, shape, h)),
-                  kRelTol);
+      const std::vector<float> q = random_floats(rng, n_tokens * q_dim);
+      std::vector<float> expected(q.size());
+      std::vector<float> scratch(3 * flash_scratch_floats(shape));
+      for (int32_t t = 0; t < n_tokens; ++t) {
+        for (int32_t h = 0; h < 2; ++h) {
+          const int64_t off = t * q_dim + h * 4 * d;
+          flash_attention_group(q.data() + off, views[t], positions[t] + 1, shape, h,
+                                scratch.data(), expected.data() + off);
+        }
+        for (int32_t h = 0; h < shape.n_head; ++h) {
+          const PagedKv& kv = t < 30 ? seq_a : seq_b;
+          const std::vector<float> qt(q.begin() + t * q_dim, q.begin() + (t + 1) * q_dim);
+          const std::vector<float> q_seen = query_seen(qt, kv.type(), d);
+          const float* qh = q_seen.data() + h * d;
+          EXPECT_LE(relative_error(expected.data() + t * q_dim + h * d,
+                                   naive_head(qh, kv, positions[t] + 1, shape, h)),
+                    kRelTol);
+        }
       }
-    }
-    for (SplitMode mode : {SplitMode::kContiguous, SplitMode::kDynamic}) {
-      for (int threads : {1, 2, 3}) {
-        ThreadPool pool(threads, mode);
-        std::vector<float> out(q.size(), NAN);
-        AttentionBatch batch;
-        batch.n_tokens = n_tokens;
-        batch.q = q.data();
-        batch.out = out.data();
-        batch.kv = views.data();
-        batch.positions = positions.data();
-        flash_attention(batch, shape, scratch.data(), pool);
-        EXPECT_EQ(std::memcmp(out.data(), expected.data(), out.size() * sizeof(float)), 0)
-            << threads << " threads";
+      for (SplitMode mode : {SplitMode::kContiguous, SplitMode::kDynamic}) {
+        for (int threads : {1, 2, 3}) {
+          ThreadPool pool(threads, mode);
+          std::vector<float> out(q.size(), NAN);
+          AttentionBatch batch;
+          batch.n_tokens = n_tokens;
+          batch.q = q.data();
+          batch.out = out.data();
+          batch.kv = views.data();
+          batch.positions = positions.data();
+          flash_attention(batch, shape, scratch.data(), pool);
+          EXPECT_EQ(std::memcmp(out.data(), expected.data(), out.size() * sizeof(float)), 0)
+              << threads << " threads";
+        }
       }
     }
   });

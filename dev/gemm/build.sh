@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds gemm_bench against the libraries of a quanta build directory (default build-gemm):
+#   cmake --build build-gemm --target quanta_kernels && dev/gemm/build.sh
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="${1:-$root/build-gemm}"
+g++ -std=c++20 -O2 -I "$root/src" "$root/dev/gemm/gemm_bench.cc" \
+  "$build/src/kernels/libquanta_kernels.a" "$build/src/quant/libquanta_quant.a" \
+  "$build/src/core/libquanta_core.a" -lpthread -o "$build/gemm_bench"
+echo "$build/gemm_bench"

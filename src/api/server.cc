@@ -1,0 +1,328 @@
+// HTTP routes, authentication, CORS, error bodies, SSE streaming with disconnect detection and
+// graceful draining, over cpp-httplib's thread pool.
+#include "api/server.h"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <cmath>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "api/prepare.h"
+#include "api/response.h"
+#include "core/error.h"
+#include "tokenizer/tokenizer.h"
+
+namespace quanta::api {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr const char* kJson = "application/json";
+
+// Constant-time in the candidate's content: every byte of the expected key is compared.
+bool key_matches(const std::string& given, const std::string& expected) {
+  unsigned diff = given.size() != expected.size();
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+    diff |= g ^ static_cast<unsigned char>(expected[i]);
+  }
+  return diff == 0;
+}
+
+uint64_t random_seed() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
+const char* status_message(int status) {
+  switch (status) {
+    case 404: return "Not found";
+    case 405: return "Method not allowed";
+    case 413: return "The request body is too large";
+    default: return status < 500 ? "Bad request" : "Internal server error";
+  }
+}
+
+// State of one streamed response, shared by httplib's content provider calls.
+struct StreamState {
+  std::shared_ptr<serve::RequestStream> stream;
+  ResponseMeta meta;
+  std::vector<StreamChoiceState> choices;
+  std::vector<serve::ChoiceDelta> deltas;
+  bool cancelled = false;  // a choice ended with kCancelled (engine shutdown)
+  Clock::time_point last_write = Clock::now();
+};
+
+}  // namespace
+
+struct Server::Impl {
+  serve::Engine& engine;
+  const tokenizer::Tokenizer& tok;
+  ChatTemplate chat_template;
+  ServerOptions opts;
+  httplib::Server http;
+  std::atomic<bool> draining{false};
+  std::atomic<int32_t> in_flight{0};  // generation requests submitted and not yet answered
+
+  Impl(serve::Engine& e, const tokenizer::Tokenizer& t, ChatTemplate ct, ServerOptions o)
+      : engine(e), tok(t), chat_template(std::move(ct)), opts(std::move(o)) {}
+
+  void setup();
+  void check_auth(const httplib::Request& req) const;
+  void generate(Endpoint endpoint, const httplib::Request& req, httplib::Response& res);
+  std::shared_ptr<serve::RequestStream> submit(serve::GenerationRequest gen, httplib::Response& res);
+  void respond_whole(const ResponseMeta& meta, serve::RequestStream& stream, int32_t n,
+                     httplib::Response& res);
+  void respond_stream(const ResponseMeta& meta, std::shared_ptr<serve::RequestStream> stream,
+                      int32_t n, httplib::Response& res);
+  bool stream_step(StreamState& st, httplib::DataSink& sink);
+  void models(httplib::Response& res) const;
+
+  // Runs a route with ApiError -> error body (and 4xx -> record_rejected).
+  template <class F>
+  httplib::Server::Handler guarded(F f) {
+    return [this, f](const httplib::Request& req, httplib::Response& res) {
+      try {
+        f(req, res);
+      } catch (const ApiError& e) {
+        res.status = e.status;
+        res.set_content(error_body(e), kJson);
+        if (e.status >= 400 && e.status < 500) engine.record_rejected(e.status);
+      } catch (const std::exception& e) {
+        res.status = 500;
+        res.set_content(error_body(e.what(), "server_error", ""), kJson);
+      }
+    };
+  }
+};
+
+void Server::Impl::check_auth(const httplib::Request& req) const {
+  if (opts.api_key.empty()) return;
+  const std::string header = req.get_header_value("Authorization");
+  const std::string prefix = "Bearer ";
+  const std::string given = header.compare(0, prefix.size(), prefix) == 0
+                                ? header.substr(prefix.size()) : std::string();
+  if (!key_matches(given, opts.api_key)) {
+    throw ApiError(401,
+                   header.empty() ? "You didn't provide an API key. Provide it in the "
+                                    "Authorization header (Authorization: Bearer YOUR_KEY)."
+                                  : "Incorrect API key provided.",
+                   "", "invalid_request_error");
+  }
+}
+
+std::shared_ptr<serve::RequestStream> Server::Impl::submit(serve::GenerationRequest gen,
+                                                           httplib::Response& res) {
+  if (draining) throw ApiError(503, "The server is shutting down.", "", "server_error");
+  try {
+    return engine.submit(std::move(gen));
+  } catch (const serve::QueueFull& q) {
+    const int secs = std::max(1, static_cast<int>(std::ceil(q.retry_after_seconds)));
+    res.set_header("Retry-After", std::to_string(secs));
+    throw ApiError(429, "The server has too many requests waiting; retry later.", "",
+                   "rate_limit_exceeded");
+  } catch (const Error& e) {
+    if (draining) throw ApiError(503, "The server is shutting down.", "", "server_error");
+    throw ApiError(400, e.what());
+  }
+}
+
+void Server::Impl::generate(Endpoint endpoint, const httplib::Request& req,
+                            httplib::Response& res) {
+  check_auth(req);
+  ApiRequest r = parse_request(endpoint, req.body, random_seed());
+  prepare_generation(r, tok, chat_template, engine.n_ctx());
+  ResponseMeta meta;
+  meta.endpoint = endpoint;
+  meta.id = new_response_id(endpoint);
+  meta.created = static_cast<int64_t>(std::time(nullptr));
+  meta.model = opts.model_id;
+  meta.logprobs = r.logprobs;
+  meta.include_usage = r.include_usage;
+  const int32_t n = r.gen.n;
+  std::shared_ptr<serve::RequestStream> stream = submit(std::move(r.gen), res);
+  in_flight.fetch_add(1);
+  if (r.stream) {
+    respond_stream(meta, std::move(stream), n, res);  // in_flight drops in the releaser
+    return;
+  }
+  struct Done {
+    std::atomic<int32_t>& c;
+    ~Done() { c.fetch_sub(1); }
+  } done{in_flight};
+  respond_whole(meta, *stream, n, res);
+}
+
+void Server::Impl::respond_whole(const ResponseMeta& meta, serve::RequestStream& stream,
+                                 int32_t n, httplib::Response& res) {
+  std::vector<ChoiceResult> choices(static_cast<size_t>(n));
+  std::vector<serve::ChoiceDelta> deltas;
+  bool cancelled = false;
+  while (stream.next(deltas, std::chrono::milliseconds(100)) || !deltas.empty()) {
+    for (serve::ChoiceDelta& d : deltas) {
+      ChoiceResult& c = choices.at(static_cast<size_t>(d.index));
+      c.text += d.text;
+      for (serve::TokenLogprob& lp : d.logprobs) c.logprobs.push_back(std::move(lp));
+      if (d.finish != FinishReason::kNone) c.finish = d.finish;
+      cancelled |= d.finish == FinishReason::kCancelled;
+    }
+    deltas.clear();
+  }
+  if (cancelled) {
+    throw ApiError(503, "The request was cancelled: the server is shutting down.", "",
+                   "server_error");
+  }
+  res.set_content(response_body(meta, choices, stream.usage()), kJson);
+}
+
+// One provider call: waits briefly for deltas and writes their events. Returns false to abort
+// the connection (client gone: the request is cancelled).
+bool Server::Impl::stream_step(StreamState& st, httplib::DataSink& sink) {
+  st.deltas.clear();
+  const bool more = st.stream->next(st.deltas, opts.poll);
+  std::string out;
+  for (const serve::ChoiceDelta& d : st.deltas) {
+    if (d.finish == FinishReason::kCancelled) {
+      st.cancelled = true;
+      continue;
+    }
+    out += stream_events(st.meta, d, st.choices.at(static_cast<size_t>(d.index)));
+  }
+  if (!more) {
+    if (st.cancelled) {
+      out += stream_error_event(ApiError(503, "The request was cancelled: the server is "
+                                              "shutting down.", "", "server_error"));
+    } else if (st.meta.include_usage) {
+      out += stream_usage_event(st.meta, st.stream->usage());
+    }
+    out += kStreamDone;
+  } else if (out.empty() && Clock::now() - st.last_write > opts.keepalive) {
+    out = ": keep-alive\n\n";  // an SSE comment; also finds clients that left while queued
+  }
+  if (!out.empty()) {
+    if (!sink.is_writable() || !sink.write(out.data(), out.size())) {
+      st.stream->cancel();
+      return false;
+    }
+    st.last_write = Clock::now();
+  }
+  if (!more) sink.done();
+  return true;
+}
+
+void Server::Impl::respond_stream(const ResponseMeta& meta,
+                                  std::shared_ptr<serve::RequestStream> stream, int32_t n,
+                                  httplib::Response& res) {
+  auto st = std::make_shared<StreamState>();
+  st->stream = std::move(stream);
+  st->meta = meta;
+  st->choices.resize(static_cast<size_t>(n));
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [this, st](size_t, httplib::DataSink& sink) { return stream_step(*st, sink); },
+      [this, st](bool success) {
+        if (!success || !st->stream->done()) st->stream->cancel();
+        in_flight.fetch_sub(1);
+      });
+}
+
+void Server::Impl::models(httplib::Response& res) const {
+  const nlohmann::json model = {{"id", opts.model_id},
+                                {"object", "model"},
+                                {"created", static_cast<int64_t>(std::time(nullptr))},
+                                {"owned_by", "quanta"},
+                                {"max_model_len", engine.n_ctx()}};
+  res.set_content(nlohmann::json{{"object", "list"}, {"data", {model}}}.dump(), kJson);
+}
+
+void Server::Impl::setup() {
+  http.new_task_queue = [n = opts.http_threads] {
+    return new httplib::ThreadPool(static_cast<size_t>(std::max(2, n)));
+  };
+  http.set_payload_max_length(opts.max_body_bytes);
+  if (!opts.cors_origin.empty()) {
+    http.set_default_headers({{"Access-Control-Allow-Origin", opts.cors_origin},
+                              {"Vary", "Origin"}});
+    http.Options(".*", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 204;
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+      res.set_header("Access-Control-Max-Age", "86400");
+    });
+  }
+  http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;  // a route's own error body
+    if (res.status >= 400 && res.status < 500) engine.record_rejected(res.status);
+    std::string message = status_message(res.status);
+    if (res.status == 404) message = "Unknown endpoint: " + req.method + " " + req.path;
+    if (res.status == 413) {
+      message = strformat("The request body is larger than %zu bytes", opts.max_body_bytes);
+    }
+    res.set_content(error_body(message, res.status < 500 ? "invalid_request_error"
+                                                         : "server_error", ""),
+                    kJson);
+  });
+  http.Post("/v1/completions", guarded([this](const auto& req, auto& res) {
+              generate(Endpoint::kCompletions, req, res);
+            }));
+  http.Post("/v1/chat/completions", guarded([this](const auto& req, auto& res) {
+              generate(Endpoint::kChat, req, res);
+            }));
+  http.Get("/v1/models", guarded([this](const auto& req, auto& res) {
+             check_auth(req);
+             models(res);
+           }));
+  http.Get("/metrics", guarded([this](const auto& req, auto& res) {
+             check_auth(req);
+             res.set_content(engine.metrics_text(), "text/plain; version=0.0.4");
+           }));
+  http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    res.status = draining ? 503 : 200;
+    res.set_content(draining ? R"({"status":"shutting down"})" : R"({"status":"ok"})", kJson);
+  });
+}
+
+Server::Server(serve::Engine& engine, const tokenizer::Tokenizer& tok, ChatTemplate chat_template,
+               ServerOptions options)
+    : impl_(std::make_unique<Impl>(engine, tok, std::move(chat_template), std::move(options))) {
+  impl_->setup();
+}
+
+Server::~Server() = default;
+
+int32_t Server::bind() {
+  const ServerOptions& o = impl_->opts;
+  if (o.port == 0) {
+    const int port = impl_->http.bind_to_any_port(o.host);
+    if (port <= 0) fail("cannot listen on %s (any port)", o.host.c_str());
+    return port;
+  }
+  if (!impl_->http.bind_to_port(o.host, o.port)) {
+    fail("cannot listen on %s:%d (address in use or not available)", o.host.c_str(), o.port);
+  }
+  return o.port;
+}
+
+void Server::run() { impl_->http.listen_after_bind(); }
+
+void Server::shutdown() {
+  Impl& s = *impl_;
+  s.draining = true;
+  const Clock::time_point deadline = Clock::now() + s.opts.drain_timeout;
+  while (s.in_flight > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  s.engine.shutdown(/*cancel_running=*/s.in_flight > 0);
+  // Cancelled streams still send their error event and [DONE].
+  const Clock::time_point last = Clock::now() + std::chrono::seconds(5);
+  while (s.in_flight > 0 && Clock::now() < last) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  s.http.stop();
+}
+
+}  // namespace quanta::api

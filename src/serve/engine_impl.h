@@ -1,0 +1,134 @@
+// The Engine implementation: public side (submit, shutdown, metrics) in engine.cc, the engine
+// thread's loop and step in engine_loop.cc. Private to the serve layer.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/sampler.h"
+#include "engine/scheduler.h"
+#include "models/context.h"
+#include "serve/engine.h"
+#include "serve/metrics.h"
+#include "serve/request_stream.h"
+#include "serve/text_stream.h"
+#include "tokenizer/tokenizer.h"
+
+namespace quanta::serve {
+
+struct LiveRequest;
+
+// One choice of a request: one scheduler request with its own sampler and text stream.
+struct ChoiceState {
+  ChoiceState(LiveRequest& owner, int32_t index, int64_t sched_id, int32_t n_vocab,
+              const SamplingParams& params);
+
+  LiveRequest& owner;
+  int32_t index;
+  int64_t sched_id;
+  Sampler sampler;
+  TextStream text;
+  int32_t n_generated = 0;
+  bool finished = false;
+};
+
+// A request inside the engine thread.
+struct LiveRequest {
+  int64_t id = -1;
+  GenerationRequest request;
+  std::shared_ptr<StreamImpl> stream;
+  Clock::time_point submitted;
+  std::optional<Clock::time_point> first_token;
+  bool scheduled = false;  // counted out of Inbox::queued
+  bool cancelled = false;
+  std::vector<std::unique_ptr<ChoiceState>> choices;  // [n]
+  int32_t n_finished = 0;
+  int32_t completion_tokens = 0;
+  int32_t cached_tokens = 0;
+  FinishReason outcome = FinishReason::kNone;
+  double queue_seconds = -1.0;
+};
+
+class EngineImpl final : public Engine {
+ public:
+  EngineImpl(const models::Model& model, const tokenizer::Tokenizer& tokenizer,
+             const EngineOptions& options, const models::ContextOptions& ctx_options);
+  ~EngineImpl() override;
+
+  int32_t n_ctx() const override { return n_ctx_; }
+  std::shared_ptr<RequestStream> submit(GenerationRequest request) override;
+  void shutdown(bool cancel_running) override;
+  std::string metrics_text() const override { return metrics_.text(); }
+  void record_rejected(int http_status) override { metrics_.record_rejected(http_status); }
+  int32_t n_running() const override { return running_.load(std::memory_order_relaxed); }
+  int32_t n_waiting() const override;
+  int32_t kv_blocks_free() const override { return blocks_free_.load(std::memory_order_relaxed); }
+  int32_t kv_blocks_total() const override { return n_blocks_; }
+
+  // Diagnostics for tests: most KV blocks in use right after any schedule(), and how many
+  // times the scheduler preempted a sequence.
+  int32_t peak_blocks_used() const { return peak_used_.load(std::memory_order_relaxed); }
+  int64_t n_preemptions() const { return preemptions_.load(std::memory_order_relaxed); }
+
+ private:
+  void validate(const GenerationRequest& r) const;
+
+  // Engine thread (engine_loop.cc).
+  void run();
+  bool wait_and_take_inbox();  // false: stop the loop
+  void admit(Submission& s);
+  void cancel_request(LiveRequest& r);
+  void step();
+  void build_batch(const SchedulerOutput& out);
+  void sample_chunks(const SchedulerOutput& out, const float* logits);
+  void sample_one(ChoiceState& c, const float* row, StepResult& result);
+  void finish_choices();
+  void finish_request(LiveRequest& r);  // metrics and queue count of a request's end
+  void fail_all(const char* why);
+  void publish_gauges();
+
+  const models::Model& model_;
+  const tokenizer::Tokenizer& tokenizer_;
+  const EngineOptions options_;
+  const int32_t n_ctx_;
+  const int32_t n_vocab_;
+  int32_t n_blocks_ = 0;
+  int32_t block_size_ = 0;
+
+  std::shared_ptr<Inbox> inbox_;
+  int64_t next_request_id_ = 0;  // under inbox_->mu
+  std::mutex shutdown_mu_;       // serializes shutdown()/join
+  std::thread thread_;
+  Metrics metrics_;
+  std::atomic<int32_t> running_{0};
+  std::atomic<int32_t> blocks_free_{0};
+  std::atomic<int32_t> peak_used_{0};
+  std::atomic<int64_t> preemptions_{0};
+  std::string failure_;  // set by the engine thread when a step threw (under inbox_->mu)
+
+  // Engine-thread state.
+  std::unique_ptr<models::Context> ctx_;
+  std::unique_ptr<Scheduler> scheduler_;
+  int64_t next_sched_id_ = 0;
+  std::unordered_map<int64_t, std::unique_ptr<LiveRequest>> live_;  // by request id
+  std::unordered_map<int64_t, ChoiceState*> choices_;              // by scheduler id
+  std::vector<Submission> taken_;       // swapped with the inbox's
+  std::vector<int64_t> taken_cancels_;
+  bool stopping_ = false;
+  bool cancel_all_ = false;
+  // Batch arrays [max_batch_tokens] and per-chunk tables [max_running], reused every step.
+  std::vector<int32_t> tokens_, positions_, seq_;
+  std::vector<uint8_t> want_;
+  std::vector<const kv::BlockTable*> tables_;
+  std::vector<StepResult> results_;
+  std::vector<FinishedRequest> finished_;
+  std::string piece_;  // token_to_piece scratch
+};
+
+}  // namespace quanta::serve

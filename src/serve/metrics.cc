@@ -1,0 +1,186 @@
+// Metrics recording and the Prometheus text exposition (format 0.0.4).
+#include "serve/metrics.h"
+
+#include <charconv>
+#include <cmath>
+#include <utility>
+
+#include "core/error.h"
+
+namespace quanta::serve {
+
+namespace {
+
+// Bucket bounds after vLLM's (vllm/engine/metrics.py), which cover CPU-sized latencies too.
+std::vector<double> ttft_bounds() {
+  return {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
+          1.0,   2.5,   5.0,  7.5,  10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0};
+}
+std::vector<double> tpot_bounds() {
+  return {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2,  0.3,  0.4,  0.5,
+          0.75, 1.0,   2.5,  5.0,   7.5, 10.0, 20.0, 40.0, 80.0};
+}
+std::vector<double> latency_bounds() {
+  return {0.3,  0.5,  0.8,  1.0,  1.5,   2.0,   2.5,   5.0,    10.0,   15.0,  20.0,
+          30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
+}
+
+void header(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+void sample(std::string& out, const std::string& name_and_labels, double value) {
+  out += name_and_labels;
+  out += ' ';
+  out += prometheus_number(value);
+  out += '\n';
+}
+
+void histogram(std::string& out, const char* name, const char* help, const Histogram& h) {
+  header(out, name, "histogram", help);
+  h.render(name, out);
+}
+
+void scalar(std::string& out, const char* name, const char* type, const char* help,
+            double value) {
+  header(out, name, type, help);
+  sample(out, name, value);
+}
+
+}  // namespace
+
+std::string prometheus_number(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  char buf[64];
+  const auto res = std::to_chars(buf, buf + sizeof(buf), value);
+  return std::string(buf, res.ptr);
+}
+
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {
+  for (size_t i = 0; i < bounds_.size(); ++i) {
+    QUANTA_ASSERT(std::isfinite(bounds_[i]));
+    QUANTA_ASSERT(i == 0 || bounds_[i - 1] < bounds_[i]);
+  }
+}
+
+void Histogram::observe(double value) {
+  size_t i = 0;
+  while (i < bounds_.size() && value > bounds_[i]) ++i;
+  ++counts_[i];
+  sum_ += value;
+  ++count_;
+}
+
+uint64_t Histogram::cumulative(size_t i) const {
+  QUANTA_ASSERT(i <= bounds_.size());
+  uint64_t total = 0;
+  for (size_t j = 0; j <= i; ++j) total += counts_[j];
+  return total;
+}
+
+void Histogram::render(const std::string& name, std::string& out) const {
+  uint64_t total = 0;
+  for (size_t i = 0; i <= bounds_.size(); ++i) {
+    total += counts_[i];
+    const std::string le = i < bounds_.size() ? prometheus_number(bounds_[i]) : "+Inf";
+    sample(out, name + "_bucket{le=\"" + le + "\"}", static_cast<double>(total));
+  }
+  sample(out, name + "_sum", sum_);
+  sample(out, name + "_count", static_cast<double>(count_));
+}
+
+Metrics::Metrics()
+    : ttft_(ttft_bounds()), tpot_(tpot_bounds()), e2e_(latency_bounds()), queue_(latency_bounds()) {}
+
+void Metrics::record_request(FinishReason outcome, int32_t prompt_tokens,
+                             int32_t completion_tokens, const RequestTimes& times) {
+  std::lock_guard<std::mutex> lock(mu_);
+  switch (outcome) {
+    case FinishReason::kStop:
+      ++stopped_;
+      break;
+    case FinishReason::kLength:
+      ++length_;
+      break;
+    default:
+      ++cancelled_;
+      break;
+  }
+  prompt_tokens_ += static_cast<uint64_t>(prompt_tokens);
+  generation_tokens_ += static_cast<uint64_t>(completion_tokens);
+  if (times.queue >= 0) queue_.observe(times.queue);
+  if (times.ttft >= 0) ttft_.observe(times.ttft);
+  if (times.tpot >= 0) tpot_.observe(times.tpot);
+  if (times.e2e >= 0) e2e_.observe(times.e2e);
+}
+
+void Metrics::record_rejected(int http_status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++rejected_[http_status];
+}
+
+void Metrics::set_gauges(const EngineGauges& gauges) {
+  std::lock_guard<std::mutex> lock(mu_);
+  gauges_ = gauges;
+}
+
+std::string Metrics::text() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out;
+  out.reserve(8192);
+  histogram(out, "quanta_time_to_first_token_seconds",
+            "Time from request arrival to its first generated token.", ttft_);
+  histogram(out, "quanta_time_per_output_token_seconds",
+            "Mean time between output tokens of a request, after the first.", tpot_);
+  histogram(out, "quanta_e2e_request_latency_seconds",
+            "Time from request arrival to its last token.", e2e_);
+  histogram(out, "quanta_request_queue_time_seconds",
+            "Time from request arrival to its first scheduling.", queue_);
+  header(out, "quanta_requests_total", "counter", "Requests by outcome.");
+  sample(out, "quanta_requests_total{outcome=\"stop\"}", static_cast<double>(stopped_));
+  sample(out, "quanta_requests_total{outcome=\"length\"}", static_cast<double>(length_));
+  sample(out, "quanta_requests_total{outcome=\"cancelled\"}", static_cast<double>(cancelled_));
+  for (const auto& [status, n] : rejected_) {
+    sample(out, "quanta_requests_total{outcome=\"rejected\",status=\"" + std::to_string(status) +
+                    "\"}",
+           static_cast<double>(n));
+  }
+  scalar(out, "quanta_prompt_tokens_total", "counter", "Prompt tokens of finished requests.",
+         static_cast<double>(prompt_tokens_));
+  scalar(out, "quanta_generation_tokens_total", "counter",
+         "Generated tokens of finished requests, all choices.",
+         static_cast<double>(generation_tokens_));
+  scalar(out, "quanta_prefix_cache_queried_tokens_total", "counter",
+         "Prompt tokens looked up in the prefix cache.",
+         static_cast<double>(gauges_.prefix_queried_tokens));
+  scalar(out, "quanta_prefix_cache_hit_tokens_total", "counter",
+         "Prompt tokens found in the prefix cache.",
+         static_cast<double>(gauges_.prefix_hit_tokens));
+  scalar(out, "quanta_requests_running", "gauge", "Requests computing (holding KV blocks).",
+         gauges_.running);
+  scalar(out, "quanta_requests_waiting", "gauge", "Requests queued, not yet scheduled.",
+         gauges_.waiting);
+  scalar(out, "quanta_kv_blocks_used", "gauge", "KV cache blocks in use.", gauges_.kv_blocks_used);
+  scalar(out, "quanta_kv_blocks_free", "gauge",
+         "KV cache blocks free (including cached prefix blocks that may be evicted).",
+         gauges_.kv_blocks_free);
+  const double rate = gauges_.prefix_queried_tokens > 0
+                          ? static_cast<double>(gauges_.prefix_hit_tokens) /
+                                static_cast<double>(gauges_.prefix_queried_tokens)
+                          : 0.0;
+  scalar(out, "quanta_prefix_cache_hit_rate", "gauge",
+         "Prefix cache hits / queried tokens since start.", rate);
+  return out;
+}
+
+}  // namespace quanta::serve

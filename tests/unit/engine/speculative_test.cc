@@ -1,0 +1,183 @@
+// Speculative decoding at temperature 0: token-for-token equality with plain greedy decoding
+// for every draft (the model itself, its Q8_0 and Q5_0 quantizations, n-gram lookup), several
+// prompts, K = 1..8 fixed and adaptive; KV rollback leaves both caches consistent; n-gram
+// lookup; the adaptive draft-length rule and the speedup formula.
+#include "engine/speculative.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "core/error.h"
+#include "engine/ngram.h"
+#include "speculative_test_util.h"
+
+namespace quanta {
+namespace {
+
+using spec_test::encode;
+using spec_test::greedy_params;
+using spec_test::load_shared;
+using spec_test::spec_options;
+using spec_test::target_model;
+
+const char* const kPrompts[] = {
+    "Once upon a time",
+    "Lily and Tom went to the park. They saw a big dog. The dog",
+    "The little bird was sad because",
+};
+constexpr int32_t kTokens = 200;
+
+struct Outcome {
+  std::vector<int32_t> tokens;
+  SpecStats stats;
+};
+
+Outcome spec_generate(models::Context& target, Drafter& drafter, int32_t k_min, int32_t k_max,
+                      const std::vector<int32_t>& prompt, int32_t n,
+                      const SamplingParams& params) {
+  SpecOptions so;
+  so.draft_min = k_min;
+  so.draft_max = k_max;
+  SpeculativeGenerator gen(target, drafter, so);
+  Sampler sampler(target.n_vocab(), params);
+  Outcome o;
+  o.stats = gen.generate(prompt, n, sampler, [&](int32_t t) { return o.tokens.push_back(t), true; });
+  // Rollback left the target cache holding exactly the sequence but its last token.
+  const kv::BlockTable& table = gen.target().table();
+  EXPECT_EQ(table.n_tokens(), static_cast<int32_t>(gen.history().size()) - 1);
+  EXPECT_EQ(table.n_blocks(), (table.n_tokens() + table.block_size() - 1) / table.block_size());
+  EXPECT_EQ(target.kv().pool().n_used(), table.n_blocks());
+  return o;
+}
+
+// Every pairing: "self", a draft model file, or "ngram".
+void expect_greedy_identical(const std::string& draft_name) {
+  models::Context target(target_model(), spec_options());
+  std::unique_ptr<models::Context> draft_ctx;
+  if (draft_name != "ngram") {
+    const models::Model& dm = draft_name == "self" ? target_model() : load_shared(draft_name);
+    draft_ctx = std::make_unique<models::Context>(dm, spec_options());
+  }
+  int32_t drafted = 0, accepted = 0;
+  for (const char* text : kPrompts) {
+    const std::vector<int32_t> prompt = encode(text);
+    const std::vector<int32_t> want = spec_test::plain_generate(target, prompt, kTokens, greedy_params());
+    ASSERT_EQ(want.size(), static_cast<size_t>(kTokens));
+    for (int32_t k = 1; k <= 9; ++k) {
+      const bool adaptive = k == 9;  // 9: adaptive over [1, 8]
+      std::unique_ptr<Drafter> drafter;
+      if (draft_ctx) {
+        drafter = std::make_unique<ModelDrafter>(*draft_ctx, target.n_vocab(), greedy_params());
+      } else {
+        drafter = std::make_unique<NgramDrafter>(2);
+      }
+      const Outcome o = spec_generate(target, *drafter, adaptive ? 1 : k, adaptive ? 8 : k, prompt,
+                                      kTokens, greedy_params());
+      EXPECT_EQ(o.tokens, want) << draft_name << ", prompt '" << text << "', K " << k;
+      EXPECT_EQ(o.stats.n_generated, kTokens);
+      EXPECT_LE(o.stats.n_passes, kTokens);
+      drafted += o.stats.n_drafted;
+      accepted += o.stats.n_accepted;
+      if (draft_ctx) {  // the draft cache holds a prefix of the sequence, whole blocks only
+        auto* md = static_cast<ModelDrafter*>(drafter.get());
+        const kv::BlockTable& dt = md->generator().table();
+        EXPECT_LE(dt.n_tokens(), static_cast<int32_t>(prompt.size()) + kTokens);
+        EXPECT_EQ(dt.n_blocks(), (dt.n_tokens() + dt.block_size() - 1) / dt.block_size());
+        EXPECT_EQ(draft_ctx->kv().pool().n_used(), dt.n_blocks());
+      }
+    }
+  }
+  std::printf("[ info ] %s: %d/%d draft tokens accepted (%.1f%%)\n", draft_name.c_str(), accepted,
+              drafted, 100.0 * accepted / std::max(drafted, 1));
+  if (draft_name == "self") EXPECT_EQ(accepted, drafted);
+  EXPECT_GT(drafted, 0);
+}
+
+TEST(SpeculativeGreedy, SelfDraftEqualsPlainGreedy) { expect_greedy_identical("self"); }
+TEST(SpeculativeGreedy, Q8DraftEqualsPlainGreedy) {
+  expect_greedy_identical("stories260K-Q8_0mix.gguf");
+}
+TEST(SpeculativeGreedy, Q5DraftEqualsPlainGreedy) {
+  expect_greedy_identical("stories260K-Q5_0mix.gguf");
+}
+TEST(SpeculativeGreedy, NgramLookupEqualsPlainGreedy) { expect_greedy_identical("ngram"); }
+
+TEST(SpeculativeGreedy, StopsAtContextEndAndAtTheCallback) {
+  const std::vector<int32_t> prompt = encode("Once upon a time");
+  models::Context target(target_model(), spec_options(64));
+  models::Context draft(load_shared("stories260K-Q8_0mix.gguf"), spec_options(64));
+  const std::vector<int32_t> want = spec_test::plain_generate(target, prompt, 500, greedy_params());
+  ModelDrafter drafter(draft, target.n_vocab(), greedy_params());
+  const Outcome o = spec_generate(target, drafter, 8, 8, prompt, 500, greedy_params());
+  EXPECT_EQ(o.tokens, want);  // both stop once the cache is full
+  EXPECT_EQ(o.tokens.size(), 64 - prompt.size() + 1);
+  SpeculativeGenerator gen(target, drafter, SpecOptions{});
+  Sampler sampler(target.n_vocab(), greedy_params());
+  int32_t seen = 0;
+  const SpecStats st = gen.generate(prompt, 100, sampler, [&](int32_t) { return ++seen < 7; });
+  EXPECT_EQ(seen, 7);
+  EXPECT_EQ(st.n_generated, 7);
+}
+
+TEST(SpeculativeGreedy, RejectsContextsTooSmallForTheDraft) {
+  models::ContextOptions o = spec_options();
+  o.n_outputs = 4;
+  models::Context target(target_model(), o);
+  NgramDrafter drafter(3);
+  SpecOptions so;
+  so.draft_max = 4;
+  EXPECT_THROW(SpeculativeGenerator(target, drafter, so), Error);
+  so.draft_max = 3;
+  so.draft_min = 4;
+  EXPECT_THROW(SpeculativeGenerator(target, drafter, so), Error);
+  so.draft_min = 1;
+  SpeculativeGenerator ok(target, drafter, so);
+  models::Context other(load_shared("syn-llama-mha-f32.gguf"), spec_options());
+  EXPECT_THROW(ModelDrafter(other, target.n_vocab(), greedy_params()), Error);
+}
+
+TEST(Ngram, LookupFindsTheLatestEarlierOccurrence) {
+  const std::vector<int32_t> t = {1, 2, 3, 9, 1, 2, 4, 5, 6, 1, 2};
+  int32_t out[8];
+  ASSERT_EQ(ngram_lookup(t.data(), 11, 2, 8, out), 5);  // after the second "1 2": 4 5 6 1 2
+  EXPECT_EQ(std::vector<int32_t>(out, out + 5), (std::vector<int32_t>{4, 5, 6, 1, 2}));
+  ASSERT_EQ(ngram_lookup(t.data(), 11, 2, 2, out), 2);
+  EXPECT_EQ(out[0], 4);
+  EXPECT_EQ(ngram_lookup(t.data(), 11, 3, 8, out), 0);  // "6 1 2" never occurred before
+  EXPECT_EQ(ngram_lookup(t.data(), 2, 2, 8, out), 0);
+  const std::vector<int32_t> run = {7, 7, 7};
+  ASSERT_EQ(ngram_lookup(run.data(), 3, 1, 8, out), 1);  // overlapping match at i = 1
+  EXPECT_EQ(out[0], 7);
+  EXPECT_THROW(NgramDrafter(0), Error);
+}
+
+TEST(DraftLength, FollowsThePredictedSpeedup) {
+  EXPECT_NEAR(predicted_speedup(0.8, 4, 0.0), (1 - std::pow(0.8, 5)) / 0.2, 1e-12);
+  EXPECT_NEAR(predicted_speedup(1.0, 7, 0.0), 8.0, 1e-12);
+  EXPECT_NEAR(predicted_speedup(0.6, 3, 0.1), (1 - std::pow(0.6, 4)) / (0.4 * 1.3), 1e-12);
+  DraftLength len(1, 8);
+  EXPECT_EQ(len.next(), 8);  // nothing measured yet
+  for (int i = 0; i < 50; ++i) len.observe(8, 8, 0.0, 1.0);  // free, always accepted
+  EXPECT_EQ(len.next(), 8);
+  DraftLength bad(2, 8);
+  for (int i = 0; i < 50; ++i) bad.observe(4, 0, 0.4, 1.0);  // costly draft, always rejected
+  EXPECT_NEAR(bad.acceptance(), 0.0, 0.01);
+  EXPECT_NEAR(bad.cost_ratio(), 0.1, 1e-9);
+  EXPECT_EQ(bad.next(), 2);
+  DraftLength mid(1, 8);  // a = 0.75, c = 0.1: the optimum of the formula
+  for (int i = 0; i < 200; ++i) mid.observe(5, 3, 0.5, 1.0);
+  EXPECT_NEAR(mid.acceptance(), 0.75, 0.01);
+  int32_t best = 1;
+  for (int32_t k = 1; k <= 8; ++k) {
+    if (predicted_speedup(mid.acceptance(), k, 0.1) >
+        predicted_speedup(mid.acceptance(), best, 0.1)) {
+      best = k;
+    }
+  }
+  EXPECT_EQ(mid.next(), best);
+}
+
+}  // namespace
+}  // namespace quanta

@@ -1,0 +1,133 @@
+// Prometheus text exposition: exact histogram lines (cumulative buckets, +Inf, _sum, _count),
+// HELP/TYPE headers for every metric, counters by outcome and HTTP status, gauges, numbers.
+#include "serve/metrics.h"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <set>
+#include <sstream>
+#include <string>
+
+namespace quanta::serve {
+namespace {
+
+TEST(Metrics, HistogramRendersCumulativeBucketsExactly) {
+  Histogram h({0.1, 0.5, 2.0});
+  for (double v : {0.05, 0.1, 0.3, 1.0, 7.0}) h.observe(v);  // 0.1 falls in le="0.1"
+  std::string out;
+  h.render("x_seconds", out);
+  EXPECT_EQ(out,
+            "x_seconds_bucket{le=\"0.1\"} 2\n"
+            "x_seconds_bucket{le=\"0.5\"} 3\n"
+            "x_seconds_bucket{le=\"2\"} 4\n"
+            "x_seconds_bucket{le=\"+Inf\"} 5\n"
+            "x_seconds_sum 8.45\n"
+            "x_seconds_count 5\n");
+  EXPECT_EQ(h.cumulative(0), 2u);
+  EXPECT_EQ(h.cumulative(3), 5u);
+}
+
+TEST(Metrics, NumbersUseShortestRoundTripForm) {
+  EXPECT_EQ(prometheus_number(0.005), "0.005");
+  EXPECT_EQ(prometheus_number(2560.0), "2560");
+  EXPECT_EQ(prometheus_number(0.1 + 0.2), "0.30000000000000004");
+  EXPECT_EQ(prometheus_number(std::numeric_limits<double>::infinity()), "+Inf");
+  EXPECT_EQ(prometheus_number(-std::numeric_limits<double>::infinity()), "-Inf");
+  EXPECT_EQ(prometheus_number(std::numeric_limits<double>::quiet_NaN()), "NaN");
+}
+
+bool has_line(const std::string& text, const std::string& line) {
+  return ("\n" + text).find("\n" + line + "\n") != std::string::npos;
+}
+
+TEST(Metrics, EveryMetricHasHelpAndTypeAndTheRecordedValues) {
+  Metrics m;
+  RequestTimes t;
+  t.queue = 0.2;
+  t.ttft = 0.5;
+  t.tpot = 0.05;
+  t.e2e = 1.2;
+  m.record_request(FinishReason::kStop, 10, 7, t);
+  m.record_request(FinishReason::kLength, 4, 16, RequestTimes{});
+  m.record_request(FinishReason::kCancelled, 3, 0, RequestTimes{});
+  m.record_rejected(429);
+  m.record_rejected(400);
+  m.record_rejected(429);
+  EngineGauges g;
+  g.running = 3;
+  g.waiting = 2;
+  g.kv_blocks_used = 5;
+  g.kv_blocks_free = 27;
+  g.prefix_queried_tokens = 40;
+  g.prefix_hit_tokens = 10;
+  m.set_gauges(g);
+  const std::string text = m.text();
+  for (const char* line : {
+           "# HELP quanta_time_to_first_token_seconds Time from request arrival to its first "
+           "generated token.",
+           "# TYPE quanta_time_to_first_token_seconds histogram",
+           "quanta_time_to_first_token_seconds_bucket{le=\"0.25\"} 0",
+           "quanta_time_to_first_token_seconds_bucket{le=\"0.5\"} 1",
+           "quanta_time_to_first_token_seconds_bucket{le=\"+Inf\"} 1",
+           "quanta_time_to_first_token_seconds_sum 0.5",
+           "quanta_time_to_first_token_seconds_count 1",
+           "# TYPE quanta_time_per_output_token_seconds histogram",
+           "quanta_time_per_output_token_seconds_bucket{le=\"0.05\"} 1",
+           "# TYPE quanta_e2e_request_latency_seconds histogram",
+           "quanta_e2e_request_latency_seconds_bucket{le=\"1\"} 0",
+           "quanta_e2e_request_latency_seconds_bucket{le=\"1.5\"} 1",
+           "# TYPE quanta_request_queue_time_seconds histogram",
+           "quanta_request_queue_time_seconds_sum 0.2",
+           "# TYPE quanta_requests_total counter",
+           "quanta_requests_total{outcome=\"stop\"} 1",
+           "quanta_requests_total{outcome=\"length\"} 1",
+           "quanta_requests_total{outcome=\"cancelled\"} 1",
+           "quanta_requests_total{outcome=\"rejected\",status=\"400\"} 1",
+           "quanta_requests_total{outcome=\"rejected\",status=\"429\"} 2",
+           "# TYPE quanta_prompt_tokens_total counter",
+           "quanta_prompt_tokens_total 17",
+           "quanta_generation_tokens_total 23",
+           "quanta_prefix_cache_queried_tokens_total 40",
+           "quanta_prefix_cache_hit_tokens_total 10",
+           "# TYPE quanta_requests_running gauge",
+           "quanta_requests_running 3",
+           "quanta_requests_waiting 2",
+           "quanta_kv_blocks_used 5",
+           "quanta_kv_blocks_free 27",
+           "quanta_prefix_cache_hit_rate 0.25",
+       }) {
+    EXPECT_TRUE(has_line(text, line)) << "missing line: " << line << "\n" << text;
+  }
+  // Structure: each metric family once, HELP then TYPE before its samples; every sample line
+  // belongs to the family announced last; the text ends with a newline.
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.back(), '\n');
+  std::istringstream in(text);
+  std::string line, family, type;
+  std::set<std::string> families;
+  int samples = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("# HELP ", 0) == 0) {
+      family = line.substr(7, line.find(' ', 7) - 7);
+      EXPECT_TRUE(families.insert(family).second) << "duplicate family " << family;
+      ASSERT_TRUE(std::getline(in, line));
+      EXPECT_EQ(line.rfind("# TYPE " + family + " ", 0), 0u) << line;
+      continue;
+    }
+    ++samples;
+    EXPECT_EQ(line.rfind(family, 0), 0u) << line << " outside family " << family;
+    EXPECT_NE(line.find(' '), std::string::npos) << line;
+  }
+  EXPECT_EQ(families.size(), 14u);
+  EXPECT_GT(samples, 60);
+}
+
+TEST(Metrics, HitRateIsZeroBeforeAnyLookup) {
+  Metrics m;
+  EXPECT_TRUE(has_line(m.text(), "quanta_prefix_cache_hit_rate 0"));
+  EXPECT_TRUE(has_line(m.text(), "quanta_requests_total{outcome=\"stop\"} 0"));
+}
+
+}  // namespace
+}  // namespace quanta::serve
