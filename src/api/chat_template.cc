@@ -22,8 +22,8 @@ std::string strip(const std::string& s) {
 }
 
 // Splits a leading system message off; the rest must alternate user/assistant from user.
-std::vector<ChatMessage> alternating(const std::vector<ChatMessage>& messages,
-                                     std::string* system, bool system_allowed) {
+std::vector<ChatMessage> alternating(const std::vector<ChatMessage>& messages, std::string* system,
+                                     bool system_allowed) {
   std::vector<ChatMessage> rest;
   for (size_t i = 0; i < messages.size(); ++i) {
     const ChatMessage& m = messages[i];
@@ -74,8 +74,8 @@ std::string render_llama2(const ChatTemplate& t, const std::vector<ChatMessage>&
 std::string render_llama3(const ChatTemplate& t, const std::vector<ChatMessage>& messages) {
   std::string out = t.bos;
   for (const ChatMessage& m : messages) {
-    out += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + strip(m.content) +
-           "<|eot_id|>";
+    out +=
+        "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + strip(m.content) + "<|eot_id|>";
   }
   return out + "<|start_header_id|>assistant<|end_header_id|>\n\n";
 }
@@ -114,11 +114,16 @@ std::string token_text(const tokenizer::Tokenizer& tok, int32_t id, const char* 
 
 const char* chat_family_name(ChatFamily family) {
   switch (family) {
-    case ChatFamily::kChatml: return "chatml";
-    case ChatFamily::kLlama2: return "llama2";
-    case ChatFamily::kLlama3: return "llama3";
-    case ChatFamily::kMistral: return "mistral";
-    case ChatFamily::kZephyr: return "zephyr";
+    case ChatFamily::kChatml:
+      return "chatml";
+    case ChatFamily::kLlama2:
+      return "llama2";
+    case ChatFamily::kLlama3:
+      return "llama3";
+    case ChatFamily::kMistral:
+      return "mistral";
+    case ChatFamily::kZephyr:
+      return "zephyr";
   }
   return "?";
 }
@@ -154,9 +159,10 @@ ChatTemplate chat_template_for(const gguf::File& file, const tokenizer::Tokenize
     t.family = *f;
   } else {
     const std::string head = text->substr(0, 120);
-    fail("unsupported chat template (not ChatML, Llama-2, Llama-3, Mistral or Zephyr; use "
-         "--chat-template to choose one): %s%s",
-         head.c_str(), text->size() > head.size() ? "..." : "");
+    fail(
+        "unsupported chat template (not ChatML, Llama-2, Llama-3, Mistral or Zephyr; use "
+        "--chat-template to choose one): %s%s",
+        head.c_str(), text->size() > head.size() ? "..." : "");
   }
   const char* bos_default = t.family == ChatFamily::kLlama3 ? "<|begin_of_text|>" : "<s>";
   t.bos = token_text(tok, tok.bos(), bos_default);
@@ -166,11 +172,16 @@ ChatTemplate chat_template_for(const gguf::File& file, const tokenizer::Tokenize
 
 std::string render_chat(const ChatTemplate& tmpl, const std::vector<ChatMessage>& messages) {
   switch (tmpl.family) {
-    case ChatFamily::kChatml: return render_chatml(messages);
-    case ChatFamily::kLlama2: return render_llama2(tmpl, messages);
-    case ChatFamily::kLlama3: return render_llama3(tmpl, messages);
-    case ChatFamily::kMistral: return render_mistral(tmpl, messages);
-    case ChatFamily::kZephyr: return render_zephyr(tmpl, messages);
+    case ChatFamily::kChatml:
+      return render_chatml(messages);
+    case ChatFamily::kLlama2:
+      return render_llama2(tmpl, messages);
+    case ChatFamily::kLlama3:
+      return render_llama3(tmpl, messages);
+    case ChatFamily::kMistral:
+      return render_mistral(tmpl, messages);
+    case ChatFamily::kZephyr:
+      return render_zephyr(tmpl, messages);
   }
   return "";
 }

@@ -30,8 +30,9 @@ void prepare_generation(ApiRequest& r, const tokenizer::Tokenizer& tok, const Ch
   } else if (r.prompt_is_tokens) {
     for (int32_t id : r.prompt_tokens) {
       if (id >= tok.n_vocab()) {
-        throw ApiError(400, strformat("token id %d in 'prompt' is outside the vocabulary (%d tokens)",
-                                      id, tok.n_vocab()),
+        throw ApiError(400,
+                       strformat("token id %d in 'prompt' is outside the vocabulary (%d tokens)",
+                                 id, tok.n_vocab()),
                        "prompt");
       }
     }
@@ -39,7 +40,8 @@ void prepare_generation(ApiRequest& r, const tokenizer::Tokenizer& tok, const Ch
   } else {
     r.gen.prompt = tok.encode(r.prompt_text, /*add_special=*/true);
   }
-  if (r.gen.prompt.empty()) throw ApiError(400, "the prompt is empty after tokenization", prompt_param);
+  if (r.gen.prompt.empty())
+    throw ApiError(400, "the prompt is empty after tokenization", prompt_param);
   const int64_t n_prompt = static_cast<int64_t>(r.gen.prompt.size());
   if (n_prompt >= n_ctx) {
     throw ApiError(400,

@@ -43,9 +43,9 @@ std::optional<int64_t> get_int(const json& body, const char* key, int64_t lo, in
   }
   const int64_t x = v->get<int64_t>();
   if (x < lo || x > hi) {
-    bad(key, strformat("'%s' must be between %lld and %lld, got %lld", key,
-                       static_cast<long long>(lo), static_cast<long long>(hi),
-                       static_cast<long long>(x)));
+    bad(key,
+        strformat("'%s' must be between %lld and %lld, got %lld", key, static_cast<long long>(lo),
+                  static_cast<long long>(hi), static_cast<long long>(x)));
   }
   return x;
 }
@@ -166,8 +166,8 @@ void parse_messages(const json& body, ApiRequest& r) {
     ChatMessage msg{role->get<std::string>(), message_content(m, at + ".content")};
     if (msg.role == "developer") msg.role = "system";
     if (msg.role != "system" && msg.role != "user" && msg.role != "assistant") {
-      bad(at + ".role", "'" + at + ".role' must be system, developer, user or assistant, got '" +
-                            msg.role + "'");
+      bad(at + ".role",
+          "'" + at + ".role' must be system, developer, user or assistant, got '" + msg.role + "'");
     }
     r.messages.push_back(std::move(msg));
   }
@@ -208,7 +208,9 @@ std::string error_body(const std::string& message, const std::string& type,
   return json{{"error", e}}.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::string error_body(const ApiError& e) { return error_body(e.what(), e.type, e.param); }
+std::string error_body(const ApiError& e) {
+  return error_body(e.what(), e.type, e.param);
+}
 
 ApiRequest parse_request(Endpoint endpoint, const std::string& body_text, uint64_t seed_if_absent) {
   json body;
@@ -246,7 +248,8 @@ ApiRequest parse_request(Endpoint endpoint, const std::string& body_text, uint64
   parse_logprobs(body, r);
   r.gen.ignore_eos = get_bool(body, "ignore_eos").value_or(false);
   refuse_unsupported(body);
-  if (const json* u = field(body, "user"); u && !u->is_string()) bad("user", "'user' must be a string");
+  if (const json* u = field(body, "user"); u && !u->is_string())
+    bad("user", "'user' must be a string");
   return r;
 }
 

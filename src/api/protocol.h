@@ -18,7 +18,9 @@ class ApiError : public std::runtime_error {
  public:
   ApiError(int status, std::string message, std::string param = "",
            std::string type = "invalid_request_error")
-      : std::runtime_error(message), status(status), param(std::move(param)),
+      : std::runtime_error(message),
+        status(status),
+        param(std::move(param)),
         type(std::move(type)) {}
   int status;         // HTTP status (400, 401, 404, 413, 429, 503...)
   std::string param;  // the offending field, "" for none (serialized as null)
@@ -41,16 +43,16 @@ struct ChatMessage {
 // the tokenizer and the chat template); max_tokens is unset when the client gave none.
 struct ApiRequest {
   Endpoint endpoint = Endpoint::kCompletions;
-  std::string model;                  // as sent (may be empty)
-  std::string prompt_text;            // completions with a text prompt
-  std::vector<int32_t> prompt_tokens; // completions with a token-array prompt
+  std::string model;                   // as sent (may be empty)
+  std::string prompt_text;             // completions with a text prompt
+  std::vector<int32_t> prompt_tokens;  // completions with a token-array prompt
   bool prompt_is_tokens = false;
   std::vector<ChatMessage> messages;  // chat
   std::optional<int32_t> max_tokens;  // max_tokens or max_completion_tokens
   bool stream = false;
-  bool include_usage = false;         // stream_options.include_usage
-  bool logprobs = false;              // any logprobs asked
-  serve::GenerationRequest gen;       // sampling, n, stop, ignore_eos, top_logprobs
+  bool include_usage = false;    // stream_options.include_usage
+  bool logprobs = false;         // any logprobs asked
+  serve::GenerationRequest gen;  // sampling, n, stop, ignore_eos, top_logprobs
 };
 
 // Parses a request body. Throws ApiError(400) naming the bad field. `seed_if_absent` is the

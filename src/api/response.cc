@@ -11,7 +11,9 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 json bytes_of(const std::string& s) {
   json b = json::array();
@@ -50,7 +52,9 @@ json completion_logprobs(const std::vector<serve::TokenLogprob>& lps, int64_t& o
     offsets.push_back(offset);
     offset += static_cast<int64_t>(lp.text.size());
   }
-  return {{"tokens", tokens}, {"token_logprobs", token_lps}, {"top_logprobs", tops},
+  return {{"tokens", tokens},
+          {"token_logprobs", token_lps},
+          {"top_logprobs", tops},
           {"text_offset", offsets}};
 }
 
@@ -75,7 +79,9 @@ json chunk_base(const ResponseMeta& meta) {
   return j;
 }
 
-std::string event(const json& j) { return "data: " + dump(j) + "\n\n"; }
+std::string event(const json& j) {
+  return "data: " + dump(j) + "\n\n";
+}
 
 }  // namespace
 

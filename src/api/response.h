@@ -40,8 +40,8 @@ std::string response_body(const ResponseMeta& meta, const std::vector<ChoiceResu
 
 // Per-choice state of a stream.
 struct StreamChoiceState {
-  bool role_sent = false;    // chat: the first delta carries the assistant role
-  int64_t text_offset = 0;   // completions logprobs: offset of the next token's text
+  bool role_sent = false;   // chat: the first delta carries the assistant role
+  int64_t text_offset = 0;  // completions logprobs: offset of the next token's text
 };
 
 // The SSE events ("data: {...}\n\n", possibly several) for one delta of a stream.

@@ -39,10 +39,14 @@ uint64_t random_seed() {
 
 const char* status_message(int status) {
   switch (status) {
-    case 404: return "Not found";
-    case 405: return "Method not allowed";
-    case 413: return "The request body is too large";
-    default: return status < 500 ? "Bad request" : "Internal server error";
+    case 404:
+      return "Not found";
+    case 405:
+      return "Method not allowed";
+    case 413:
+      return "The request body is too large";
+    default:
+      return status < 500 ? "Bad request" : "Internal server error";
   }
 }
 
@@ -73,7 +77,8 @@ struct Server::Impl {
   void setup();
   void check_auth(const httplib::Request& req) const;
   void generate(Endpoint endpoint, const httplib::Request& req, httplib::Response& res);
-  std::shared_ptr<serve::RequestStream> submit(serve::GenerationRequest gen, httplib::Response& res);
+  std::shared_ptr<serve::RequestStream> submit(serve::GenerationRequest gen,
+                                               httplib::Response& res);
   void respond_whole(const ResponseMeta& meta, serve::RequestStream& stream, int32_t n,
                      httplib::Response& res);
   void respond_stream(const ResponseMeta& meta, std::shared_ptr<serve::RequestStream> stream,
@@ -103,8 +108,8 @@ void Server::Impl::check_auth(const httplib::Request& req) const {
   if (opts.api_key.empty()) return;
   const std::string header = req.get_header_value("Authorization");
   const std::string prefix = "Bearer ";
-  const std::string given = header.compare(0, prefix.size(), prefix) == 0
-                                ? header.substr(prefix.size()) : std::string();
+  const std::string given =
+      header.compare(0, prefix.size(), prefix) == 0 ? header.substr(prefix.size()) : std::string();
   if (!key_matches(given, opts.api_key)) {
     throw ApiError(401,
                    header.empty() ? "You didn't provide an API key. Provide it in the "
@@ -156,8 +161,8 @@ void Server::Impl::generate(Endpoint endpoint, const httplib::Request& req,
   respond_whole(meta, *stream, n, res);
 }
 
-void Server::Impl::respond_whole(const ResponseMeta& meta, serve::RequestStream& stream,
-                                 int32_t n, httplib::Response& res) {
+void Server::Impl::respond_whole(const ResponseMeta& meta, serve::RequestStream& stream, int32_t n,
+                                 httplib::Response& res) {
   std::vector<ChoiceResult> choices(static_cast<size_t>(n));
   std::vector<serve::ChoiceDelta> deltas;
   bool cancelled = false;
@@ -193,8 +198,10 @@ bool Server::Impl::stream_step(StreamState& st, httplib::DataSink& sink) {
   }
   if (!more) {
     if (st.cancelled) {
-      out += stream_error_event(ApiError(503, "The request was cancelled: the server is "
-                                              "shutting down.", "", "server_error"));
+      out += stream_error_event(ApiError(503,
+                                         "The request was cancelled: the server is "
+                                         "shutting down.",
+                                         "", "server_error"));
     } else if (st.meta.include_usage) {
       out += stream_usage_event(st.meta, st.stream->usage());
     }
@@ -244,9 +251,10 @@ void Server::Impl::setup() {
     return new httplib::ThreadPool(static_cast<size_t>(std::max(2, n)));
   };
   http.set_payload_max_length(opts.max_body_bytes);
+  http.set_keep_alive_timeout(2);  // idle connections also delay shutdown by up to this
   if (!opts.cors_origin.empty()) {
-    http.set_default_headers({{"Access-Control-Allow-Origin", opts.cors_origin},
-                              {"Vary", "Origin"}});
+    http.set_default_headers(
+        {{"Access-Control-Allow-Origin", opts.cors_origin}, {"Vary", "Origin"}});
     http.Options(".*", [](const httplib::Request&, httplib::Response& res) {
       res.status = 204;
       res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
@@ -262,16 +270,15 @@ void Server::Impl::setup() {
     if (res.status == 413) {
       message = strformat("The request body is larger than %zu bytes", opts.max_body_bytes);
     }
-    res.set_content(error_body(message, res.status < 500 ? "invalid_request_error"
-                                                         : "server_error", ""),
-                    kJson);
+    res.set_content(
+        error_body(message, res.status < 500 ? "invalid_request_error" : "server_error", ""),
+        kJson);
   });
   http.Post("/v1/completions", guarded([this](const auto& req, auto& res) {
               generate(Endpoint::kCompletions, req, res);
             }));
-  http.Post("/v1/chat/completions", guarded([this](const auto& req, auto& res) {
-              generate(Endpoint::kChat, req, res);
-            }));
+  http.Post("/v1/chat/completions",
+            guarded([this](const auto& req, auto& res) { generate(Endpoint::kChat, req, res); }));
   http.Get("/v1/models", guarded([this](const auto& req, auto& res) {
              check_auth(req);
              models(res);
@@ -307,7 +314,9 @@ int32_t Server::bind() {
   return o.port;
 }
 
-void Server::run() { impl_->http.listen_after_bind(); }
+void Server::run() {
+  impl_->http.listen_after_bind();
+}
 
 void Server::shutdown() {
   Impl& s = *impl_;

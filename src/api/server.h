@@ -20,14 +20,14 @@ namespace quanta::api {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int32_t port = 8080;               // 0 = any free port (bind() returns it)
-  std::string api_key;               // "" = no authentication
-  std::string cors_origin;           // "" = no CORS headers
-  std::string model_id = "quanta";   // the id /v1/models lists and responses echo
-  size_t max_body_bytes = 4u << 20;  // larger bodies get 413
-  int32_t http_threads = 64;         // connections served at once (streams hold one each)
-  std::chrono::milliseconds poll{20};           // RequestStream::next wait per provider call
-  std::chrono::milliseconds keepalive{2000};    // silent streams get an SSE comment this often
+  int32_t port = 8080;                        // 0 = any free port (bind() returns it)
+  std::string api_key;                        // "" = no authentication
+  std::string cors_origin;                    // "" = no CORS headers
+  std::string model_id = "quanta";            // the id /v1/models lists and responses echo
+  size_t max_body_bytes = 4u << 20;           // larger bodies get 413
+  int32_t http_threads = 64;                  // connections served at once (streams hold one each)
+  std::chrono::milliseconds poll{20};         // RequestStream::next wait per provider call
+  std::chrono::milliseconds keepalive{2000};  // silent streams get an SSE comment this often
   std::chrono::milliseconds drain_timeout{10000};  // shutdown: wait this long, then cancel
 };
 

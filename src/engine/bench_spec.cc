@@ -104,24 +104,30 @@ SpecBenchResult run_spec_bench(const models::Model& target, const models::Model*
   } else if (st.n_drafted > 0) {  // lookup: its measured time per proposed token
     r.c = (st.draft_seconds / st.n_drafted) * r.plain_tps;
   }
-  r.predicted = predicted_speedup(r.a, static_cast<int32_t>(std::lround(r.mean_k)), r.c);
+  const int32_t k = static_cast<int32_t>(std::lround(r.mean_k));
+  r.predicted = predicted_speedup(r.a, k, r.c);
+  if (st.n_passes > 0) {
+    r.v = st.verify_seconds / st.n_passes * r.plain_tps;
+    r.predicted_v = r.predicted * (k * r.c + 1.0) / (k * r.c + r.v);
+  }
   return r;
 }
 
 std::string spec_markdown(const std::string& model, const SpecBenchResult& r) {
   std::string s =
-      "| model | drafter | prompt | gen | accept | a | k | tok/pass | c | plain t/s | spec t/s "
-      "| speedup | predicted | same output |\n"
-      "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n";
-  s += strformat("| %s | %s | %d | %d | %.1f%% | %.3f | %.2f | %.2f | %.3f | %.2f | %.2f | %.2fx | "
-                 "%.2fx | %s |\n",
+      "| model | drafter | prompt | gen | accept | a | k | tok/pass | c | v | plain t/s "
+      "| spec t/s | speedup | predicted | predicted (v) | same output |\n"
+      "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n";
+  s += strformat("| %s | %s | %d | %d | %.1f%% | %.3f | %.2f | %.2f | %.3f | %.2f | %.2f | %.2f "
+                 "| %.2fx | %.2fx | %.2fx | %s |\n",
                  model.c_str(), r.drafter.c_str(), r.n_prompt, r.n_gen, 100.0 * r.acceptance, r.a,
-                 r.mean_k, r.tokens_per_pass, r.c, r.plain_tps, r.spec_tps, r.spec_tps / r.plain_tps,
-                 r.predicted, r.identical ? "yes" : "NO");
+                 r.mean_k, r.tokens_per_pass, r.c, r.v, r.plain_tps, r.spec_tps,
+                 r.spec_tps / r.plain_tps, r.predicted, r.predicted_v, r.identical ? "yes" : "NO");
   s += "\naccept: accepted / drafted tokens; a: accepted / tested tokens (the papers' alpha); "
        "k: drafted tokens per target pass; c: draft / target cost of one decode step; "
-       "predicted: (1 - a^(k+1)) / ((1 - a)(k c + 1)), which assumes a verification pass costs "
-       "one decode step.\n";
+       "v: cost of a verification pass (k + 1 tokens) in decode steps; predicted: "
+       "(1 - a^(k+1)) / ((1 - a)(k c + 1)), which assumes v = 1 (memory-bound decode); "
+       "predicted (v): the same with k c + v in the denominator.\n";
   return s;
 }
 

@@ -41,6 +41,8 @@ struct SpecBenchResult {
   double mean_k = 0.0;          // drafted tokens per target pass
   double c = 0.0;               // draft step cost / target step cost
   double predicted = 0.0;       // predicted_speedup(a, round(mean_k), c)
+  double v = 0.0;               // measured verify pass cost / target decode step cost
+  double predicted_v = 0.0;     // the same with the verify pass costing v decode steps
   bool identical = false;       // speculative tokens == plain tokens (meaningful when greedy)
   SpecStats last;               // statistics of the last speculative run
 };

@@ -20,8 +20,10 @@ class WindowRunner {
  public:
   WindowRunner(const models::Model& model, GgmlType kv_type, int32_t n_ctx, int32_t n_seq,
                int32_t n_threads)
-      : n_ctx_(n_ctx), first_(n_ctx / 2), n_seq_(n_seq), ctx_(model, options(
-                                                                 kv_type, n_ctx, n_seq, n_threads)) {
+      : n_ctx_(n_ctx),
+        first_(n_ctx / 2),
+        n_seq_(n_seq),
+        ctx_(model, options(kv_type, n_ctx, n_seq, n_threads)) {
     for (int32_t s = 0; s < n_seq; ++s) tables_.push_back(ctx_.kv().new_table(n_ctx));
     for (const kv::BlockTable& t : tables_) table_ptrs_.push_back(&t);
     const int32_t n = n_ctx * n_seq;
@@ -93,8 +95,7 @@ std::vector<int32_t> tokenize_for_perplexity(const tokenizer::Tokenizer& tok,
   return tok.encode(text, /*add_special=*/true, /*parse_special=*/false);
 }
 
-PerplexityResult evaluate_perplexity(const models::Model& model,
-                                     const std::vector<int32_t>& tokens,
+PerplexityResult evaluate_perplexity(const models::Model& model, const std::vector<int32_t>& tokens,
                                      const PerplexityOptions& o, const models::Model* base,
                                      const ProgressFn& progress) {
   if (o.n_ctx < 4) fail("the perplexity context must be at least 4 tokens (got %d)", o.n_ctx);
@@ -118,16 +119,15 @@ PerplexityResult evaluate_perplexity(const models::Model& model,
   WindowRunner runner(model, o.kv_type, o.n_ctx, n_seq, o.n_threads);
   std::unique_ptr<WindowRunner> base_runner;
   if (base != nullptr) {
-    base_runner = std::make_unique<WindowRunner>(*base, o.base_kv_type, o.n_ctx, n_seq,
-                                                 o.n_threads);
+    base_runner =
+        std::make_unique<WindowRunner>(*base, o.base_kv_type, o.n_ctx, n_seq, o.n_threads);
   }
   const int32_t n_scored = runner.n_scored();
   ScoreAccumulator acc(base != nullptr);
   std::vector<PositionScore> scores(static_cast<size_t>(n_seq) * n_scored);
   for (int32_t chunk = 0; chunk < n_chunks; chunk += n_seq) {
     const int32_t n = std::min(n_seq, n_chunks - chunk);
-    const float* base_logits =
-        base_runner ? base_runner->run(tokens, chunk, n, o.bos) : nullptr;
+    const float* base_logits = base_runner ? base_runner->run(tokens, chunk, n, o.bos) : nullptr;
     const float* logits = runner.run(tokens, chunk, n, o.bos);
     const auto work = [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
@@ -135,8 +135,8 @@ PerplexityResult evaluate_perplexity(const models::Model& model,
         const int64_t pos = runner.first() + r % n_scored;
         const int32_t target = tokens[window * o.n_ctx + pos + 1];
         const int64_t off = r * n_vocab;
-        scores[r] = score_position(logits + off, base_logits ? base_logits + off : nullptr,
-                                   n_vocab, target);
+        scores[r] = score_position(logits + off, base_logits ? base_logits + off : nullptr, n_vocab,
+                                   target);
       }
     };
     runner.context().pool().parallel_for(static_cast<int64_t>(n) * n_scored, 1, work);

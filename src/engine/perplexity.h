@@ -18,9 +18,9 @@
 namespace quanta::ppl {
 
 struct PerplexityOptions {
-  int32_t n_ctx = 512;      // window length (>= 4)
-  int32_t max_chunks = 0;   // windows to evaluate; 0 = all n_tokens / n_ctx
-  int32_t n_threads = 0;    // 0 = all hardware threads
+  int32_t n_ctx = 512;         // window length (>= 4)
+  int32_t max_chunks = 0;      // windows to evaluate; 0 = all n_tokens / n_ctx
+  int32_t n_threads = 0;       // 0 = all hardware threads
   int32_t batch_tokens = 512;  // tokens per forward pass: max(1, batch_tokens / n_ctx) windows
   int32_t bos = -1;            // token that replaces each window's first; -1 = keep it
   GgmlType kv_type = GgmlType::F32;       // the model's KV cache
@@ -29,10 +29,10 @@ struct PerplexityOptions {
 
 struct PerplexityResult {
   int32_t n_ctx = 0;
-  int32_t n_chunks = 0;     // windows evaluated
-  int64_t n_tokens = 0;     // tokens in the whole stream
-  double seconds = 0.0;     // evaluation time (both models)
-  Summary summary;          // perplexity, tokens scored (count), and the base figures
+  int32_t n_chunks = 0;  // windows evaluated
+  int64_t n_tokens = 0;  // tokens in the whole stream
+  double seconds = 0.0;  // evaluation time (both models)
+  Summary summary;       // perplexity, tokens scored (count), and the base figures
 };
 
 // (windows done, windows in all, running perplexity) after each forward pass.
@@ -46,8 +46,7 @@ std::vector<int32_t> tokenize_for_perplexity(const tokenizer::Tokenizer& tok,
 // Evaluates `model` (and `base`, when not null, on the same windows). Throws quanta::Error
 // when the stream has fewer than 2 * n_ctx tokens (as llama-perplexity), n_ctx < 4, or the
 // two vocabularies differ in size.
-PerplexityResult evaluate_perplexity(const models::Model& model,
-                                     const std::vector<int32_t>& tokens,
+PerplexityResult evaluate_perplexity(const models::Model& model, const std::vector<int32_t>& tokens,
                                      const PerplexityOptions& options,
                                      const models::Model* base = nullptr,
                                      const ProgressFn& progress = nullptr);

@@ -1,7 +1,6 @@
 // Text and JSON reports of a perplexity run (figures named as llama-perplexity prints them).
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "engine/perplexity.h"
@@ -52,7 +51,8 @@ std::string perplexity_report(const PerplexityResult& r) {
   out += format("Final estimate: PPL = %.4f +/- %.5f\n", s.perplexity, s.perplexity_unc);
   if (!s.has_base) return out;
   out += "\n====== Perplexity statistics ======\n";
-  out += format("Mean PPL(Q)                   : %10.6f ± %10.6f\n", s.perplexity, s.perplexity_unc);
+  out +=
+      format("Mean PPL(Q)                   : %10.6f ± %10.6f\n", s.perplexity, s.perplexity_unc);
   out += format("Mean PPL(base)                : %10.6f ± %10.6f\n", s.base_perplexity,
                 s.base_perplexity_unc);
   out += format("Cor(ln(PPL(Q)), ln(PPL(base))): %6.2f%%\n", 100.0 * s.ln_ppl_correlation);

@@ -119,8 +119,7 @@ Summary ScoreAccumulator::finish() const {
   r.base_perplexity = std::exp(base.mean);
   r.base_perplexity_unc = r.base_perplexity * base.unc;
   const double n = static_cast<double>(count_);
-  const double cov =
-      count_ > 1 ? (nll_nll_base_ / n - nll.mean * base.mean) / (n - 1.0) : 0.0;
+  const double cov = count_ > 1 ? (nll_nll_base_ / n - nll.mean * base.mean) / (n - 1.0) : 0.0;
   r.ln_ratio = nll.mean - base.mean;
   r.ln_ratio_unc = std::sqrt(std::max(0.0, nll.unc * nll.unc + base.unc * base.unc - 2 * cov));
   r.ln_ppl_correlation = nll.unc > 0 && base.unc > 0 ? cov / (nll.unc * base.unc) : 1.0;

@@ -43,9 +43,9 @@ MeanUnc mean_and_uncertainty(double sum, double sum2, int64_t count);
 
 // Everything the perplexity command reports.
 struct Summary {
-  int64_t count = 0;          // scored positions
-  double nll_mean = 0.0;      // mean negative log-likelihood (nats)
-  double perplexity = 0.0;    // exp(nll_mean)
+  int64_t count = 0;            // scored positions
+  double nll_mean = 0.0;        // mean negative log-likelihood (nats)
+  double perplexity = 0.0;      // exp(nll_mean)
   double perplexity_unc = 0.0;  // perplexity * standard error of nll_mean
   bool has_base = false;
   double base_perplexity = 0.0, base_perplexity_unc = 0.0;
@@ -54,7 +54,7 @@ struct Summary {
   double kl_mean = 0.0, kl_unc = 0.0;
   double kl_max = 0.0, kl_p999 = 0.0, kl_p99 = 0.0, kl_p90 = 0.0, kl_median = 0.0;
   double kl_p10 = 0.0, kl_p5 = 0.0, kl_p1 = 0.0, kl_min = 0.0;
-  double same_top = 0.0, same_top_unc = 0.0;  // fractions (0..1)
+  double same_top = 0.0, same_top_unc = 0.0;      // fractions (0..1)
   double rms_p_diff = 0.0, rms_p_diff_unc = 0.0;  // RMS of p_model - p_base (0..1)
   double mean_p_diff = 0.0, mean_p_diff_unc = 0.0;
   double max_abs_p_diff = 0.0;

@@ -31,19 +31,30 @@ DraftLength::DraftLength(int32_t min, int32_t max) : min_(min), max_(max) {
   QUANTA_ASSERT(1 <= min && min <= max);
 }
 
+double DraftLength::verify_time(int32_t n) const {
+  if (w_ <= 0.0) return 0.0;
+  const double mn = sn_ / w_, mt = st_ / w_;
+  const double var = snn_ / w_ - mn * mn;
+  const double slope = var > 1e-9 ? std::max(0.0, (snt_ / w_ - mn * mt) / var) : 0.0;
+  return std::max(mt + slope * (n - mn), 1e-12);
+}
+
 double DraftLength::cost_ratio() const {
-  if (passes_ <= 0.0 || verify_s_ <= 0.0 || drafted_ <= 0.0) return 0.0;
-  return (draft_s_ / drafted_) / (verify_s_ / passes_);
+  if (w_ <= 0.0 || drafted_ <= 0.0) return 0.0;
+  return (draft_s_ / drafted_) / verify_time(1);
 }
 
 int32_t DraftLength::next() const {
-  if (passes_ <= 0.0) return max_;
-  const double a = acceptance(), c = cost_ratio();
+  if (first_size_ < 0) return max_;
+  if (!two_sizes_) return first_size_ == max_ ? min_ : max_;
+  const double a = std::min(acceptance(), 1.0);
+  const double t_draft = drafted_ > 0.0 ? draft_s_ / drafted_ : 0.0;
   int32_t best = min_;
-  double best_speedup = 0.0;
+  double best_rate = 0.0;
   for (int32_t k = min_; k <= max_; ++k) {
-    const double s = predicted_speedup(a, k, c);
-    if (s >= best_speedup * (1.0 - 1e-9)) best = k, best_speedup = std::max(s, best_speedup);
+    const double tokens = a >= 1.0 ? k + 1.0 : (1.0 - std::pow(a, k + 1)) / (1.0 - a);
+    const double rate = tokens / (k * t_draft + verify_time(k + 1));
+    if (rate >= best_rate * (1.0 - 1e-9)) best = k, best_rate = std::max(rate, best_rate);
   }
   return best;
 }
@@ -57,8 +68,14 @@ void DraftLength::observe(int32_t drafted, int32_t accepted, double draft_s, dou
     draft_s_ = kDecay * draft_s_ + draft_s;
     drafted_ = kDecay * drafted_ + drafted;
   }
-  verify_s_ = kDecay * verify_s_ + verify_s;
-  passes_ = kDecay * passes_ + 1.0;
+  const double n = drafted + 1;
+  w_ = kDecay * w_ + 1.0;
+  sn_ = kDecay * sn_ + n;
+  snn_ = kDecay * snn_ + n * n;
+  st_ = kDecay * st_ + verify_s;
+  snt_ = kDecay * snt_ + n * verify_s;
+  if (first_size_ < 0) first_size_ = drafted;
+  if (drafted != first_size_) two_sizes_ = true;
 }
 
 SpeculativeGenerator::SpeculativeGenerator(models::Context& target, Drafter& drafter,
@@ -103,7 +120,7 @@ int32_t SpeculativeGenerator::round(Sampler& sampler, int32_t k, SpecStats& stat
   const int32_t accepted = verifier_.verify(sampler, logits, draft_, out_);
   gen_.truncate(base + 1 + accepted);  // drop the K/V rows of rejected draft tokens
   const double t2 = now_seconds();
-  if (n_draft > 0) length_.observe(n_draft, accepted, t1 - t0, t2 - t1);
+  length_.observe(n_draft, accepted, t1 - t0, t2 - t1);
   ++stats.n_passes;
   stats.n_drafted += n_draft;
   stats.n_accepted += accepted;

@@ -40,24 +40,39 @@ struct SpecStats : GenerateStats {
 // one draft step relative to one target pass (a = 1 taken as the limit (k + 1) / (k c + 1)).
 double predicted_speedup(double a, int32_t k, double c);
 
-// The draft-length rule. Per-token acceptance a is estimated as accepted / tested draft tokens
-// (a rejection ends the test, so this is the maximum-likelihood estimate of a geometric
-// acceptance), with decay 0.9 per pass so that it follows the text, starting from a prior of
-// 0.7 worth 4 tokens; the cost ratio c is the measured draft time per proposed token over the
-// measured time per target pass (same decay). The next length is the k in [min, max] that
-// maximises predicted_speedup(a, k, c), the largest on ties; it is max until a pass was timed.
+// The draft-length rule: choose k in [min, max] maximising the expected tokens per second of
+// the next pass, E[tokens](k) / cost(k), with E[tokens](k) = (1 - a^(k+1)) / (1 - a) (the
+// papers' expectation for per-token acceptance a) and cost(k) = k t_draft + t_verify(k + 1).
+// - a: accepted / tested draft tokens (a rejection ends the test, so this is the
+//   maximum-likelihood estimate of a geometric acceptance), decay 0.9 per pass so it follows
+//   the text, from a prior of a = 0.7 worth 4 tokens;
+// - t_draft: measured draft time per proposed token (same decay);
+// - t_verify(n) = t0 + t1 n: a least-squares line through the measured verify passes (batch
+//   of n tokens; same decay). The papers take a verify pass to cost one decode step (t1 = 0),
+//   true for memory-bound decode; on a CPU a batch of k + 1 tokens costs more, and the line
+//   captures that. Until passes of two sizes were timed, the rule tries max, then min.
+// Ties go to the larger k.
 class DraftLength {
  public:
   DraftLength(int32_t min, int32_t max);
   int32_t next() const;
+  // One pass: `drafted` tokens proposed in draft_s seconds, `accepted` of them accepted,
+  // verify of drafted + 1 tokens took verify_s seconds.
   void observe(int32_t drafted, int32_t accepted, double draft_s, double verify_s);
   double acceptance() const { return accepted_ / tested_; }
+  // Draft time per token over the verify time of a one-token pass (0 before any timing).
   double cost_ratio() const;
+  // Fitted verify time of an n-token pass, seconds.
+  double verify_time(int32_t n) const;
 
  private:
   int32_t min_, max_;
   double accepted_ = 2.8, tested_ = 4.0;  // prior: a = 0.7
-  double draft_s_ = 0.0, drafted_ = 0.0, verify_s_ = 0.0, passes_ = 0.0;
+  double draft_s_ = 0.0, drafted_ = 0.0;
+  // Decayed sums for the verify-time line: weight, n, n^2, t, n t.
+  double w_ = 0.0, sn_ = 0.0, snn_ = 0.0, st_ = 0.0, snt_ = 0.0;
+  int32_t first_size_ = -1;
+  bool two_sizes_ = false;
 };
 
 class SpeculativeGenerator {

@@ -28,7 +28,8 @@ struct EngineOptions {
   int32_t max_running = 16;        // requests computing at once
   int32_t max_queue = 64;          // waiting requests before submit() throws QueueFull
   int32_t kv_blocks = 0;           // KV blocks in the pool; 0 = from kv_memory_bytes / defaults
-  uint64_t kv_memory_bytes = 0;    // KV pool size when kv_blocks == 0; 0 = max_running * n_ctx
+  uint64_t kv_memory_bytes = 0;    // KV pool size when kv_blocks == 0; 0 = room for
+                                   // max_running * n_ctx tokens. Must hold one n_ctx request.
   int32_t kv_block_size = 16;
   GgmlType kv_type = GgmlType::F32;  // KV cache rows: F32 or F16
   int32_t n_threads = 0;           // 0 = all hardware threads
@@ -83,6 +84,8 @@ class RequestStream {
   virtual ~RequestStream() = default;
   // Waits up to `timeout` for deltas, moves them into `out` (appending) and returns true;
   // returns false once every choice has finished and all deltas were taken.
+  // Deltas of a choice that were not taken yet are merged into one, so a slow reader gets
+  // fewer, larger deltas (ChoiceDelta::finish is only ever set on a choice's last one).
   virtual bool next(std::vector<ChoiceDelta>& out, std::chrono::milliseconds timeout) = 0;
   // True once every choice has finished (deltas may remain to be taken).
   virtual bool done() const = 0;
@@ -109,7 +112,8 @@ class Engine {
   virtual int32_t n_ctx() const = 0;
   // Queues the request. Throws QueueFull, or quanta::Error for a request the engine cannot
   // ever run (validated already by the API layer; a second line of defence), or once
-  // shutdown() began.
+  // shutdown() began. Rejections are not counted in the metrics: the caller reports them
+  // with record_rejected().
   virtual std::shared_ptr<RequestStream> submit(GenerationRequest request) = 0;
   // Stops accepting; with cancel_running, cancels everything in flight, else lets it finish.
   // Blocks until the engine thread is idle and stopped.
@@ -118,8 +122,11 @@ class Engine {
   virtual std::string metrics_text() const = 0;
   // Counts a request rejected before reaching the engine (4xx), by HTTP status, in metrics.
   virtual void record_rejected(int http_status) = 0;
-  virtual int32_t n_running() const = 0;
-  virtual int32_t n_waiting() const = 0;
+  virtual int32_t n_running() const = 0;  // sequences (choices) holding KV blocks
+  virtual int32_t n_waiting() const = 0;  // requests submitted and not yet scheduled
+  // Free blocks include cached prefix blocks no sequence holds (evicted on demand), so with
+  // nothing running kv_blocks_free() == kv_blocks_total(). Updated before any stream that
+  // freed blocks reports done().
   virtual int32_t kv_blocks_free() const = 0;
   virtual int32_t kv_blocks_total() const = 0;
 };

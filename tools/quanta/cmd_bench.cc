@@ -357,20 +357,22 @@ void measure_bandwidth(const BenchFlags& f, int32_t n_threads, bench::ReportInfo
 
 // `quanta bench --spec`: the target of -m/--shape against its draft, one Markdown table.
 int run_spec_bench(const BenchFlags& f, const ArgParser& args) {
-  validate(f.spec_flags, args);
   std::string draft_path = f.spec_flags.draft_model;
   if (!f.draft_type.empty()) {
-    if (f.shape.empty() || !draft_path.empty() || f.spec_flags.lookup_ngram > 0) {
+    if (f.shape.empty() || f.spec_flags.active()) {
       fail("--draft-type goes with --shape, instead of --draft-model and --lookup-ngram");
     }
     draft_path = cached_model(f, parse_type_choice(f.draft_type, f.pure));
   }
-  if (draft_path.empty() && f.spec_flags.lookup_ngram < 1) {
-    fail("--spec needs --draft-model, --draft-type or --lookup-ngram");
-  }
+  SpecFlags checked = f.spec_flags;
+  if (!f.draft_type.empty()) checked.draft_model = draft_path;
+  if (!checked.active()) fail("--spec needs --draft-model, --draft-type, --draft-quant or --lookup-ngram");
+  if (!f.spec_flags.draft_quant.empty() && f.model.empty()) fail("--draft-quant goes with -m");
+  validate(checked, args);
   bench::ReportInfo info;
   const auto model = load_model(f, info);
-  const auto draft = draft_path.empty() ? nullptr : models::Model::load(draft_path);
+  const auto draft = draft_path.empty() ? load_draft_model(f.spec_flags, f.model)
+                                        : models::Model::load(draft_path);
   bench::SpecBenchOptions o;
   o.prompt = tokenizer::Tokenizer::from_gguf(model->file()).encode(f.spec_prompt, true);
   const std::vector<int32_t> gens = parse_list(f.n_gen, "--n-gen");
@@ -386,9 +388,9 @@ int run_spec_bench(const BenchFlags& f, const ArgParser& args) {
   const bench::SpecBenchResult r = bench::run_spec_bench(*model, draft.get(), o);
   std::string label = info.model + " " + info.type;
   if (draft) {
-    label += " / draft " + (f.draft_type.empty()
-                                ? std::filesystem::path(draft_path).filename().string()
-                                : upper(f.draft_type));
+    label += " / draft " + (!f.draft_type.empty()          ? upper(f.draft_type)
+                            : !f.spec_flags.draft_quant.empty() ? upper(f.spec_flags.draft_quant)
+                            : std::filesystem::path(draft_path).filename().string());
   }
   print(bench::spec_markdown(label, r));
   if (!r.identical) {

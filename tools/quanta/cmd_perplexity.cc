@@ -3,8 +3,10 @@
 // the same windows. Progress on stderr; the report (or one JSON object) on stdout.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 
@@ -112,10 +114,9 @@ int cmd_perplexity(int argc, char** argv) {
                tokens.size(), now_seconds() - t0,
                static_cast<long long>(tokens.size() / std::max(f.n_ctx, 1)), f.n_ctx);
   ProgressBar bar;
-  const ppl::PerplexityResult r = ppl::evaluate_perplexity(
-      *model, tokens, o, base.get(), [&](int32_t done, int32_t total, double p) {
-        bar(done, total, p);
-      });
+  const ppl::PerplexityResult r =
+      ppl::evaluate_perplexity(*model, tokens, o, base.get(),
+                               [&](int32_t done, int32_t total, double p) { bar(done, total, p); });
   const std::string out = f.json ? ppl::perplexity_json(r) + "\n" : ppl::perplexity_report(r);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return 0;

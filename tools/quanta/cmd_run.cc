@@ -126,7 +126,7 @@ int cmd_run(int argc, char** argv) {
   const auto is_eog = [&](int32_t id) { return !f.ignore_eos && tok.is_eog(id); };
   SpecStats spec_stats;
   if (f.spec.active()) {
-    SpecDraft draft = make_draft(f.spec, ctx, f.sampling);
+    SpecDraft draft = make_draft(f.spec, f.model, ctx, f.sampling);
     SpeculativeGenerator spec_gen(ctx, *draft.drafter, f.spec.options());
     spec_stats = spec_gen.generate(prompt, f.n_predict, sampler, on_token, is_eog);
   } else {

@@ -22,6 +22,9 @@ const Command kCommands[] = {
     {"tokenize", quanta::cli::cmd_tokenize, "print the token ids of a text"},
     {"synth", quanta::cli::cmd_synth, "write a random-weight model (tests, benchmarks, demo)"},
     {"bench", quanta::cli::cmd_bench, "measure prompt, decode and batched-decode throughput"},
+    {"serve", quanta::cli::cmd_serve, "serve a model over an OpenAI-compatible HTTP API"},
+    {"loadtest", quanta::cli::cmd_loadtest, "benchmark a running server (TTFT, TPOT, tokens/s)"},
+    {"perplexity", quanta::cli::cmd_perplexity, "perplexity and KL divergence over a text file"},
     {"quantize", quanta::cli::cmd_quantize, "quantize an F32/F16/BF16 model (llama.cpp recipes)"},
     {"imatrix", quanta::cli::cmd_imatrix, "compute an importance matrix for calibrated quantization"},
 };

@@ -16,17 +16,22 @@ namespace quanta::cli {
 
 struct SpecFlags {
   std::string draft_model;
+  std::string draft_quant;  // quantize the target to this type at load to make the draft
   int32_t draft_max = 8;
   int32_t draft_min = 1;
   int32_t lookup_ngram = 0;
 
-  bool active() const { return !draft_model.empty() || lookup_ngram > 0; }
+  bool active() const { return !draft_model.empty() || !draft_quant.empty() || lookup_ngram > 0; }
   SpecOptions options() const { return SpecOptions{draft_max, draft_min}; }
 };
 
 void add_spec_flags(ArgParser& args, SpecFlags& f);
 // Throws quanta::Error for inconsistent values (both drafters, bounds out of range).
 void validate(const SpecFlags& f, const ArgParser& args);
+
+// The draft model of --draft-model, or with --draft-quant the target (target_path) quantized
+// into a temporary file, loaded (mapped) and unlinked; null for n-gram lookup.
+std::unique_ptr<models::Model> load_draft_model(const SpecFlags& f, const std::string& target_path);
 
 // The draft model (if any), its context and the Drafter, built from the flags.
 struct SpecDraft {
@@ -35,8 +40,8 @@ struct SpecDraft {
   std::unique_ptr<Drafter> drafter;
 };
 // `target` gives the vocabulary and context options; `sampling` the draft sampler's settings.
-SpecDraft make_draft(const SpecFlags& f, const models::Context& target,
-                     const SamplingParams& sampling);
+SpecDraft make_draft(const SpecFlags& f, const std::string& target_path,
+                     const models::Context& target, const SamplingParams& sampling);
 
 // Acceptance statistics on stderr, after the usual timings.
 void print_spec_stats(const SpecFlags& f, const SpecStats& st);

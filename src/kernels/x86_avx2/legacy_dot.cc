@@ -1,6 +1,6 @@
-// AVX2 dot products and row tiles of the legacy 32-value block types Q4_0, Q4_1, Q5_0, Q5_1
-// and Q8_0 against Q8_0/Q8_1 activations. Unsigned weights (Q4/Q5 levels) go straight into
-// maddubs, two blocks per vector; their offset (-8/-16, or the Q4_1/Q5_1 min) is applied per
+// AVX2 dot products and row tiles of the legacy 32-value block types Q4_1, Q5_0, Q5_1 and
+// Q8_0 against Q8_0/Q8_1 activations (Q4_0: q4_0_dot.cc). Unsigned weights (Q4/Q5 levels) go
+// straight into maddubs, two blocks per vector; their offset (-8/-16, or the Q4_1/Q5_1 min) is applied per
 // block from per-token activation sums prepared once, and the per-block F16 scales are
 // converted 8 blocks at a time.
 #include "kernels/x86_avx2/avx2.h"
@@ -12,11 +12,6 @@ namespace quanta::kernels::avx2 {
 namespace {
 
 // Byte layout of each weight block (offsets of its fields; see quant/blocks.h).
-struct Q4_0Format {
-  static constexpr size_t kBytes = sizeof(BlockQ4_0), kQs = 2, kM = 0, kQh = 0;
-  static constexpr bool kMin = false, kHigh = false;
-  static constexpr int kOffset = 8;  // value = d * (q - 8)
-};
 struct Q4_1Format {
   static constexpr size_t kBytes = sizeof(BlockQ4_1), kQs = 4, kM = 2, kQh = 0;
   static constexpr bool kMin = true, kHigh = false;
@@ -45,7 +40,7 @@ inline __m256i expand_high_bits(uint32_t bits32) {
   return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
-// Q4_0, Q4_1, Q5_0, Q5_1 (unsigned levels). Blocks go two at a time: the 16 quant bytes of
+// Q4_1, Q5_0, Q5_1 (unsigned levels). Blocks go two at a time: the 16 quant bytes of
 // blocks a and b side by side give levels [a 0..15 | b 0..15] (low nibbles) and
 // [a 16..31 | b 16..31] (high nibbles), matched by activations laid out the same way once
 // per token; one maddubs pair and one madd then yield a's sum in int32 lanes 0-3 and b's in
@@ -54,17 +49,18 @@ inline __m256i expand_high_bits(uint32_t bits32) {
 // Per output and group of 8 blocks the float operations are: acc = fma(cx, corr, acc) on the
 // 8 blocks' lanes, then for pairs 0..3 acc = fma(sums, dx*dy, acc); the tail blocks (fewer
 // than 8) add one block at a time; hsum at the end. Every tile shape does exactly this.
-// Prepared per token, per group of 8 blocks (kGroupFloats = 104 floats, kPrep = 13 per block):
+// Prepared per token, per group of 8 blocks (kGroupFloats = 112 floats, kPrep = 14 per block):
 // floats 0-31 dy of pair p at 8p (lanes a a a a b b b b), floats 32-39 the correction per
 // block: dy * (-offset * sum(qy)) (Q4_0/Q5_0) or the Q8_1 s (Q4_1/Q5_1), floats 40-103 the
-// paired activation bytes (64 per pair). A last partial group holds only dy and corrections.
+// paired activation bytes (64 per pair), floats 104-111 dy per block. A last partial group
+// holds only dy and corrections.
 template <class F>
 struct UnsignedKernel {
   static constexpr int64_t kBlockValues = 32;
   static constexpr size_t kWBytes = F::kBytes;
   static constexpr size_t kABytes = F::kMin ? sizeof(BlockQ8_1) : sizeof(BlockQ8_0);
   static constexpr size_t kAQs = F::kMin ? 4 : 2;
-  static constexpr int kPrep = 13;
+  static constexpr int kPrep = 14;
   static constexpr int64_t kGroupFloats = 8 * kPrep;
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
@@ -81,6 +77,7 @@ struct UnsignedKernel {
       const uint8_t* blk = act + b * kABytes;
       const float dy = f16_to_f32(load_u16(blk));
       _mm_storeu_ps(prep + dy_at(b), _mm_set1_ps(dy));
+      prep[(b / 8) * kGroupFloats + 104 + b % 8] = dy;
       if constexpr (F::kMin) {
         prep[corr_at(b)] = f16_to_f32(load_u16(blk + 2));
       } else {
@@ -125,38 +122,58 @@ struct UnsignedKernel {
   }
 
   // One group of 8 blocks of row `blk` against T tokens (see the struct comment).
-  // Not inlined into the row loop of a tile, so the compiler keeps one row's accumulators in
-  // registers instead of hoisting (and spilling) every row's activation loads.
-  template <int T>
-  [[gnu::noinline]] static void group(const uint8_t* blk, const float* prep, int64_t prep_stride,
-                                      __m256* acc_io) {
+  // One group of 8 blocks of R rows (`row_stride` bytes apart, from `w`) against T tokens
+  // (see the struct comment). The scale of a pair is a permute of the 8 blocks' dx * dy: the
+  // permutes run on the shuffle ports, which the multiplies and FMAs leave idle.
+  template <int R, int T>
+  static void group(const uint8_t* w, size_t row_stride, const float* prep, int64_t prep_stride,
+                    __m256 (*acc)[T]) {
     const __m256i ones16 = _mm256_set1_epi16(1);
-    __m256 acc[T];
-    for (int t = 0; t < T; ++t) acc[t] = acc_io[t];
-    const __m256 dx = load_f16x8_strided(blk, kWBytes);
-    // The correction multiplies the min (Q4_1/Q5_1) or dx (offset formats).
-    const __m256 cx = F::kMin ? load_f16x8_strided(blk + F::kM, kWBytes) : dx;
-    for (int t = 0; t < T; ++t) {
-      acc[t] = _mm256_fmadd_ps(cx, _mm256_loadu_ps(prep + t * prep_stride + 32), acc[t]);
+    __m256 dx[R];
+    for (int i = 0; i < R; ++i) {
+      const uint8_t* blk = w + i * row_stride;
+      dx[i] = load_f16x8_strided(blk, kWBytes);
+      // The correction multiplies the min (Q4_1/Q5_1) or dx (offset formats).
+      const __m256 cx = F::kMin ? load_f16x8_strided(blk + F::kM, kWBytes) : dx[i];
+      for (int t = 0; t < T; ++t) {
+        acc[i][t] = _mm256_fmadd_ps(cx, _mm256_loadu_ps(prep + t * prep_stride + 32), acc[i][t]);
+      }
+    }
+    __m256 dxdy[R][T];  // dx * dy of the 8 blocks
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < T; ++t) {
+        dxdy[i][t] = _mm256_mul_ps(dx[i], _mm256_loadu_ps(prep + t * prep_stride + 104));
+      }
     }
 #pragma GCC unroll 4
     for (int pair = 0; pair < 4; ++pair) {
-      __m256i lo, hi;
-      pair_levels(blk + 2 * pair * kWBytes, &lo, &hi);
       const __m256i idx = _mm256_setr_epi32(2 * pair, 2 * pair, 2 * pair, 2 * pair, 2 * pair + 1,
                                             2 * pair + 1, 2 * pair + 1, 2 * pair + 1);
-      const __m256 dxp = _mm256_permutevar8x32_ps(dx, idx);
-      for (int t = 0; t < T; ++t) {
-        const float* p = prep + t * prep_stride;
-        const auto* y = reinterpret_cast<const uint8_t*>(p + 40) + 64 * pair;
-        const __m256i m16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, loadu256(y)),
-                                             _mm256_maddubs_epi16(hi, loadu256(y + 32)));
-        const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(m16, ones16));
-        const __m256 scale = _mm256_mul_ps(dxp, _mm256_loadu_ps(p + 8 * pair));
-        acc[t] = _mm256_fmadd_ps(sums, scale, acc[t]);
+      for (int i = 0; i < R; ++i) {
+        __m256i lo, hi;
+        pair_levels(w + i * row_stride + 2 * pair * kWBytes, &lo, &hi);
+        for (int t = 0; t < T; ++t) {
+          const float* p = prep + t * prep_stride;
+          const auto* y = reinterpret_cast<const uint8_t*>(p + 40) + 64 * pair;
+          const __m256i m16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, loadu256(y)),
+                                               _mm256_maddubs_epi16(hi, loadu256(y + 32)));
+          const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(m16, ones16));
+          const __m256 scale = _mm256_permutevar8x32_ps(dxdy[i][t], idx);
+          acc[i][t] = _mm256_fmadd_ps(sums, scale, acc[i][t]);
+        }
       }
     }
-    for (int t = 0; t < T; ++t) acc_io[t] = acc[t];
+  }
+
+  // One row of a GEMM tile: not inlined into the tile's row loop, so the compiler keeps the
+  // row's accumulators in registers instead of hoisting (and spilling) every row's loads.
+  template <int T>
+  [[gnu::noinline]] static void group_row(const uint8_t* w, const float* prep,
+                                          int64_t prep_stride, __m256* acc_io) {
+    __m256 acc[1][T];
+    for (int t = 0; t < T; ++t) acc[0][t] = acc_io[t];
+    group<1, T>(w, 0, prep, prep_stride, acc);
+    for (int t = 0; t < T; ++t) acc_io[t] = acc[0][t];
   }
 
   template <int R, int T>
@@ -174,9 +191,13 @@ struct UnsignedKernel {
     int64_t b = 0;
     for (; b + 8 <= a.nb; b += 8) {
       prefetch_rows<R>(a, seg_bytes, b * kWBytes, (8 * kWBytes + 63) / 64);
-      for (int i = 0; i < R; ++i) {
-        group<T>(a.w + i * a.row_stride + b * kWBytes, a.prep + (b / 8) * kGroupFloats,
-                 a.prep_stride, acc[i]);
+      const float* prep = a.prep + (b / 8) * kGroupFloats;
+      if constexpr (R * T <= 8) {  // decode shapes: all rows at once (independent chains)
+        group<R, T>(a.w + b * kWBytes, a.row_stride, prep, a.prep_stride, acc);
+      } else {
+        for (int i = 0; i < R; ++i) {
+          group_row<T>(a.w + i * a.row_stride + b * kWBytes, prep, a.prep_stride, acc[i]);
+        }
       }
     }
     for (; b < a.nb; ++b) {  // fewer than 8 blocks left: one block and scale at a time
@@ -281,16 +302,12 @@ struct Q8_0Kernel {
   }
 };
 
-using Q4_0Kernel = UnsignedKernel<Q4_0Format>;
 using Q4_1Kernel = UnsignedKernel<Q4_1Format>;
 using Q5_0Kernel = UnsignedKernel<Q5_0Format>;
 using Q5_1Kernel = UnsignedKernel<Q5_1Format>;
 
 }  // namespace
 
-float vec_dot_q4_0_q8_0(int64_t n, const void* x, const void* y) {
-  return vec_dot<Q4_0Kernel>(n, x, y);
-}
 float vec_dot_q4_1_q8_1(int64_t n, const void* x, const void* y) {
   return vec_dot<Q4_1Kernel>(n, x, y);
 }
@@ -304,7 +321,6 @@ float vec_dot_q8_0_q8_0(int64_t n, const void* x, const void* y) {
   return vec_dot<Q8_0Kernel>(n, x, y);
 }
 
-QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q4_0, Q4_0Kernel)
 QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q4_1, Q4_1Kernel)
 QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q5_0, Q5_0Kernel)
 QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q5_1, Q5_1Kernel)

@@ -21,8 +21,8 @@ inline constexpr size_t kPrefetchBytes = 1024;
 // The reduction is cut into segments of at most kSegFloats / (K::kPrep * K::kTokens) blocks
 // (a constant of the kernel: never of the call's shape, so results do not depend on it).
 inline constexpr int64_t kSegFloats = 8192;
-// Prepared data of one token chunk (stack buffer, 128 KiB): at least the GEMM tile's tokens.
-inline constexpr int64_t kPrepBufFloats = 32768;
+// Prepared data of one token chunk (stack buffer, 256 KiB): at least the GEMM tile's tokens.
+inline constexpr int64_t kPrepBufFloats = 65536;
 inline constexpr size_t kActChunkBytes = 256 * 1024;  // activations reused across row tiles
 
 // What one tile call sees: R weight rows starting at `w` and T tokens starting at `act`, both

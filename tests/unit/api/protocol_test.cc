@@ -11,7 +11,9 @@ namespace {
 ApiRequest completions(const std::string& body) {
   return parse_request(Endpoint::kCompletions, body, 77);
 }
-ApiRequest chat(const std::string& body) { return parse_request(Endpoint::kChat, body, 77); }
+ApiRequest chat(const std::string& body) {
+  return parse_request(Endpoint::kChat, body, 77);
+}
 
 // The ApiError of a body, checking status 400 and the named field.
 void expect_bad(Endpoint ep, const std::string& body, const std::string& param) {
@@ -22,7 +24,8 @@ void expect_bad(Endpoint ep, const std::string& body, const std::string& param) 
     EXPECT_EQ(e.status, 400) << body;
     EXPECT_EQ(e.param, param) << body << " -> " << e.what();
     EXPECT_NE(std::string(e.what()).find(param.empty() ? "" : param.substr(0, 4)),
-              std::string::npos) << e.what();
+              std::string::npos)
+        << e.what();
   }
 }
 
@@ -88,8 +91,8 @@ TEST(Protocol, ChatFields) {
   EXPECT_EQ(r.max_tokens.value(), 9);  // max_completion_tokens wins
   EXPECT_EQ(r.gen.top_logprobs, 4);
   EXPECT_FALSE(chat(R"({"messages":[{"role":"user","content":"x"}]})").max_tokens.has_value());
-  EXPECT_EQ(chat(R"({"messages":[{"role":"user","content":"x"}],"logprobs":true})")
-                .gen.top_logprobs, 0);
+  EXPECT_EQ(
+      chat(R"({"messages":[{"role":"user","content":"x"}],"logprobs":true})").gen.top_logprobs, 0);
 }
 
 TEST(Protocol, EveryInvalidFieldIsNamed) {
@@ -142,14 +145,14 @@ TEST(Protocol, EveryInvalidFieldIsNamed) {
   expect_bad(H, R"({"messages":[{"role":"user","content":"x"}],"max_completion_tokens":0})",
              "max_completion_tokens");
   expect_bad(H, R"({"messages":[{"role":"user","content":"x"}],"logprobs":2})", "logprobs");
-  expect_bad(H, R"({"messages":[{"role":"user","content":"x"}],"top_logprobs":2})",
-             "top_logprobs");
+  expect_bad(H, R"({"messages":[{"role":"user","content":"x"}],"top_logprobs":2})", "top_logprobs");
   expect_bad(H, R"({"messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":21})",
              "top_logprobs");
   expect_bad(H, R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]})",
              "tools");
-  expect_bad(H, R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}})",
-             "response_format");
+  expect_bad(
+      H, R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}})",
+      "response_format");
 }
 
 TEST(Protocol, MalformedBodies) {
@@ -163,7 +166,8 @@ TEST(Protocol, ErrorBodyIsOpenAIShaped) {
   EXPECT_EQ(j["error"]["type"], "invalid_request_error");
   EXPECT_EQ(j["error"]["param"], "top_p");
   EXPECT_TRUE(j["error"]["code"].is_null());
-  EXPECT_TRUE(nlohmann::json::parse(error_body("m", "server_error", ""))["error"]["param"].is_null());
+  EXPECT_TRUE(
+      nlohmann::json::parse(error_body("m", "server_error", ""))["error"]["param"].is_null());
 }
 
 }  // namespace

@@ -113,7 +113,8 @@ TEST_F(ServerTest, ChatResponseShapeAndTemplate) {
             stories_tokenizer().encode("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
                                        true, true));
   // No max_tokens: the rest of the context.
-  const auto res2 = post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"Hi"}]})");
+  const auto res2 =
+      post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"Hi"}]})");
   ASSERT_EQ(res2->status, 200);
   const auto& req2 = engine_.streams().at(1)->request();
   EXPECT_EQ(req2.prompt.size() + req2.max_tokens, 256u);

@@ -153,30 +153,51 @@ TEST(Ngram, LookupFindsTheLatestEarlierOccurrence) {
   EXPECT_THROW(NgramDrafter(0), Error);
 }
 
-TEST(DraftLength, FollowsThePredictedSpeedup) {
+TEST(DraftLength, PredictedSpeedupFormula) {
   EXPECT_NEAR(predicted_speedup(0.8, 4, 0.0), (1 - std::pow(0.8, 5)) / 0.2, 1e-12);
   EXPECT_NEAR(predicted_speedup(1.0, 7, 0.0), 8.0, 1e-12);
   EXPECT_NEAR(predicted_speedup(0.6, 3, 0.1), (1 - std::pow(0.6, 4)) / (0.4 * 1.3), 1e-12);
+}
+
+TEST(DraftLength, ExploresThenMaximisesTokensPerSecond) {
   DraftLength len(1, 8);
   EXPECT_EQ(len.next(), 8);  // nothing measured yet
-  for (int i = 0; i < 50; ++i) len.observe(8, 8, 0.0, 1.0);  // free, always accepted
-  EXPECT_EQ(len.next(), 8);
+  len.observe(8, 8, 0.0, 1.0);
+  EXPECT_EQ(len.next(), 1);  // one size timed: try the other end
+  DraftLength fixed(4, 4);
+  fixed.observe(4, 0, 0.4, 1.0);
+  EXPECT_EQ(fixed.next(), 4);
+
+  // Free draft, always accepted, verify cost independent of the batch: the longest draft.
+  DraftLength good(1, 8);
+  for (int i = 0; i < 50; ++i) good.observe(i % 2 ? 8 : 2, i % 2 ? 8 : 2, 0.0, 1.0);
+  EXPECT_EQ(good.next(), 8);
+  // Costly draft, always rejected: the shortest.
   DraftLength bad(2, 8);
-  for (int i = 0; i < 50; ++i) bad.observe(4, 0, 0.4, 1.0);  // costly draft, always rejected
+  for (int i = 0; i < 50; ++i) bad.observe(i % 2 ? 4 : 2, 0, 0.1 * (i % 2 ? 4 : 2), 1.0);
   EXPECT_NEAR(bad.acceptance(), 0.0, 0.01);
   EXPECT_NEAR(bad.cost_ratio(), 0.1, 1e-9);
   EXPECT_EQ(bad.next(), 2);
-  DraftLength mid(1, 8);  // a = 0.75, c = 0.1: the optimum of the formula
-  for (int i = 0; i < 200; ++i) mid.observe(5, 3, 0.5, 1.0);
-  EXPECT_NEAR(mid.acceptance(), 0.75, 0.01);
+
+  // a = 0.75, draft 0.05 s per token, verify 1 + 0.5 n seconds for n tokens: the rule fits the
+  // line and picks the k of the largest (1 - a^(k+1)) / (1 - a) / (0.05 k + 1 + 0.5 (k + 1)).
+  DraftLength mid(1, 8);
+  for (int i = 0; i < 300; ++i) {
+    const int32_t k = 2 + i % 5;  // 2..6
+    const int32_t accepted = (i % 4 == 3) ? k : std::min(k - 1, 3);
+    mid.observe(k, accepted, 0.05 * k, 1.0 + 0.5 * (k + 1));
+  }
+  EXPECT_NEAR(mid.verify_time(1), 1.5, 1e-6);
+  EXPECT_NEAR(mid.verify_time(9), 5.5, 1e-6);
+  const double a = mid.acceptance();
   int32_t best = 1;
+  double best_rate = 0.0;
   for (int32_t k = 1; k <= 8; ++k) {
-    if (predicted_speedup(mid.acceptance(), k, 0.1) >
-        predicted_speedup(mid.acceptance(), best, 0.1)) {
-      best = k;
-    }
+    const double rate = (1 - std::pow(a, k + 1)) / (1 - a) / (0.05 * k + 1.0 + 0.5 * (k + 1));
+    if (rate > best_rate) best = k, best_rate = rate;
   }
   EXPECT_EQ(mid.next(), best);
+  std::printf("[ info ] a = %.3f: k = %d\n", a, best);
 }
 
 }  // namespace

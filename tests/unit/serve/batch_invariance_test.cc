@@ -1,15 +1,18 @@
 // Batch invariance on stories260K: the greedy outputs (tokens and their log-probabilities, bit
 // for bit) of 16 concurrent requests with different prompts equal the same requests run one at
 // a time, with the prefix cache off, on (cold and warm), and equal llama.cpp's golden greedy
-// continuations for the golden prompts.
+// continuations for the golden prompts; and the same on a random-weight Q4_0 model with
+// grouped-query attention and an F16 KV cache (the quantized kernels of real deployments).
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "models/synthetic.h"
 #include "serve_test_util.h"
 #include "testlib/golden.h"
+#include "tokenizer/tokenizer.h"
 
 namespace quanta::serve {
 namespace {
@@ -123,6 +126,33 @@ TEST(BatchInvariance, ConcurrentGreedyEqualsSequentialAndGolden) {
           << "golden case " << ci << " step " << step;
     }
   }
+}
+
+TEST(BatchInvariance, QuantizedGqaModelWithF16KvCache) {
+  models::SyntheticSpec spec = models::synthetic_preset("default");
+  spec.type = GgmlType::Q4_0;
+  spec.n_ctx = 256;
+  const std::string path = testlib::temp_dir() + "/serve_q4_0.gguf";
+  models::write_synthetic_model(spec, path);
+  const auto model = models::Model::load(path);
+  const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_gguf(model->file());
+  ASSERT_LT(model->hparams().n_head_kv, model->hparams().n_head);
+  std::vector<std::vector<int32_t>> ps;
+  for (int32_t i = 0; i < 8; ++i) {
+    std::vector<int32_t> p = {tok.bos()};
+    for (int32_t j = 0; j < 5 + 9 * i; ++j) p.push_back(3 + (j * 37 + i * 11) % 250);
+    ps.push_back(p);
+  }
+  EngineOptions o = options(true);
+  o.n_ctx = 256;
+  o.kv_type = GgmlType::F16;
+  auto engine = Engine::create(*model, tok, o);
+  const std::vector<Output> reference = run(*engine, ps, /*concurrent=*/false);
+  expect_same(run(*engine, ps, /*concurrent=*/true), reference, "q4_0 concurrent");
+  o.prefix_caching = false;
+  o.max_batch_tokens = 7;  // odd chunk sizes
+  auto small = Engine::create(*model, tok, o);
+  expect_same(run(*small, ps, /*concurrent=*/true), reference, "q4_0 concurrent, 7-token steps");
 }
 
 }  // namespace

@@ -219,5 +219,22 @@ TEST(Engine, RejectsRequestsItCannotRun) {
   testlib::expect_error([&] { make_engine(tiny); }, "cannot hold one full request");
 }
 
+TEST(Engine, KvPoolIsSizedFromBlocksOrMemory) {
+  EngineOptions o = test_options();
+  o.kv_blocks = 20;
+  EXPECT_EQ(make_engine(o)->kv_blocks_total(), 20);
+  o.kv_blocks = 0;
+  o.max_running = 3;
+  EXPECT_EQ(make_engine(o)->kv_blocks_total(), 3 * 256 / 16);  // max_running full contexts
+  o.kv_memory_bytes = 1 << 20;
+  models::ContextOptions c;
+  c.n_ctx = 256;
+  c.n_kv_blocks = 1;
+  const uint64_t block_bytes = models::kv_layout_for(stories().hparams(), c).total_bytes();
+  auto e = make_engine(o);
+  EXPECT_EQ(e->kv_blocks_total(), static_cast<int32_t>((1 << 20) / block_bytes));
+  EXPECT_EQ(e->n_ctx(), 256);
+}
+
 }  // namespace
 }  // namespace quanta::serve

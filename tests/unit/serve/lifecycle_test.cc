@@ -55,6 +55,8 @@ TEST(EngineLifecycle, StreamingDeliversTextBeforeTheRequestEnds) {
     streamed = got.back().finish == FinishReason::kNone;
     const Collected rest = collect(*s);
     EXPECT_EQ(rest.usage.completion_tokens, 230);
+    EXPECT_GE(s->queue_seconds(), 0.0);
+    EXPECT_LT(s->queue_seconds(), 5.0);
   }
   EXPECT_TRUE(streamed);
 }

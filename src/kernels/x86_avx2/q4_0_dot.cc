@@ -1,0 +1,146 @@
+// AVX2 dot products and row tiles of Q4_0 weights against Q8_0 activations, built for
+// products with many tokens (prefill, batched decode) and used for one token too, so every
+// tile shape computes each output the same way (batch invariance).
+// The 8 blocks of a group sit in the 8 int32 lanes: weight levels are transposed in
+// registers (lane L = block L, 4 values per maddubs), activations once per token, so 8
+// maddubs sums add up in int16 (8 x 2 x 15 x 127 < 2^15) and one madd, one conversion and
+// two FMAs per group finish a (row, token) pair.
+#include "kernels/x86_avx2/avx2.h"
+#include "kernels/x86_avx2/simd.h"
+#include "kernels/x86_avx2/tiling.h"
+#include "quant/blocks.h"
+
+namespace quanta::kernels::avx2 {
+namespace {
+
+static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ8_0) == 34);
+
+// Per output and full group of 8 blocks (lane L = block L):
+//   acc = fma(dx, corr, acc)             corr_L = dy_L * (-8 * sum of block L's qy)
+//   acc = fma(float(S), dx * dy, acc)    S_L = sum over block L of level * qy (exact int)
+// then the last nb % 8 blocks one at a time (acc += float(dot lanes) * (dx*dy), tail +=
+// dx * corr) and out = hsum(acc) + tail.
+// Prepared per token and group of 8 blocks (kGroupFloats = 80 floats, kPrep = 10 per block):
+// floats 0-7 dy, 8-15 corr, 16-79 the group's activation bytes transposed: 32-byte vector m
+// holds values 4m..4m+3 of block L at bytes 4L..4L+3. A last partial group holds dy, corr.
+struct Q4_0Kernel {
+  static constexpr int64_t kBlockValues = 32;
+  static constexpr size_t kWBytes = sizeof(BlockQ4_0);
+  static constexpr size_t kABytes = sizeof(BlockQ8_0);
+  static constexpr int kPrep = 10;
+  static constexpr int64_t kGroupFloats = 8 * kPrep;
+  static constexpr int kRows = 4;
+  static constexpr int kTokens = 2;
+  static constexpr int kGemmRows = 4;
+  static constexpr int kGemmTokens = 16;
+  static constexpr int64_t kGemmMinTokens = 3;
+
+  static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = act + b * kABytes;
+      const float dy = f16_to_f32(load_u16(blk));
+      const int32_t sum = hsum_epi32(sum_i8_lanes(loadu256(blk + 2)));
+      float* g = prep + (b / 8) * kGroupFloats;
+      g[b % 8] = dy;
+      g[8 + b % 8] = dy * static_cast<float>(-8 * sum);
+    }
+    for (int64_t b = 0; b < nb / 8 * 8; ++b) {
+      auto* bytes = reinterpret_cast<uint8_t*>(prep + (b / 8) * kGroupFloats + 16);
+      const uint8_t* qs = act + b * kABytes + 2;
+      for (int m = 0; m < 8; ++m) std::memcpy(bytes + 32 * m + 4 * (b % 8), qs + 4 * m, 4);
+    }
+  }
+
+  // The levels of 8 blocks transposed: v[m] lane L holds values 4m..4m+3 of block L (low
+  // nibbles of qs dword m for m < 4, high nibbles of dword m - 4 after).
+  static void levels(const uint8_t* blk, __m256i* v) {
+    __m256i x[4];
+    for (int j = 0; j < 4; ++j) {
+      x[j] = _mm256_set_m128i(loadu128(blk + (j + 4) * kWBytes + 2), loadu128(blk + j * kWBytes + 2));
+    }
+    const __m256i t0 = _mm256_unpacklo_epi32(x[0], x[1]), t1 = _mm256_unpackhi_epi32(x[0], x[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(x[2], x[3]), t3 = _mm256_unpackhi_epi32(x[2], x[3]);
+    const __m256i w[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
+                          _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int m = 0; m < 4; ++m) {
+      v[m] = _mm256_and_si256(w[m], m4);
+      v[m + 4] = _mm256_and_si256(_mm256_srli_epi16(w[m], 4), m4);
+    }
+  }
+
+  // One full group of one row against nt tokens (prepared data `prep`, token stride
+  // `prep_stride`): the transposed levels stay in registers for all the tokens, the
+  // accumulators go through memory (two accesses per ~20 vector operations).
+  [[gnu::noinline]] static void group_row(const uint8_t* blk, const float* prep,
+                                          int64_t prep_stride, int nt, __m256* acc_io) {
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256i v[8];
+    levels(blk, v);
+    const __m256 dx = load_f16x8_strided(blk, kWBytes);
+    for (int t = 0; t < nt; ++t) {
+      const float* p = prep + t * prep_stride;
+      const auto* y = reinterpret_cast<const uint8_t*>(p + 16);
+      __m256i s = _mm256_maddubs_epi16(v[0], loadu256(y));
+      for (int m = 1; m < 8; ++m) {
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(v[m], loadu256(y + 32 * m)));
+      }
+      __m256 acc = _mm256_fmadd_ps(dx, _mm256_loadu_ps(p + 8), acc_io[t]);
+      const __m256 scale = _mm256_mul_ps(dx, _mm256_loadu_ps(p));
+      acc_io[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s, ones16)), scale, acc);
+    }
+  }
+
+  template <int R, int T>
+  [[gnu::noinline]] static void tile(const TileArgs& a, float* out) {
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256 acc[R][T];
+    float tail[R][T];
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < T; ++t) {
+        acc[i][t] = _mm256_setzero_ps();
+        tail[i][t] = 0.0f;
+      }
+    }
+    const size_t seg_bytes = static_cast<size_t>(a.nb) * kWBytes;
+    int64_t b = 0;
+    for (; b + 8 <= a.nb; b += 8) {
+      prefetch_rows<R>(a, seg_bytes, b * kWBytes, (8 * kWBytes + 63) / 64);
+      const float* prep = a.prep + (b / 8) * kGroupFloats;
+      for (int i = 0; i < R; ++i) {
+        group_row(a.w + i * a.row_stride + b * kWBytes, prep, a.prep_stride, T, acc[i]);
+      }
+    }
+    for (; b < a.nb; ++b) {  // fewer than 8 blocks left: one block at a time
+      const float* g = a.prep + (b / 8) * kGroupFloats;
+      for (int i = 0; i < R; ++i) {
+        const uint8_t* blk = a.w + i * a.row_stride + b * kWBytes;
+        const float dx = f16_to_f32(load_u16(blk));
+        const __m256i both = _mm256_broadcastsi128_si256(loadu128(blk + 2));
+        const __m256i x = _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4)),
+                                           _mm256_set1_epi8(0x0F));
+        for (int t = 0; t < T; ++t) {
+          const float* p = g + t * a.prep_stride;
+          const __m256i qy = loadu256(a.act + t * a.act_row_bytes + b * kABytes + 2);
+          const __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(x, qy), ones16);
+          acc[i][t] =
+              _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(dx * p[b % 8]), acc[i][t]);
+          tail[i][t] += dx * p[8 + b % 8];
+        }
+      }
+    }
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < T; ++t) out[i * T + t] = hsum(acc[i][t]) + tail[i][t];
+    }
+  }
+};
+
+}  // namespace
+
+float vec_dot_q4_0_q8_0(int64_t n, const void* x, const void* y) {
+  return vec_dot<Q4_0Kernel>(n, x, y);
+}
+
+QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q4_0, Q4_0Kernel)
+
+}  // namespace quanta::kernels::avx2

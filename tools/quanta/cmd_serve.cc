@@ -1,0 +1,145 @@
+// `quanta serve`: loads a model, starts the serving engine and the OpenAI-compatible HTTP
+// server, prints the listening address, and shuts down gracefully on SIGINT/SIGTERM (exit 0).
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "api/chat_template.h"
+#include "api/server.h"
+#include "args.h"
+#include "commands.h"
+#include "core/error.h"
+#include "models/model.h"
+#include "serve/engine.h"
+#include "tokenizer/tokenizer.h"
+
+namespace quanta::cli {
+namespace {
+
+struct ServeFlags {
+  std::string model, host = "127.0.0.1", api_key, chat_template, cors_origin, model_name;
+  int32_t port = 8080;
+  float kv_memory_gib = 0.0f;
+  uint64_t max_body = 4u << 20;
+  bool no_prefix_cache = false;
+  serve::EngineOptions engine;
+};
+
+void add_flags(ArgParser& args, ServeFlags& f) {
+  serve::EngineOptions& e = f.engine;
+  args.add_string("-m, --model", "PATH", &f.model, "GGUF model file");
+  args.add_string("--host", "ADDR", &f.host, "address to listen on (default 127.0.0.1)");
+  args.add_int("--port", "N", &f.port, "port; 0 picks a free one (default 8080)");
+  args.add_string("--api-key", "KEY", &f.api_key,
+                  "require 'Authorization: Bearer KEY' (all routes but /health)");
+  args.add_int("--max-batch-tokens", "N", &e.max_batch_tokens,
+               "tokens per forward pass, all requests together (default 512)");
+  args.add_int("--kv-blocks", "N", &e.kv_blocks, "KV cache blocks in the pool");
+  args.add_float("--kv-memory", "GiB", &f.kv_memory_gib,
+                 "KV pool size when --kv-blocks is not given");
+  args.add_int("--max-queue", "N", &e.max_queue, "waiting requests before 429 (default 64)");
+  args.add_int("--max-running", "N", &e.max_running, "requests computing at once (default 16)");
+  args.add_int("-c, --ctx", "N", &e.n_ctx,
+               "max prompt + generated tokens per request (default: model's)");
+  args.add_int("-t, --threads", "N", &e.n_threads, "compute threads (default: all cores)");
+  args.add_string("--chat-template", "NAME", &f.chat_template,
+                  "chatml, llama2, llama3, mistral or zephyr (default: from the model)");
+  args.add_string("--cors-origin", "ORIGIN", &f.cors_origin, "allow browser requests from ORIGIN");
+  args.add_string("--model-name", "ID", &f.model_name,
+                  "model id in /v1/models (default: file name)");
+  args.add_uint64("--max-body", "BYTES", &f.max_body,
+                  "largest request body; larger get 413 (default 4 MiB)");
+  args.add_flag("--no-prefix-cache", &f.no_prefix_cache, "disable automatic prefix caching");
+  args.require("--model");
+}
+
+void validate(const ServeFlags& f) {
+  if (f.port < 0 || f.port > 65535) fail("--port must be in [0, 65535], got %d", f.port);
+  const serve::EngineOptions& e = f.engine;
+  if (e.max_batch_tokens < 1) fail("--max-batch-tokens must be >= 1");
+  if (e.kv_blocks < 0) fail("--kv-blocks must be >= 0");
+  if (f.kv_memory_gib < 0.0f) fail("--kv-memory must be >= 0");
+  if (e.max_queue < 0) fail("--max-queue must be >= 0");
+  if (e.max_running < 1) fail("--max-running must be >= 1");
+  if (e.n_ctx < 0) fail("--ctx must be >= 0");
+  if (e.n_threads < 0) fail("--threads must be >= 0");
+  if (f.max_body < 1024) fail("--max-body must be at least 1024 bytes");
+}
+
+std::string default_model_id(const std::string& path) {
+  std::string name = path.substr(path.find_last_of('/') + 1);
+  if (name.size() > 5 && name.compare(name.size() - 5, 5, ".gguf") == 0)
+    name.resize(name.size() - 5);
+  return name;
+}
+
+}  // namespace
+
+int cmd_serve(int argc, char** argv) {
+  ServeFlags f;
+  ArgParser args("quanta serve -m MODEL [--host ADDR] [--port N] [options]",
+                 "Serves the model over an OpenAI-compatible HTTP API (/v1/completions, "
+                 "/v1/chat/completions, /v1/models, /health, /metrics) with continuous batching. "
+                 "SIGINT/SIGTERM finish in-flight requests, then exit.");
+  add_flags(args, f);
+  if (!args.parse(argc, argv)) return 0;
+  validate(f);
+  f.engine.kv_memory_bytes = static_cast<uint64_t>(f.kv_memory_gib * 1024.0 * 1024.0 * 1024.0);
+  f.engine.prefix_caching = !f.no_prefix_cache;
+
+  // Signals are taken by one thread (sigtimedwait): block them before any thread starts.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a vanished client must not kill the server
+
+  const auto model = models::Model::load(f.model);
+  const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_gguf(model->file());
+  std::string note;
+  const api::ChatTemplate chat = api::chat_template_for(model->file(), tok, f.chat_template, &note);
+  if (!note.empty()) std::fprintf(stderr, "quanta serve: note: %s\n", note.c_str());
+  const auto engine = serve::Engine::create(*model, tok, f.engine);
+
+  api::ServerOptions so;
+  so.host = f.host;
+  so.port = f.port;
+  so.api_key = f.api_key;
+  so.cors_origin = f.cors_origin;
+  so.model_id = f.model_name.empty() ? default_model_id(f.model) : f.model_name;
+  so.max_body_bytes = f.max_body;
+  so.http_threads = std::max(64, f.engine.max_running + f.engine.max_queue + 16);
+  api::Server server(*engine, tok, chat, so);
+  const int32_t port = server.bind();
+  std::printf("quanta serve: listening on http://%s:%d (model %s, context %d, chat template %s)\n",
+              f.host.c_str(), port, so.model_id.c_str(), engine->n_ctx(),
+              api::chat_family_name(chat.family));
+  std::fflush(stdout);
+
+  std::atomic<bool> finished{false};
+  std::thread watcher([&] {
+    const timespec tick{0, 200 * 1000 * 1000};
+    while (!finished) {
+      const int sig = sigtimedwait(&stop_signals, nullptr, &tick);
+      if (sig == SIGINT || sig == SIGTERM) {
+        std::fprintf(stderr, "quanta serve: %s: finishing in-flight requests\n",
+                     sig == SIGINT ? "SIGINT" : "SIGTERM");
+        server.shutdown();
+        return;
+      }
+    }
+  });
+  server.run();
+  finished = true;
+  watcher.join();
+  engine->shutdown(/*cancel_running=*/true);
+  std::fprintf(stderr, "quanta serve: stopped\n");
+  return 0;
+}
+
+}  // namespace quanta::cli
