@@ -3,6 +3,7 @@
 #include "api/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cmath>
@@ -50,6 +51,14 @@ const char* status_message(int status) {
   }
 }
 
+// cpp-httplib 0.11 listens with a backlog of 5: a burst of new connections (a load test
+// starting) overflows it and clients wait a SYN retransmission (1 s). Linux lets listen() be
+// called again on the bound socket to raise it.
+class HttpServer : public httplib::Server {
+ public:
+  void raise_backlog(int backlog) { ::listen(svr_sock_, backlog); }
+};
+
 // State of one streamed response, shared by httplib's content provider calls.
 struct StreamState {
   std::shared_ptr<serve::RequestStream> stream;
@@ -67,7 +76,7 @@ struct Server::Impl {
   const tokenizer::Tokenizer& tok;
   ChatTemplate chat_template;
   ServerOptions opts;
-  httplib::Server http;
+  HttpServer http;
   std::atomic<bool> draining{false};
   std::atomic<int32_t> in_flight{0};  // generation requests submitted and not yet answered
 
@@ -306,11 +315,13 @@ int32_t Server::bind() {
   if (o.port == 0) {
     const int port = impl_->http.bind_to_any_port(o.host);
     if (port <= 0) fail("cannot listen on %s (any port)", o.host.c_str());
+    impl_->http.raise_backlog(512);
     return port;
   }
   if (!impl_->http.bind_to_port(o.host, o.port)) {
     fail("cannot listen on %s:%d (address in use or not available)", o.host.c_str(), o.port);
   }
+  impl_->http.raise_backlog(512);
   return o.port;
 }
 

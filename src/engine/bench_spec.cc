@@ -75,6 +75,7 @@ SpecBenchResult run_spec_bench(const models::Model& target, const models::Model*
   for (int32_t rep = 0; rep < o.repetitions; ++rep) {
     if (o.on_progress) o.on_progress("plain", rep);
     plain.push_back(plain_run(ctx, o, plain_tokens));
+    drafter->commit({});  // frees the draft's KV: no reuse between repetitions
     if (dctx) {
       if (o.on_progress) o.on_progress("draft", rep);
       draft_speed.push_back(plain_run(*dctx, o, scratch));
@@ -82,7 +83,6 @@ SpecBenchResult run_spec_bench(const models::Model& target, const models::Model*
     if (o.on_progress) o.on_progress("speculative", rep);
     SpeculativeGenerator gen(ctx, *drafter, o.spec);
     Sampler sampler(ctx.n_vocab(), o.sampling);
-    drafter->commit({});  // no KV reuse between repetitions
     spec_tokens.clear();
     const double t0 = now_seconds();
     r.last = gen.generate(o.prompt, o.n_gen, sampler, [&](int32_t t) {

@@ -31,7 +31,7 @@ struct EngineOptions {
   uint64_t kv_memory_bytes = 0;    // KV pool size when kv_blocks == 0; 0 = room for
                                    // max_running * n_ctx tokens. Must hold one n_ctx request.
   int32_t kv_block_size = 16;
-  GgmlType kv_type = GgmlType::F32;  // KV cache rows: F32 or F16
+  GgmlType kv_type = GgmlType::F32;  // KV cache rows: F32, F16 or a quantized type (Q8_0...)
   int32_t n_threads = 0;           // 0 = all hardware threads
   bool prefix_caching = true;
 };

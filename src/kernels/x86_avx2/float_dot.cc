@@ -58,6 +58,9 @@ struct FloatKernel {
   static constexpr int kPrep = 0;
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
+  static constexpr int kGemmRows = 4;
+  static constexpr int kGemmTokens = 3;
+  static constexpr int64_t kGemmMinTokens = 3;
   static constexpr int64_t kLineValues = 64 / F::kElem;
 
   static void prepare(const uint8_t*, int64_t, float*, int64_t) {}

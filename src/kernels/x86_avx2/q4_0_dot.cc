@@ -32,7 +32,7 @@ struct Q4_0Kernel {
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
   static constexpr int kGemmRows = 4;
-  static constexpr int kGemmTokens = 16;
+  static constexpr int kGemmTokens = 6;
   static constexpr int64_t kGemmMinTokens = 3;
 
   static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
@@ -69,26 +69,41 @@ struct Q4_0Kernel {
     }
   }
 
-  // One full group of one row against nt tokens (prepared data `prep`, token stride
-  // `prep_stride`): the transposed levels stay in registers for all the tokens, the
-  // accumulators go through memory (two accesses per ~20 vector operations).
-  [[gnu::noinline]] static void group_row(const uint8_t* blk, const float* prep,
-                                          int64_t prep_stride, int nt, __m256* acc_io) {
+  // One full group of one row against T tokens (prepared data `prep`, token stride
+  // `prep_stride`); inlined into a loop over the groups of one row, so the T accumulators
+  // stay in registers.
+  template <int T>
+  [[gnu::always_inline]] static inline void group_row(const uint8_t* blk, const float* prep,
+                                                      int64_t prep_stride, __m256* acc) {
     const __m256i ones16 = _mm256_set1_epi16(1);
     __m256i v[8];
     levels(blk, v);
     const __m256 dx = load_f16x8_strided(blk, kWBytes);
-    for (int t = 0; t < nt; ++t) {
+    for (int t = 0; t < T; ++t) {
       const float* p = prep + t * prep_stride;
       const auto* y = reinterpret_cast<const uint8_t*>(p + 16);
       __m256i s = _mm256_maddubs_epi16(v[0], loadu256(y));
       for (int m = 1; m < 8; ++m) {
         s = _mm256_add_epi16(s, _mm256_maddubs_epi16(v[m], loadu256(y + 32 * m)));
       }
-      __m256 acc = _mm256_fmadd_ps(dx, _mm256_loadu_ps(p + 8), acc_io[t]);
+      const __m256 c = _mm256_fmadd_ps(dx, _mm256_loadu_ps(p + 8), acc[t]);
       const __m256 scale = _mm256_mul_ps(dx, _mm256_loadu_ps(p));
-      acc_io[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s, ones16)), scale, acc);
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s, ones16)), scale, c);
     }
+  }
+
+  // The full groups of one row against T tokens (a row of a tile).
+  template <int T>
+  [[gnu::noinline]] static void row_groups(const uint8_t* w, int64_t groups, const float* prep,
+                                           int64_t prep_stride, __m256* acc_io) {
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = acc_io[t];
+    for (int64_t g = 0; g < groups; ++g) {
+      const uint8_t* blk = w + 8 * g * kWBytes;
+      for (int l = 0; l < 3; ++l) prefetch(blk + kPrefetchBytes + 64 * l);  // never faults
+      group_row<T>(blk, prep + g * kGroupFloats, prep_stride, acc);
+    }
+    for (int t = 0; t < T; ++t) acc_io[t] = acc[t];
   }
 
   template <int R, int T>
@@ -102,15 +117,11 @@ struct Q4_0Kernel {
         tail[i][t] = 0.0f;
       }
     }
-    const size_t seg_bytes = static_cast<size_t>(a.nb) * kWBytes;
-    int64_t b = 0;
-    for (; b + 8 <= a.nb; b += 8) {
-      prefetch_rows<R>(a, seg_bytes, b * kWBytes, (8 * kWBytes + 63) / 64);
-      const float* prep = a.prep + (b / 8) * kGroupFloats;
-      for (int i = 0; i < R; ++i) {
-        group_row(a.w + i * a.row_stride + b * kWBytes, prep, a.prep_stride, T, acc[i]);
-      }
+    const int64_t groups = a.nb / 8;
+    for (int i = 0; i < R; ++i) {
+      row_groups<T>(a.w + i * a.row_stride, groups, a.prep, a.prep_stride, acc[i]);
     }
+    int64_t b = groups * 8;
     for (; b < a.nb; ++b) {  // fewer than 8 blocks left: one block at a time
       const float* g = a.prep + (b / 8) * kGroupFloats;
       for (int i = 0; i < R; ++i) {

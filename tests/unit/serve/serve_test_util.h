@@ -68,7 +68,7 @@ struct Collected {
 
 // Drains `stream` until it reports the end (fails the test after `limit`).
 inline Collected collect(RequestStream& stream, int32_t n = 1,
-                         std::chrono::seconds limit = std::chrono::seconds(20)) {
+                         std::chrono::seconds limit = std::chrono::seconds(60)) {
   Collected c;
   c.choices.resize(n);
   const auto deadline = std::chrono::steady_clock::now() + limit;
