@@ -58,19 +58,25 @@ int main(int argc, char** argv) {
   int reps = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string f = argv[i];
-    if (f == "--types") types = split(argv[i + 1]);
-    else if (f == "--tokens") tokens = split(argv[i + 1]);
-    else if (f == "--rows") rows = std::atoll(argv[i + 1]);
-    else if (f == "--k") k = std::atoll(argv[i + 1]);
-    else if (f == "--reps") reps = std::atoi(argv[i + 1]);
+    if (f == "--types")
+      types = split(argv[i + 1]);
+    else if (f == "--tokens")
+      tokens = split(argv[i + 1]);
+    else if (f == "--rows")
+      rows = std::atoll(argv[i + 1]);
+    else if (f == "--k")
+      k = std::atoll(argv[i + 1]);
+    else if (f == "--reps")
+      reps = std::atoi(argv[i + 1]);
     else {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
       return 2;
     }
   }
   const auto& table = quanta::kernels::active();
-  std::printf("| type | tokens | GMAC/s per CPU-second: best, median of %d | isa %s, %lld x %lld |\n", reps,
-              table.isa, static_cast<long long>(rows), static_cast<long long>(k));
+  std::printf(
+      "| type | tokens | GMAC/s per CPU-second: best, median of %d | isa %s, %lld x %lld |\n", reps,
+      table.isa, static_cast<long long>(rows), static_cast<long long>(k));
   std::mt19937 rng(1);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   for (const std::string& name : types) {

@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <vector>
 
 #include "compress/recipe.h"
@@ -116,8 +115,7 @@ QuantizeReport quantize_model(const std::string& input, const std::string& outpu
   ro.has_imatrix = o.imatrix != nullptr && o.imatrix->size() > 0;
   ro.keep_output_f16 = o.keep_output_f16;
   ro.pure = o.pure;
-  std::vector<TensorPlan> plans = plan_types(ordered, model_shape(in), ro);
-  if (getenv("QSKIP")) for (size_t k = 0; k < plans.size(); ++k) if (ordered[k].name.find(getenv("QSKIP")) == std::string::npos) { plans[k].convert = false; plans[k].type = ordered[k].type; }
+  const std::vector<TensorPlan> plans = plan_types(ordered, model_shape(in), ro);
 
   QuantizeReport report;
   for (size_t k = 0; k < order.size(); ++k) {  // validate everything before any work

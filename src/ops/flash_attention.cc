@@ -209,7 +209,6 @@ void run_avx2(const float* q_group, const PagedKvView& kv, int32_t n_kv,
     const GgmlType dot_type = type_traits(kv.type).vec_dot_type;
     const kernels::KernelTable& table = kernels::active();
     a.q_from_float = table.from_float[static_cast<uint32_t>(dot_type)];
-    a.k_dot = table.vec_dot[static_cast<uint32_t>(kv.type)];
     a.q_row_bytes = row_size(dot_type, shape.head_dim);
   }
   a.n_kv_head = kv.n_kv_head;

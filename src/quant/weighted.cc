@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <cstdlib>
 
 #include "core/error.h"
 #include "core/fp16.h"
@@ -26,8 +25,7 @@ float row_sigma2(const float* x, int64_t n) {
 
 // ggml's legacy-type weights: importance * sqrt(sigma2 + x^2).
 void block_weights(const float* xb, const float* qw, float sigma2, float* weight) {
-  static const int mode = getenv("QW_MODE") ? atoi(getenv("QW_MODE")) : 0;
-  for (int j = 0; j < kQK; ++j) weight[j] = mode == 1 ? qw[j] : qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+  for (int j = 0; j < kQK; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
 }
 
 // Nibbles of levels 0..15 (low bits of 0..31): value j low, value j+16 high.

@@ -38,15 +38,16 @@ models::ContextOptions context_options(const models::Model& model, const EngineO
     models::ContextOptions one = c;
     one.n_kv_blocks = 1;
     const uint64_t block_bytes = models::kv_layout_for(model.hparams(), one).total_bytes();
-    c.n_kv_blocks = static_cast<int32_t>(
-        std::min<uint64_t>(o.kv_memory_bytes / block_bytes, INT32_MAX));
+    c.n_kv_blocks =
+        static_cast<int32_t>(std::min<uint64_t>(o.kv_memory_bytes / block_bytes, INT32_MAX));
   } else {
     c.n_kv_blocks = per_seq * o.max_running;
   }
   if (c.n_kv_blocks < per_seq) {
-    fail("KV pool of %d blocks of %d tokens cannot hold one full request of n_ctx = %d tokens "
-         "(needs %d blocks)",
-         c.n_kv_blocks, c.kv_block_size, c.n_ctx, per_seq);
+    fail(
+        "KV pool of %d blocks of %d tokens cannot hold one full request of n_ctx = %d tokens "
+        "(needs %d blocks)",
+        c.n_kv_blocks, c.kv_block_size, c.n_ctx, per_seq);
   }
   return c;
 }
@@ -103,7 +104,9 @@ EngineImpl::EngineImpl(const models::Model& model, const tokenizer::Tokenizer& t
   thread_ = std::thread([this] { run(); });
 }
 
-EngineImpl::~EngineImpl() { shutdown(true); }
+EngineImpl::~EngineImpl() {
+  shutdown(true);
+}
 
 int32_t EngineImpl::n_waiting() const {
   std::lock_guard<std::mutex> lock(inbox_->mu);

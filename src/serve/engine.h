@@ -32,20 +32,20 @@ struct EngineOptions {
                                    // max_running * n_ctx tokens. Must hold one n_ctx request.
   int32_t kv_block_size = 16;
   GgmlType kv_type = GgmlType::F32;  // KV cache rows: F32, F16 or a quantized type (Q8_0...)
-  int32_t n_threads = 0;           // 0 = all hardware threads
+  int32_t n_threads = 0;             // 0 = all hardware threads
   bool prefix_caching = true;
 };
 
 // What the client asked for, already validated and tokenized by the API layer.
 struct GenerationRequest {
-  std::vector<int32_t> prompt;     // non-empty, prompt.size() + max_tokens <= n_ctx
+  std::vector<int32_t> prompt;  // non-empty, prompt.size() + max_tokens <= n_ctx
   int32_t max_tokens = 16;
-  int32_t n = 1;                   // choices (1..128); siblings share the prompt's KV blocks
-  SamplingParams sampling;         // seed given: choice i uses seed + i
-  std::vector<std::string> stop;   // stop strings: generation ends before the first match;
-                                   // the matched text is not returned
+  int32_t n = 1;                  // choices (1..128); siblings share the prompt's KV blocks
+  SamplingParams sampling;        // seed given: choice i uses seed + i
+  std::vector<std::string> stop;  // stop strings: generation ends before the first match;
+                                  // the matched text is not returned
   bool ignore_eos = false;
-  int32_t top_logprobs = -1;       // -1 = no logprobs; 0..20 = chosen token + that many top
+  int32_t top_logprobs = -1;  // -1 = no logprobs; 0..20 = chosen token + that many top
 };
 
 struct TopLogprob {
@@ -66,9 +66,9 @@ struct TokenLogprob {
 // An increment of one choice. Text is released only once it is valid UTF-8 and cannot be the
 // start of a stop string; the final event of a choice has finish != kNone.
 struct ChoiceDelta {
-  int32_t index = 0;                  // choice 0..n-1
-  std::string text;                   // new text, possibly empty
-  std::vector<TokenLogprob> logprobs; // tokens generated since the last delta (when asked)
+  int32_t index = 0;                          // choice 0..n-1
+  std::string text;                           // new text, possibly empty
+  std::vector<TokenLogprob> logprobs;         // tokens generated since the last delta (when asked)
   FinishReason finish = FinishReason::kNone;  // kStop (EOS or stop string), kLength, kCancelled
 };
 

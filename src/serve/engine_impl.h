@@ -22,6 +22,21 @@
 
 namespace quanta::serve {
 
+// NOTE: design.
+// - Threads: HTTP threads call submit() (validates, pushes into the Inbox under its mutex,
+//   notifies) and read their StreamImpl; cancel() pushes the request id into the Inbox. The
+//   engine thread alone touches the Context, Scheduler, samplers and text streams. It blocks
+//   on the Inbox condition variable whenever the scheduler has nothing unfinished.
+// - A request with n choices is n scheduler requests (ids from next_sched_id_), choices
+//   1..n-1 added with fork_of = choice 0, so they share the prompt's blocks.
+// - One step: schedule(); KV block copies; one Batch of every chunk (logits only at the last
+//   token of chunks with `sample`); forward; per sampled chunk: the choice's sampler, logprobs
+//   of the raw logits, EOS / stop-string check; update(); drain_finished() -> final deltas.
+// - Ordering for observers: gauges and metrics of a finished request are published before its
+//   stream reports done(), so a client that saw the end sees the freed blocks.
+// - Preemption needs nothing here: tokens already sampled stay in the scheduler's request,
+//   their K/V rows are recomputed, and the sampler is asked again only at the end of them.
+
 struct LiveRequest;
 
 // One choice of a request: one scheduler request with its own sampler and text stream.
@@ -117,8 +132,8 @@ class EngineImpl final : public Engine {
   std::unique_ptr<Scheduler> scheduler_;
   int64_t next_sched_id_ = 0;
   std::unordered_map<int64_t, std::unique_ptr<LiveRequest>> live_;  // by request id
-  std::unordered_map<int64_t, ChoiceState*> choices_;              // by scheduler id
-  std::vector<Submission> taken_;       // swapped with the inbox's
+  std::unordered_map<int64_t, ChoiceState*> choices_;               // by scheduler id
+  std::vector<Submission> taken_;                                   // swapped with the inbox's
   std::vector<int64_t> taken_cancels_;
   bool stopping_ = false;
   bool cancel_all_ = false;

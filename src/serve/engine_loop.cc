@@ -13,7 +13,9 @@ namespace quanta::serve {
 
 namespace {
 
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 }  // namespace
 
@@ -91,8 +93,7 @@ void EngineImpl::cancel_request(LiveRequest& r) {
 void EngineImpl::step() {
   const SchedulerOutput& out = scheduler_->schedule();
   const bool idle = out.chunks.empty();
-  peak_used_.store(std::max(peak_used_.load(std::memory_order_relaxed),
-                            ctx_->kv().pool().n_used()),
+  peak_used_.store(std::max(peak_used_.load(std::memory_order_relaxed), ctx_->kv().pool().n_used()),
                    std::memory_order_relaxed);
   preemptions_.fetch_add(static_cast<int64_t>(out.preempted.size()), std::memory_order_relaxed);
   if (!idle) {
@@ -124,9 +125,8 @@ void EngineImpl::step() {
   if (idle && scheduler_->has_unfinished()) {
     // Nothing can run now (e.g. a sibling waits for blocks): wait for news, briefly.
     std::unique_lock<std::mutex> lock(inbox_->mu);
-    inbox_->cv.wait_for(lock, std::chrono::milliseconds(1), [&] {
-      return !inbox_->submissions.empty() || !inbox_->cancels.empty();
-    });
+    inbox_->cv.wait_for(lock, std::chrono::milliseconds(1),
+                        [&] { return !inbox_->submissions.empty() || !inbox_->cancels.empty(); });
   }
 }
 

@@ -10,7 +10,9 @@ namespace quanta::serve {
 
 namespace {
 
-float clean(float x) { return std::isnan(x) ? -std::numeric_limits<float>::infinity() : x; }
+float clean(float x) {
+  return std::isnan(x) ? -std::numeric_limits<float>::infinity() : x;
+}
 
 }  // namespace
 
@@ -20,7 +22,8 @@ void token_logprobs(const float* logits, int32_t n_vocab, int32_t token, int32_t
   float max = -std::numeric_limits<float>::infinity();
   for (int32_t i = 0; i < n_vocab; ++i) max = std::fmax(max, clean(logits[i]));
   double sum = 0.0;
-  for (int32_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(clean(logits[i]) - max));
+  for (int32_t i = 0; i < n_vocab; ++i)
+    sum += std::exp(static_cast<double>(clean(logits[i]) - max));
   const double lse = static_cast<double>(max) + std::log(sum);
   out.token = token;
   out.logprob = static_cast<float>(clean(logits[token]) - lse);

@@ -13,15 +13,15 @@ namespace {
 
 // Bucket bounds after vLLM's (vllm/engine/metrics.py), which cover CPU-sized latencies too.
 std::vector<double> ttft_bounds() {
-  return {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
+  return {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,  0.25,  0.5,   0.75,
           1.0,   2.5,   5.0,  7.5,  10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0};
 }
 std::vector<double> tpot_bounds() {
-  return {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2,  0.3,  0.4,  0.5,
+  return {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2,  0.3,  0.4, 0.5,
           0.75, 1.0,   2.5,  5.0,   7.5, 10.0, 20.0, 40.0, 80.0};
 }
 std::vector<double> latency_bounds() {
-  return {0.3,  0.5,  0.8,  1.0,  1.5,   2.0,   2.5,   5.0,    10.0,   15.0,  20.0,
+  return {0.3,  0.5,  0.8,  1.0,  1.5,   2.0,   2.5,   5.0,   10.0,   15.0,  20.0,
           30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
 }
 
@@ -49,8 +49,7 @@ void histogram(std::string& out, const char* name, const char* help, const Histo
   h.render(name, out);
 }
 
-void scalar(std::string& out, const char* name, const char* type, const char* help,
-            double value) {
+void scalar(std::string& out, const char* name, const char* type, const char* help, double value) {
   header(out, name, type, help);
   sample(out, name, value);
 }
@@ -100,10 +99,13 @@ void Histogram::render(const std::string& name, std::string& out) const {
 }
 
 Metrics::Metrics()
-    : ttft_(ttft_bounds()), tpot_(tpot_bounds()), e2e_(latency_bounds()), queue_(latency_bounds()) {}
+    : ttft_(ttft_bounds()),
+      tpot_(tpot_bounds()),
+      e2e_(latency_bounds()),
+      queue_(latency_bounds()) {}
 
-void Metrics::record_request(FinishReason outcome, int32_t prompt_tokens,
-                             int32_t completion_tokens, const RequestTimes& times) {
+void Metrics::record_request(FinishReason outcome, int32_t prompt_tokens, int32_t completion_tokens,
+                             const RequestTimes& times) {
   std::lock_guard<std::mutex> lock(mu_);
   switch (outcome) {
     case FinishReason::kStop:
@@ -151,8 +153,8 @@ std::string Metrics::text() const {
   sample(out, "quanta_requests_total{outcome=\"length\"}", static_cast<double>(length_));
   sample(out, "quanta_requests_total{outcome=\"cancelled\"}", static_cast<double>(cancelled_));
   for (const auto& [status, n] : rejected_) {
-    sample(out, "quanta_requests_total{outcome=\"rejected\",status=\"" + std::to_string(status) +
-                    "\"}",
+    sample(out,
+           "quanta_requests_total{outcome=\"rejected\",status=\"" + std::to_string(status) + "\"}",
            static_cast<double>(n));
   }
   scalar(out, "quanta_prompt_tokens_total", "counter", "Prompt tokens of finished requests.",

@@ -29,12 +29,12 @@ struct Submission {
 // Shared by the engine and every stream (streams may outlive the engine). All fields under mu.
 struct Inbox {
   std::mutex mu;
-  std::condition_variable cv;       // the engine thread waits here when idle
+  std::condition_variable cv;  // the engine thread waits here when idle
   std::vector<Submission> submissions;
-  std::vector<int64_t> cancels;     // request ids
-  bool stopping = false;            // shutdown() began: submit() refuses
-  bool cancel_all = false;          // shutdown(true)
-  int32_t queued = 0;               // submitted requests not yet scheduled (max_queue)
+  std::vector<int64_t> cancels;  // request ids
+  bool stopping = false;         // shutdown() began: submit() refuses
+  bool cancel_all = false;       // shutdown(true)
+  int32_t queued = 0;            // submitted requests not yet scheduled (max_queue)
 
   void cancel(int64_t id);
 };

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "gguf/reader.h"
+#include "gguf/writer.h"
 #include "testlib/golden.h"
 #include "testlib/server_process.h"
 #include "testlib/shared_data.h"
@@ -320,6 +322,28 @@ TEST(ServeE2ELimits, AuthBodyLimitAndFullQueue) {
   a.signal(SIGKILL);
   b.signal(SIGKILL);
   EXPECT_TRUE(eventually([&] { return gauge("quanta_kv_blocks_used") == 0; }, 5));
+}
+
+TEST(ServeE2EStartup, UnsupportedChatTemplateIsAClearErrorUnlessOverridden) {
+  gguf::Writer w = gguf::Writer::from_file(gguf::File::open(model()));
+  w.set("tokenizer.chat_template", gguf::Value::string("{{ '<start_of_turn>' + role }}"));
+  const std::string path = testlib::temp_dir() + "/odd-template.gguf";
+  w.write(path);
+  std::string out, err;
+  EXPECT_EQ(
+      testlib::run_command(testlib::quanta_binary() + " serve --port 0 -m " + path, &out, &err), 1);
+  EXPECT_NE(err.find("unsupported chat template"), std::string::npos) << err;
+  EXPECT_NE(err.find("<start_of_turn>"), std::string::npos) << err;
+  testlib::ServerProcess server(path, "-t 1 --chat-template llama2");
+  const HttpResult r =
+      http(server.url() + "/v1/chat/completions",
+           json{{"messages", {{{"role", "user"}, {"content", "Hi"}}}}, {"max_tokens", 2}}.dump());
+  EXPECT_EQ(r.status, 200) << r.body;
+  const HttpResult bad =
+      http(server.url() + "/v1/chat/completions",
+           json{{"messages", {{{"role", "assistant"}, {"content", "Hi"}}}}}.dump());
+  EXPECT_EQ(bad.status, 400);  // Llama-2 conversations start with the user
+  EXPECT_EQ(json::parse(bad.body)["error"]["param"], "messages");
 }
 
 TEST(ServeE2EShutdown, SigtermFinishesInFlightRequestsAndExitsZero) {

@@ -3,8 +3,10 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -77,6 +79,32 @@ std::string default_model_id(const std::string& path) {
   return name;
 }
 
+// Waits for SIGINT/SIGTERM (blocked in every thread) and shuts the server down gracefully.
+void watch_signals(sigset_t signals, const std::atomic<bool>& finished, api::Server& server) {
+  const timespec tick{0, 200 * 1000 * 1000};
+  while (!finished) {
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) {
+      std::fprintf(stderr, "quanta serve: %s: finishing in-flight requests\n",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM");
+      server.shutdown();
+      return;
+    }
+  }
+}
+
+api::ServerOptions server_options(const ServeFlags& f) {
+  api::ServerOptions so;
+  so.host = f.host;
+  so.port = f.port;
+  so.api_key = f.api_key;
+  so.cors_origin = f.cors_origin;
+  so.model_id = f.model_name.empty() ? default_model_id(f.model) : f.model_name;
+  so.max_body_bytes = f.max_body;
+  so.http_threads = std::max(64, f.engine.max_running + f.engine.max_queue + 16);
+  return so;
+}
+
 }  // namespace
 
 int cmd_serve(int argc, char** argv) {
@@ -106,14 +134,7 @@ int cmd_serve(int argc, char** argv) {
   if (!note.empty()) std::fprintf(stderr, "quanta serve: note: %s\n", note.c_str());
   const auto engine = serve::Engine::create(*model, tok, f.engine);
 
-  api::ServerOptions so;
-  so.host = f.host;
-  so.port = f.port;
-  so.api_key = f.api_key;
-  so.cors_origin = f.cors_origin;
-  so.model_id = f.model_name.empty() ? default_model_id(f.model) : f.model_name;
-  so.max_body_bytes = f.max_body;
-  so.http_threads = std::max(64, f.engine.max_running + f.engine.max_queue + 16);
+  const api::ServerOptions so = server_options(f);
   api::Server server(*engine, tok, chat, so);
   const int32_t port = server.bind();
   std::printf("quanta serve: listening on http://%s:%d (model %s, context %d, chat template %s)\n",
@@ -122,18 +143,7 @@ int cmd_serve(int argc, char** argv) {
   std::fflush(stdout);
 
   std::atomic<bool> finished{false};
-  std::thread watcher([&] {
-    const timespec tick{0, 200 * 1000 * 1000};
-    while (!finished) {
-      const int sig = sigtimedwait(&stop_signals, nullptr, &tick);
-      if (sig == SIGINT || sig == SIGTERM) {
-        std::fprintf(stderr, "quanta serve: %s: finishing in-flight requests\n",
-                     sig == SIGINT ? "SIGINT" : "SIGTERM");
-        server.shutdown();
-        return;
-      }
-    }
-  });
+  std::thread watcher(watch_signals, stop_signals, std::ref(finished), std::ref(server));
   server.run();
   finished = true;
   watcher.join();

@@ -2,8 +2,9 @@
 // at a time (FMA, horizontal sums folded with hadd), a vectorised online-softmax update, then
 // the probability-weighted V rows added into two heads' accumulators held in registers. F16
 // rows are converted once per tile (F16C) and shared by all query heads of the group.
-// Quantized K: the queries are quantized once per call and each score is the kernel table's
-// integer vec_dot (passed in the args); quantized V rows are dequantized once per tile.
+// Quantized K: the queries are quantized to Q8_0 once per call, and scores are integer block
+// dot products (ggml's vec_dot_q8_0_q8_0 / q4_0_q8_0 math, fused here over up to four query
+// heads per K row); quantized V rows are dequantized once per tile.
 // NOTE: no std:: templates or shared inline helpers here (see simd.h): AVX2 code only.
 #include "kernels/x86_avx2/flash_attention_avx2.h"
 
@@ -171,13 +172,73 @@ void load_tile(const FlashGroupArgs& a, const Scratch& sc, int32_t p0, int32_t n
   for (int32_t j = n; j % 4 != 0; ++j) krows[j] = vrows[j] = sc.zero;
 }
 
-// Quantized K: s[g, j] = k_dot(k_j, quantized q_g) * scale.
+inline float block_scale(const uint8_t* block) {
+  uint16_t h;
+  std::memcpy(&h, block, sizeof(h));
+  return _cvtsh_ss(h);
+}
+
+// The 32 int8 values of a Q8_0 block.
+inline __m256i load_q8_0(const uint8_t* block) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2));
+}
+
+// The 32 values of a Q4_0 block as int8 in [-8, 7] (low nibbles: values 0..15).
+inline __m256i load_q4_0(const uint8_t* block) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 2));
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+  return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
+}
+
+// sum_i a_i b_i over 32 int8 pairs, as 8 float lanes of partial sums (|a_i|, |b_i| <= 127,
+// so the int16 pair sums of maddubs cannot saturate).
+inline __m256 dot_i8(__m256i a, __m256i b) {
+  const __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(products, _mm256_set1_epi16(1)));
+}
+
+// s[h, j] = scale * sum_blocks d_k d_q (k_block . q_block) for H query heads (Q8_0 rows at
+// qq, q_row_bytes apart) and the K rows kq[0..n) of type Q8_0 (Q4 = false) or Q4_0.
+template <int H, bool Q4>
+void scores_quantized(const FlashGroupArgs& a, const uint8_t* qq, const uint8_t* const* kq,
+                      int32_t n, float* s) {
+  const int32_t n_blocks = a.head_dim / 32;
+  const size_t k_block_bytes = Q4 ? 18 : 34;
+  for (int32_t j = 0; j < n; ++j) {
+    __m256 acc[H];
+    for (int h = 0; h < H; ++h) acc[h] = _mm256_setzero_ps();
+    for (int32_t b = 0; b < n_blocks; ++b) {
+      const uint8_t* kb = kq[j] + b * k_block_bytes;
+      const __m256i k = Q4 ? load_q4_0(kb) : load_q8_0(kb);
+      const float dk = block_scale(kb);
+      for (int h = 0; h < H; ++h) {
+        const uint8_t* qb = qq + h * a.q_row_bytes + b * 34;
+        const __m256 d = _mm256_set1_ps(dk * block_scale(qb));
+        acc[h] = _mm256_fmadd_ps(d, dot_i8(k, load_q8_0(qb)), acc[h]);
+      }
+    }
+    for (int h = 0; h < H; ++h) s[h * kTile + j] = hsum(acc[h]) * a.scale;
+  }
+}
+
+template <bool Q4>
+void scores_quantized_heads(const FlashGroupArgs& a, const Scratch& sc, const uint8_t* const* kq,
+                            int32_t n, float* s) {
+  int32_t g = 0;
+  for (; g + 4 <= a.group; g += 4) {
+    scores_quantized<4, Q4>(a, sc.qq + g * a.q_row_bytes, kq, n, s + g * kTile);
+  }
+  for (; g < a.group; ++g) {
+    scores_quantized<1, Q4>(a, sc.qq + g * a.q_row_bytes, kq, n, s + g * kTile);
+  }
+}
+
 void tile_scores_quantized(const FlashGroupArgs& a, const Scratch& sc, const uint8_t* const* kq,
                            int32_t n, float* s) {
-  for (int32_t j = 0; j < n; ++j) {
-    for (int32_t g = 0; g < a.group; ++g) {
-      s[g * kTile + j] = a.k_dot(a.head_dim, kq[j], sc.qq + g * a.q_row_bytes) * a.scale;
-    }
+  if (a.type == GgmlType::Q4_0) {
+    scores_quantized_heads<true>(a, sc, kq, n, s);
+  } else {
+    scores_quantized_heads<false>(a, sc, kq, n, s);
   }
 }
 

@@ -18,10 +18,9 @@ struct FlashGroupArgs {
   const void* v = nullptr;   // same layout as k
   GgmlType type = GgmlType::F32;  // F32, F16, Q8_0 or Q4_0 rows
   size_t row_bytes = 0;           // bytes of one head's row
-  // Quantized K only: the query rows are quantized with q_from_float (to the K type's
-  // vec_dot_type, q_row_bytes per row) and scored with k_dot(head_dim, k_row, q_row).
+  // Quantized K only: the query rows are quantized with q_from_float (a Q8_0 quantizer,
+  // q_row_bytes per row) and scored against the K blocks with integer dot products.
   FromFloatFn q_from_float = nullptr;
-  VecDotFn k_dot = nullptr;
   size_t q_row_bytes = 0;
   int32_t n_kv_head = 0;
   int32_t kv_head = 0;

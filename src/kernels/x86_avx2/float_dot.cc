@@ -50,20 +50,42 @@ struct BF16Format {
   static float scalar(const uint8_t* p) { return bf16_to_f32(load_u16(p)); }
 };
 
+// F16 and BF16 activations are converted to F32 once per token (kPrep = 1 float per value,
+// in the order F::vec yields them), so a tile converts only its weight rows; F32 reads the
+// activations in place. Per output: 8 lanes of FMAs over the full 64-byte lines, hsum, then
+// the values of the last partial line one at a time, in every tile shape.
 template <class F>
 struct FloatKernel {
   static constexpr int64_t kBlockValues = 1;
   static constexpr size_t kWBytes = F::kElem;
   static constexpr size_t kABytes = F::kElem;
-  static constexpr int kPrep = 0;
+  static constexpr bool kConvert = F::kElem != 4;
+  static constexpr int kPrep = kConvert ? 1 : 0;
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
-  static constexpr int kGemmRows = 4;
-  static constexpr int kGemmTokens = 3;
+  static constexpr int kGemmRows = 3;
+  static constexpr int kGemmTokens = 4;
   static constexpr int64_t kGemmMinTokens = 3;
   static constexpr int64_t kLineValues = 64 / F::kElem;
 
-  static void prepare(const uint8_t*, int64_t, float*, int64_t) {}
+  static void prepare(const uint8_t* act, int64_t n, float* prep, int64_t) {
+    if constexpr (kConvert) {
+      for (int64_t v = 0; v + kLineValues <= n; v += kLineValues) {
+        for (int c = 0; c < F::kVecs; ++c) {
+          _mm256_storeu_ps(prep + v + 8 * c, F::vec(act + v * F::kElem, c));
+        }
+      }
+    }
+  }
+
+  // Activation vector c of the line at value v of token t.
+  static __m256 act_vec(const TileArgs& a, int t, int64_t v, int c) {
+    if constexpr (kConvert) {
+      return _mm256_loadu_ps(a.prep + t * a.prep_stride + v + 8 * c);
+    } else {
+      return F::vec(a.act + t * a.act_row_bytes + v * F::kElem, c);
+    }
+  }
 
   template <int R, int T>
   [[gnu::noinline]] static void tile(const TileArgs& a, float* out) {
@@ -81,13 +103,11 @@ struct FloatKernel {
       prefetch_rows<R>(a, seg_bytes, pos, 1);
 #pragma GCC unroll 4
       for (int c = 0; c < F::kVecs; ++c) {
-        __m256 yv[T];
-        for (int t = 0; t < T; ++t) yv[t] = F::vec(a.act + t * a.act_row_bytes + pos, c);
-        for (int i = 0; i < R; ++i) {
-          const __m256 wv = F::vec(a.w + i * a.row_stride + pos, c);
-          for (int t = 0; t < T; ++t) {
-            acc[i][t] = _mm256_fmadd_ps(wv, yv[t], acc[i][t]);
-          }
+        __m256 wv[R];
+        for (int i = 0; i < R; ++i) wv[i] = F::vec(a.w + i * a.row_stride + pos, c);
+        for (int t = 0; t < T; ++t) {
+          const __m256 yv = act_vec(a, t, v, c);
+          for (int i = 0; i < R; ++i) acc[i][t] = _mm256_fmadd_ps(wv[i], yv, acc[i][t]);
         }
       }
     }

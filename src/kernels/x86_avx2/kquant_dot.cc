@@ -1,5 +1,5 @@
-// AVX2 dot products and row tiles of the K-quants Q4_K, Q5_K and Q6_K against Q8_K
-// activations. Sub-block scales are applied in the integer domain (madd of the int16 maddubs
+// AVX2 dot products and row tiles of the K-quants Q5_K and Q6_K against Q8_K activations
+// (Q4_K: q4_k_dot.cc). Sub-block scales are applied in the integer domain (madd of the int16 maddubs
 // sums with broadcast scales), mins and the Q6_K offset of 32 through the activation's bsums,
 // so each 256-value super-block needs one int->float conversion per (row, token).
 #include "kernels/x86_avx2/avx2.h"
@@ -202,14 +202,10 @@ struct Q6KKernel {
   }
 };
 
-using Q4KKernel = ScaleMinKernel<false>;
 using Q5KKernel = ScaleMinKernel<true>;
 
 }  // namespace
 
-float vec_dot_q4_K_q8_K(int64_t n, const void* x, const void* y) {
-  return vec_dot<Q4KKernel>(n, x, y);
-}
 float vec_dot_q5_K_q8_K(int64_t n, const void* x, const void* y) {
   return vec_dot<Q5KKernel>(n, x, y);
 }
@@ -217,7 +213,6 @@ float vec_dot_q6_K_q8_K(int64_t n, const void* x, const void* y) {
   return vec_dot<Q6KKernel>(n, x, y);
 }
 
-QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q4_K, Q4KKernel)
 QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q5_K, Q5KKernel)
 QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q6_K, Q6KKernel)
 

@@ -1,7 +1,7 @@
 // AVX2 dot products and row tiles of the legacy 32-value block types Q4_1, Q5_0, Q5_1 and
 // Q8_0 against Q8_0/Q8_1 activations (Q4_0: q4_0_dot.cc). Unsigned weights (Q4/Q5 levels) go
-// straight into maddubs, two blocks per vector; their offset (-8/-16, or the Q4_1/Q5_1 min) is applied per
-// block from per-token activation sums prepared once, and the per-block F16 scales are
+// straight into maddubs, two blocks per vector; their offset (-8/-16, or the Q4_1/Q5_1 min) is
+// applied per block from per-token activation sums prepared once, and the per-block F16 scales are
 // converted 8 blocks at a time.
 #include "kernels/x86_avx2/avx2.h"
 #include "kernels/x86_avx2/simd.h"
@@ -168,8 +168,8 @@ struct UnsignedKernel {
   // One row of a GEMM tile: not inlined into the tile's row loop, so the compiler keeps the
   // row's accumulators in registers instead of hoisting (and spilling) every row's loads.
   template <int T>
-  [[gnu::noinline]] static void group_row(const uint8_t* w, const float* prep,
-                                          int64_t prep_stride, __m256* acc_io) {
+  [[gnu::noinline]] static void group_row(const uint8_t* w, const float* prep, int64_t prep_stride,
+                                          __m256* acc_io) {
     __m256 acc[1][T];
     for (int t = 0; t < T; ++t) acc[0][t] = acc_io[t];
     group<1, T>(w, 0, prep, prep_stride, acc);
@@ -249,8 +249,8 @@ struct Q8_0Kernel {
   // One group of 8 blocks of row `blk` against T tokens (activations `act`, `dy` their
   // prepared scales, both at the group's first block).
   template <int T>
-  static void group(const uint8_t* blk, const uint8_t* act, size_t act_row_bytes,
-                    const float* dy, int64_t prep_stride, __m256* acc) {
+  static void group(const uint8_t* blk, const uint8_t* act, size_t act_row_bytes, const float* dy,
+                    int64_t prep_stride, __m256* acc) {
     alignas(32) float scale[T][8];  // dx * dy of the 8 blocks, broadcast from memory below
     const __m256 dx = load_f16x8_strided(blk, kWBytes);
     for (int t = 0; t < T; ++t) {

@@ -56,7 +56,8 @@ struct Q4_0Kernel {
   static void levels(const uint8_t* blk, __m256i* v) {
     __m256i x[4];
     for (int j = 0; j < 4; ++j) {
-      x[j] = _mm256_set_m128i(loadu128(blk + (j + 4) * kWBytes + 2), loadu128(blk + j * kWBytes + 2));
+      x[j] =
+          _mm256_set_m128i(loadu128(blk + (j + 4) * kWBytes + 2), loadu128(blk + j * kWBytes + 2));
     }
     const __m256i t0 = _mm256_unpacklo_epi32(x[0], x[1]), t1 = _mm256_unpackhi_epi32(x[0], x[1]);
     const __m256i t2 = _mm256_unpacklo_epi32(x[2], x[3]), t3 = _mm256_unpackhi_epi32(x[2], x[3]);

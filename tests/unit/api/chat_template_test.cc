@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "gguf/reader.h"
+#include "gguf/writer.h"
+#include "testlib/shared_data.h"
+#include "tokenizer/tokenizer.h"
 
 namespace quanta::api {
 namespace {
@@ -111,6 +115,41 @@ TEST(ChatTemplate, AlternationErrorsNameMessages) {
       }
     }
   }
+}
+
+// stories260K's metadata, with `chat_template` as tokenizer.chat_template when non-empty.
+gguf::File stories_with_template(const std::string& chat_template) {
+  const gguf::File base = gguf::File::open(testlib::shared_path("models/stories260K.gguf"));
+  gguf::Writer w = gguf::Writer::from_file(base);
+  if (!chat_template.empty()) w.set("tokenizer.chat_template", gguf::Value::string(chat_template));
+  return gguf::File::from_bytes(w.to_bytes());
+}
+
+TEST(ChatTemplate, FromModelMetadata) {
+  const gguf::File plain = stories_with_template("");
+  const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_gguf(plain);
+  std::string note;
+  ChatTemplate t = chat_template_for(plain, tok, "", &note);
+  EXPECT_EQ(t.family, ChatFamily::kChatml);
+  EXPECT_NE(note.find("ChatML"), std::string::npos) << note;
+  EXPECT_EQ(t.bos, "<s>");  // the vocabulary's BOS and EOS texts
+  EXPECT_EQ(t.eos, "</s>");
+
+  note.clear();
+  const gguf::File llama3 = stories_with_template("{{ '<|start_header_id|>' + role }}");
+  EXPECT_EQ(chat_template_for(llama3, tok, "", &note).family, ChatFamily::kLlama3);
+  EXPECT_TRUE(note.empty());
+  EXPECT_EQ(chat_template_for(llama3, tok, "zephyr", &note).family, ChatFamily::kZephyr);
+
+  const gguf::File odd = stories_with_template("{{ '<start_of_turn>' + role }}");
+  try {
+    chat_template_for(odd, tok, "", &note);
+    ADD_FAILURE() << "accepted an unknown template";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("<start_of_turn>"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--chat-template"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(chat_template_for(odd, tok, "mistral", &note).family, ChatFamily::kMistral);
 }
 
 }  // namespace

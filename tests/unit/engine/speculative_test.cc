@@ -1,7 +1,8 @@
 // Speculative decoding at temperature 0: token-for-token equality with plain greedy decoding
 // for every draft (the model itself, its Q8_0 and Q5_0 quantizations, n-gram lookup), several
 // prompts, K = 1..8 fixed and adaptive; KV rollback leaves both caches consistent; n-gram
-// lookup; the adaptive draft-length rule and the speedup formula.
+// lookup; the verifier on hand-made distributions; the adaptive draft-length rule and the
+// speedup formula.
 #include "engine/speculative.h"
 
 #include <gtest/gtest.h>
@@ -151,6 +152,59 @@ TEST(Ngram, LookupFindsTheLatestEarlierOccurrence) {
   ASSERT_EQ(ngram_lookup(run.data(), 3, 1, 8, out), 1);  // overlapping match at i = 1
   EXPECT_EQ(out[0], 7);
   EXPECT_THROW(NgramDrafter(0), Error);
+}
+
+// Logit rows [rows.size(), 4] from probabilities (log p; -inf for 0).
+std::vector<float> logit_rows(const std::vector<std::vector<double>>& rows) {
+  std::vector<float> out;
+  for (const auto& r : rows) {
+    for (double p : r) out.push_back(p > 0 ? static_cast<float>(std::log(p)) : -INFINITY);
+  }
+  return out;
+}
+
+TEST(Verifier, GreedyAcceptsWhileTheDraftIsTheArgmax) {
+  const std::vector<float> logits =
+      logit_rows({{0.1, 0.7, 0.1, 0.1}, {0.6, 0.2, 0.1, 0.1}, {0.1, 0.1, 0.1, 0.7}});
+  Sampler sampler(4, greedy_params());
+  Verifier v(4);
+  Draft draft(4, 2);
+  draft.point_mass = true;
+  draft.tokens = {1, 2};  // 1 is row 0's argmax; 2 is not row 1's (0 is)
+  draft.q_token = {1.0f, 1.0f};
+  std::vector<int32_t> out;
+  EXPECT_EQ(v.verify(sampler, logits.data(), draft, out), 1);
+  EXPECT_EQ(out, (std::vector<int32_t>{1, 0}));
+  draft.tokens = {1, 0};  // both accepted: the bonus is row 2's argmax
+  out.clear();
+  EXPECT_EQ(v.verify(sampler, logits.data(), draft, out), 2);
+  EXPECT_EQ(out, (std::vector<int32_t>{1, 0, 3}));
+}
+
+TEST(Verifier, PointMassOnAnImpossibleTokenResamplesFromTheTarget) {
+  // p(3) = 0: the draft token is always rejected and the residual is p itself.
+  const std::vector<float> logits = logit_rows({{0.5, 0.3, 0.2, 0.0}, {0.25, 0.25, 0.25, 0.25}});
+  Sampler sampler(4, spec_test::plain_sampling(9));
+  Verifier v(4);
+  Draft draft(4, 1);
+  draft.point_mass = true;
+  draft.tokens = {3};
+  draft.q_token = {1.0f};
+  std::vector<int> counts(4, 0);
+  constexpr int kN = 20000;
+  std::vector<int32_t> out;
+  for (int i = 0; i < kN; ++i) {
+    out.clear();
+    ASSERT_EQ(v.verify(sampler, logits.data(), draft, out), 0);
+    ASSERT_EQ(out.size(), 1u);
+    ++counts[out[0]];
+  }
+  EXPECT_EQ(counts[3], 0);
+  // Within 5 sigma of p = (0.5, 0.3, 0.2).
+  const double p[3] = {0.5, 0.3, 0.2};
+  for (int x = 0; x < 3; ++x) {
+    EXPECT_NEAR(counts[x] / double(kN), p[x], 5 * std::sqrt(p[x] * (1 - p[x]) / kN)) << x;
+  }
 }
 
 TEST(DraftLength, PredictedSpeedupFormula) {

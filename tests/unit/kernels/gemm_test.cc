@@ -31,8 +31,8 @@ std::vector<uint8_t> random_rows(std::mt19937& rng, GgmlType type, int64_t n, in
 }
 
 // y[t * n_rows + r] for all rows and tokens through the active table.
-std::vector<float> product(GgmlType type, const std::vector<uint8_t>& w, int64_t n_rows,
-                           int64_t k, const uint8_t* act, int64_t n_tokens) {
+std::vector<float> product(GgmlType type, const std::vector<uint8_t>& w, int64_t n_rows, int64_t k,
+                           const uint8_t* act, int64_t n_tokens) {
   std::vector<float> y(n_rows * n_tokens, -1.0f);
   active().matmul_rows(type, w.data(), row_size(type, k), k, act, row_size(act_type(type), k),
                        n_tokens, y.data(), n_rows, 0, n_rows);
@@ -58,7 +58,8 @@ TEST(Gemm, TokenResultsDoNotDependOnTheBatch) {
         const std::vector<uint8_t> act = random_rows(rng, act_type(type), 40, k);
         // Each token alone (the decode path).
         std::vector<std::vector<float>> alone;
-        for (int64_t t = 0; t < 40; ++t) alone.push_back(product(type, w, n_rows, k, &act[t * ab], 1));
+        for (int64_t t = 0; t < 40; ++t)
+          alone.push_back(product(type, w, n_rows, k, &act[t * ab], 1));
         // The same tokens in batches of every size, starting at different tokens.
         for (int64_t n : {2, 3, 4, 5, 6, 7, 8, 9, 13, 17, 33}) {
           const int64_t first = n % 7;
@@ -66,8 +67,8 @@ TEST(Gemm, TokenResultsDoNotDependOnTheBatch) {
           for (int64_t t = 0; t < n; ++t) {
             for (int64_t r = 0; r < n_rows; ++r) {
               ASSERT_EQ(y[t * n_rows + r], alone[first + t][r])
-                  << isa << " " << type_name(type) << " k=" << k << " batch " << n << " token "
-                  << t << " row " << r;
+                  << isa << " " << type_name(type) << " k=" << k << " batch " << n << " token " << t
+                  << " row " << r;
             }
           }
         }

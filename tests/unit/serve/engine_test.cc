@@ -57,15 +57,15 @@ TEST(Engine, StreamsTheDetokenizedTokensAndReportsUsage) {
   EXPECT_EQ(c.usage.completion_tokens, 24);
   EXPECT_EQ(c.usage.cached_tokens, 0);
   const std::string metrics = e->metrics_text();
-  for (const std::string line : {
+  for (const std::string& line : std::vector<std::string>{
            "quanta_requests_total{outcome=\"length\"} 1",
            "quanta_generation_tokens_total 24",
            "quanta_prompt_tokens_total " + std::to_string(c.usage.prompt_tokens),
-           std::string("quanta_time_to_first_token_seconds_count 1"),
-           std::string("quanta_time_per_output_token_seconds_count 1"),
-           std::string("quanta_e2e_request_latency_seconds_count 1"),
-           std::string("quanta_request_queue_time_seconds_count 1"),
-           std::string("quanta_requests_running 0"),
+           "quanta_time_to_first_token_seconds_count 1",
+           "quanta_time_per_output_token_seconds_count 1",
+           "quanta_e2e_request_latency_seconds_count 1",
+           "quanta_request_queue_time_seconds_count 1",
+           "quanta_requests_running 0",
            "quanta_kv_blocks_free " + std::to_string(e->kv_blocks_total()),
        }) {
     EXPECT_NE(metrics.find(line + "\n"), std::string::npos) << line << "\n" << metrics;

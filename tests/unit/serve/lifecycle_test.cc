@@ -111,8 +111,9 @@ TEST(EngineLifecycle, FullQueueThrowsQueueFull) {
   EXPECT_EQ(e->n_waiting(), 0);
   EXPECT_EQ(collect(*e->submit(greedy("Hello", 3))).usage.completion_tokens, 3);
   e->record_rejected(429);  // what the HTTP layer does with QueueFull
-  EXPECT_NE(e->metrics_text().find("quanta_requests_total{outcome=\"rejected\",status=\"429\"} 1\n"),
-            std::string::npos);
+  EXPECT_NE(
+      e->metrics_text().find("quanta_requests_total{outcome=\"rejected\",status=\"429\"} 1\n"),
+      std::string::npos);
 }
 
 TEST(EngineLifecycle, ShutdownWithoutCancelFinishesWhatRuns) {
