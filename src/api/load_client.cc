@@ -32,8 +32,9 @@ std::string error_message(int status, const std::string& body) {
   return strformat("HTTP %d: %s", status, body.substr(0, 200).c_str());
 }
 
-// Reads one stream event into the sample; returns false on [DONE].
-bool take_event(const std::string& data, Clock::time_point t0, RequestSample& s, int32_t& texts,
+// Reads one stream event into the sample (`chunks` counts those with choices); returns false
+// on [DONE] or an error.
+bool take_event(const std::string& data, Clock::time_point t0, RequestSample& s, int32_t& chunks,
                 bool& done) {
   if (data == "[DONE]") {
     done = true;
@@ -48,11 +49,10 @@ bool take_event(const std::string& data, Clock::time_point t0, RequestSample& s,
     s.error = "stream error: " + j["error"].value("message", "");
     return false;
   }
+  // NOTE: as vLLM's benchmark, the first chunk with a choice is the first token, even when
+  // its text is empty (a partial UTF-8 sequence, a token that renders as nothing).
   if (j.contains("choices") && !j["choices"].empty()) {
-    const json& c = j["choices"][0];
-    if (c.contains("text") && c["text"].is_string() && !c["text"].get<std::string>().empty()) {
-      if (texts++ == 0) s.ttft_s = seconds_since(t0);
-    }
+    if (chunks++ == 0) s.ttft_s = seconds_since(t0);
   }
   if (j.contains("usage") && j["usage"].is_object()) {
     s.prompt_tokens = j["usage"].value("prompt_tokens", 0);
@@ -133,14 +133,14 @@ RequestSample LoadClient::send(const LoadRequest& r) {
   std::string raw;  // the body as received (error bodies, non-streamed responses)
   SseParser sse;
   std::vector<std::string> events;
-  int32_t texts = 0;
+  int32_t chunks = 0;
   bool done = false, stop = false;
   const Clock::time_point t0 = Clock::now();
   req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
     if (raw.size() < (1u << 20)) raw.append(data, len);
     if (!r.stream) return true;
     sse.feed(std::string_view(data, len), events);
-    for (const std::string& e : events) stop = stop || !take_event(e, t0, s, texts, done);
+    for (const std::string& e : events) stop = stop || !take_event(e, t0, s, chunks, done);
     events.clear();
     return !stop || done;
   };
@@ -162,7 +162,8 @@ RequestSample LoadClient::send(const LoadRequest& r) {
       s.error = "the stream ended without [DONE]";
       return s;
     }
-    if (s.output_tokens == 0) s.output_tokens = texts;
+    if (chunks == 0) s.ttft_s = s.e2e_s;
+    if (s.output_tokens == 0) s.output_tokens = chunks;
   } else {
     const json j = json::parse(raw, nullptr, false);
     if (j.is_discarded() || !j.contains("usage")) {

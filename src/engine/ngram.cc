@@ -15,10 +15,14 @@ int32_t ngram_lookup(const int32_t* tokens, int32_t n, int32_t ngram, int32_t ma
   // Latest first: the most recent context is the best predictor of what follows.
   for (int32_t i = n - ngram - 1; i >= 0; --i) {
     if (!std::equal(tail, tail + ngram, tokens + i)) continue;
+    // What followed, extended past the end of the sequence by the proposal itself (an LZ77
+    // overlapping copy): a sequence stuck in a loop of period p gets max_out tokens, not p.
     const int32_t from = i + ngram;
-    const int32_t count = std::min(max_out, n - from);
-    std::copy(tokens + from, tokens + from + count, out);
-    return count;
+    for (int32_t j = 0; j < max_out; ++j) {
+      const int32_t at = from + j;
+      out[j] = at < n ? tokens[at] : out[at - n];
+    }
+    return max_out;
   }
   return 0;
 }

@@ -10,9 +10,10 @@
 
 namespace quanta {
 
-// Finds the latest i + ngram < n with tokens[i, i + ngram) == tokens[n - ngram, n) and copies
-// up to max_out tokens from tokens[i + ngram, n) to out; returns how many (0: no match, or
-// n <= ngram). ngram >= 1.
+// Finds the latest i + ngram < n with tokens[i, i + ngram) == tokens[n - ngram, n) and writes
+// max_out tokens to out: tokens[i + ngram, n), continued periodically (the continuation
+// repeats itself with period n - i - ngram, as the sequence would if it went on copying).
+// Returns max_out, or 0 with no match or n <= ngram. ngram >= 1.
 int32_t ngram_lookup(const int32_t* tokens, int32_t n, int32_t ngram, int32_t max_out,
                      int32_t* out);
 

@@ -24,9 +24,10 @@ void check_kv_type(GgmlType type, int32_t head_dim) {
   check_kv_type(type);
   const int64_t block = type_traits(type).block_size;
   if (head_dim <= 0 || head_dim % block != 0) {
-    fail("KV cache type %s needs a head size that is a multiple of %lld; this model's is %d "
-         "(use f32 or f16)",
-         type_name(type), static_cast<long long>(block), head_dim);
+    fail(
+        "KV cache type %s needs a head size that is a multiple of %lld; this model's is %d "
+        "(use f32 or f16)",
+        type_name(type), static_cast<long long>(block), head_dim);
   }
 }
 

@@ -29,11 +29,11 @@ int64_t aligned(int64_t n) {
 
 // The per-thread scratch, carved out of one float array.
 struct Scratch {
-  float* s;   // [group, kFlashTile] scores of the tile, then their exp(score - max)
-  float* m;   // [group] running max of the scores
-  float* l;   // [group] running sum of exp(score - m)
-  float* kt;  // [kFlashTile, head_dim] F16 K rows of the tile converted to F32
-  float* vt;  // [kFlashTile, head_dim] F16 / quantized V rows converted to F32
+  float* s;     // [group, kFlashTile] scores of the tile, then their exp(score - max)
+  float* m;     // [group] running max of the scores
+  float* l;     // [group] running sum of exp(score - m)
+  float* kt;    // [kFlashTile, head_dim] F16 K rows of the tile converted to F32
+  float* vt;    // [kFlashTile, head_dim] F16 / quantized V rows converted to F32
   uint8_t* qq;  // [group] query rows in the K type's vec_dot_type (quantized K only)
 
   Scratch(float* base, int32_t group, int32_t head_dim) {
@@ -272,8 +272,8 @@ int64_t flash_scratch_floats(const AttentionShape& shape) {
 void flash_attention_group(const float* q_group, const PagedKvView& kv, int32_t n_kv,
                            const AttentionShape& shape, int32_t kv_head, float* scratch,
                            float* out_group) {
-  QUANTA_ASSERT(n_kv > 0 && (kv.type == GgmlType::F32 || kv.type == GgmlType::F16 ||
-                             is_quantized_kv(kv.type)));
+  QUANTA_ASSERT(n_kv > 0 &&
+                (kv.type == GgmlType::F32 || kv.type == GgmlType::F16 || is_quantized_kv(kv.type)));
   QUANTA_ASSERT(kv.head_dim == shape.head_dim && kv.n_kv_head == shape.n_kv_head);
   QUANTA_ASSERT(kv.row_bytes == row_size(kv.type, kv.head_dim));
 #if defined(__x86_64__)

@@ -1,6 +1,8 @@
-// Flash attention on the CPU over a paged F32/F16 KV cache: tiles of KV positions, online
-// softmax (running max and sum, accumulator rescaled when the max grows), never a full score
-// row; grouped-query aware, so each K/V row is read once for all query heads of its KV head.
+// Flash attention on the CPU over a paged F32, F16, Q8_0 or Q4_0 KV cache: tiles of KV
+// positions, online softmax (running max and sum, accumulator rescaled when the max grows),
+// never a full score row; grouped-query aware, so each K/V row is read once for all query
+// heads of its KV head. Quantized K is scored against the query quantized to Q8_0 (integer
+// block dot products, as llama.cpp); quantized V rows are dequantized per tile.
 #pragma once
 
 #include <cstdint>
@@ -10,8 +12,8 @@
 
 namespace quanta::ops {
 
-// KV positions per tile: the score tile is [group, kFlashTile], and F16 rows are converted
-// to F32 one tile at a time ([kFlashTile, head_dim] for K and for V, L1-sized).
+// KV positions per tile: the score tile is [group, kFlashTile], and F16 (K, V) and quantized
+// (V) rows are converted to F32 one tile at a time ([kFlashTile, head_dim], L1-sized).
 constexpr int32_t kFlashTile = 32;
 
 // Floats of scratch one flash_attention_group call needs (one per thread).

@@ -110,9 +110,10 @@ int cmd_perplexity(int argc, char** argv) {
   if (tok.add_bos()) o.bos = tok.bos();
   const double t0 = now_seconds();
   const std::vector<int32_t> tokens = ppl::tokenize_for_perplexity(tok, text);
+  int64_t n_windows = static_cast<int64_t>(tokens.size()) / f.n_ctx;
+  if (f.n_chunks > 0) n_windows = std::min<int64_t>(n_windows, f.n_chunks);
   std::fprintf(stderr, "perplexity: %zu tokens (tokenized in %.2f s), %lld windows of %d\n",
-               tokens.size(), now_seconds() - t0,
-               static_cast<long long>(tokens.size() / std::max(f.n_ctx, 1)), f.n_ctx);
+               tokens.size(), now_seconds() - t0, static_cast<long long>(n_windows), f.n_ctx);
   ProgressBar bar;
   const ppl::PerplexityResult r =
       ppl::evaluate_perplexity(*model, tokens, o, base.get(),

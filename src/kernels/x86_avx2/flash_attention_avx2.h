@@ -12,10 +12,10 @@ namespace quanta::kernels::avx2 {
 
 // One token's `group` query heads sharing KV head `kv_head`, against positions [0, n_kv).
 struct FlashGroupArgs {
-  const float* q = nullptr;  // [group, head_dim]
-  float* out = nullptr;      // [group, head_dim]
-  const void* k = nullptr;   // [n_blocks, n_kv_head, block_size, row_bytes] bytes
-  const void* v = nullptr;   // same layout as k
+  const float* q = nullptr;       // [group, head_dim]
+  float* out = nullptr;           // [group, head_dim]
+  const void* k = nullptr;        // [n_blocks, n_kv_head, block_size, row_bytes] bytes
+  const void* v = nullptr;        // same layout as k
   GgmlType type = GgmlType::F32;  // F32, F16, Q8_0 or Q4_0 rows
   size_t row_bytes = 0;           // bytes of one head's row
   // Quantized K only: the query rows are quantized with q_from_float (a Q8_0 quantizer,

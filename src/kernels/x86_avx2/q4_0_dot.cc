@@ -32,7 +32,7 @@ struct Q4_0Kernel {
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
   static constexpr int kGemmRows = 4;
-  static constexpr int kGemmTokens = 6;
+  static constexpr int kGemmTokens = 16;
   static constexpr int64_t kGemmMinTokens = 3;
 
   static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
@@ -107,6 +107,27 @@ struct Q4_0Kernel {
     for (int t = 0; t < T; ++t) acc_io[t] = acc[t];
   }
 
+  // One full group of one row against nt tokens, the accumulators in memory (a load and a
+  // store per ~20 vector operations): the transposed levels serve many tokens.
+  [[gnu::noinline]] static void group_row_many(const uint8_t* blk, const float* prep,
+                                               int64_t prep_stride, int nt, __m256* acc) {
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256i v[8];
+    levels(blk, v);
+    const __m256 dx = load_f16x8_strided(blk, kWBytes);
+    for (int t = 0; t < nt; ++t) {
+      const float* p = prep + t * prep_stride;
+      const auto* y = reinterpret_cast<const uint8_t*>(p + 16);
+      __m256i s = _mm256_maddubs_epi16(v[0], loadu256(y));
+      for (int m = 1; m < 8; ++m) {
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(v[m], loadu256(y + 32 * m)));
+      }
+      const __m256 c = _mm256_fmadd_ps(dx, _mm256_loadu_ps(p + 8), acc[t]);
+      const __m256 scale = _mm256_mul_ps(dx, _mm256_loadu_ps(p));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s, ones16)), scale, c);
+    }
+  }
+
   template <int R, int T>
   [[gnu::noinline]] static void tile(const TileArgs& a, float* out) {
     const __m256i ones16 = _mm256_set1_epi16(1);
@@ -119,8 +140,18 @@ struct Q4_0Kernel {
       }
     }
     const int64_t groups = a.nb / 8;
-    for (int i = 0; i < R; ++i) {
-      row_groups<T>(a.w + i * a.row_stride, groups, a.prep, a.prep_stride, acc[i]);
+    if constexpr (T <= 4) {  // decode shapes: accumulators in registers
+      for (int i = 0; i < R; ++i) {
+        row_groups<T>(a.w + i * a.row_stride, groups, a.prep, a.prep_stride, acc[i]);
+      }
+    } else {  // GEMM shapes: each row's levels transposed once per group for all T tokens
+      for (int64_t g = 0; g < groups; ++g) {
+        for (int i = 0; i < R; ++i) {
+          const uint8_t* blk = a.w + i * a.row_stride + 8 * g * kWBytes;
+          prefetch(blk + kPrefetchBytes);
+          group_row_many(blk, a.prep + g * kGroupFloats, a.prep_stride, T, acc[i]);
+        }
+      }
     }
     int64_t b = groups * 8;
     for (; b < a.nb; ++b) {  // fewer than 8 blocks left: one block at a time

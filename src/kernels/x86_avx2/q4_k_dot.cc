@@ -57,12 +57,11 @@ struct Q4KKernel {
   };
   static Scales unpack_scales(const uint8_t* packed) {
     const uint32_t u0 = load_u32(packed), u1 = load_u32(packed + 4), u2 = load_u32(packed + 8);
-    const uint64_t sc =
-        (u0 & 0x3f3f3f3fu) |
-        static_cast<uint64_t>((u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u)) << 32;
-    const uint64_t mn =
-        (u1 & 0x3f3f3f3fu) |
-        static_cast<uint64_t>(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u)) << 32;
+    const uint64_t sc = (u0 & 0x3f3f3f3fu) |
+                        static_cast<uint64_t>((u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u)) << 32;
+    const uint64_t mn = (u1 & 0x3f3f3f3fu) |
+                        static_cast<uint64_t>(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u))
+                            << 32;
     const __m128i sc8 = _mm_cvtsi64_si128(static_cast<int64_t>(sc));
     // int16 lanes (2c, 2c+1) <- byte 2c (even) or 2c+1 (odd), zero high bytes.
     const __m128i even = _mm_setr_epi8(0, -1, 0, -1, 2, -1, 2, -1, 4, -1, 4, -1, 6, -1, 6, -1);
@@ -88,17 +87,17 @@ struct Q4KKernel {
     }
   }
 
-  // One super-block of one row against T tokens (activation rows `act`, prepared data).
-  template <int T>
+  // One super-block of one row against nt tokens (activation rows `act`, prepared data);
+  // inlined into row_blocks with a compile-time count, the accumulators in registers.
   [[gnu::always_inline]] static inline void block_row(const uint8_t* x, const uint8_t* act,
                                                       size_t act_row_bytes, const float* prep,
-                                                      int64_t prep_stride, __m256* acc) {
+                                                      int64_t prep_stride, int nt, __m256* acc) {
     __m256i lo[4], hi[4];
     levels(x, lo, hi);
     const Scales s = unpack_scales(x + 4);
     const float d = f16_to_f32(load_u16(x));
     const float dmin = f16_to_f32(load_u16(x + 2));
-    for (int t = 0; t < T; ++t) {
+    for (int t = 0; t < nt; ++t) {
       const auto* y = reinterpret_cast<const uint8_t*>(prep + t * prep_stride);
       __m256i e = _mm256_maddubs_epi16(lo[0], loadu256(y));
       __m256i o = _mm256_maddubs_epi16(hi[0], loadu256(y + 128));
@@ -124,8 +123,7 @@ struct Q4KKernel {
     for (int64_t b = 0; b < a.nb; ++b) {
       const uint8_t* x = w + b * kWBytes;
       for (int l = 0; l < 3; ++l) prefetch(x + kPrefetchBytes + 64 * l);  // never faults
-      block_row<T>(x, a.act + b * kABytes, a.act_row_bytes, a.prep + b * kPrep, a.prep_stride,
-                   acc);
+      block_row(x, a.act + b * kABytes, a.act_row_bytes, a.prep + b * kPrep, a.prep_stride, T, acc);
     }
     for (int t = 0; t < T; ++t) acc_io[t] = acc[t];
   }
@@ -136,6 +134,9 @@ struct Q4KKernel {
     for (int i = 0; i < R; ++i) {
       for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
     }
+    // Each row's super-blocks against the T tokens, accumulators in registers (a variant with
+    // 16 tokens and accumulators in memory, sharing each transposition among more tokens, was
+    // no faster).
     for (int i = 0; i < R; ++i) row_blocks<T>(a.w + i * a.row_stride, a, acc[i]);
     for (int i = 0; i < R; ++i) {
       for (int t = 0; t < T; ++t) out[i * T + t] = hsum(acc[i][t]);

@@ -21,8 +21,8 @@ inline constexpr size_t kPrefetchBytes = 1024;
 // The reduction is cut into segments of at most kSegFloats / (K::kPrep * K::kTokens) blocks
 // (a constant of the kernel: never of the call's shape, so results do not depend on it).
 inline constexpr int64_t kSegFloats = 8192;
-// Prepared data of one token chunk (stack buffer, 256 KiB): at least the GEMM tile's tokens.
-inline constexpr int64_t kPrepBufFloats = 65536;
+// Prepared data of one token chunk (stack buffer, 128 KiB): at least the GEMM tile's tokens.
+inline constexpr int64_t kPrepBufFloats = 32768;
 inline constexpr size_t kActChunkBytes = 256 * 1024;  // activations reused across row tiles
 
 // What one tile call sees: R weight rows starting at `w` and T tokens starting at `act`, both
@@ -108,11 +108,12 @@ void matmul_rows_shaped(const uint8_t* w, size_t row_bytes, int64_t k, const uin
   // or the tile shape, so each output is computed the same way whatever the call's shape.
   int64_t seg = nb;
   if constexpr (K::kPrep > 0) {
-    static_assert(kPrepBufFloats / (K::kPrep * round_up8(segment_blocks<K>())) >= S::kTokens,
-                  "the prepared-data buffer must hold a GEMM token group");
+    static_assert(kPrepBufFloats / (K::kPrep * round_up8(segment_blocks<K>())) >= K::kTokens,
+                  "the prepared-data buffer must hold a token group");
     seg = min64(nb, segment_blocks<K>());
+    // Whole token groups when the buffer holds one (else a partial group per chunk).
     const int64_t fit = kPrepBufFloats / (K::kPrep * round_up8(seg));
-    tc = min64(tc, max64(S::kTokens, fit - fit % S::kTokens));
+    tc = min64(tc, fit >= S::kTokens ? fit - fit % S::kTokens : fit);
   }
   alignas(32) float prep[K::kPrep > 0 ? kPrepBufFloats : 1];
   for (int64_t t0 = 0; t0 < n_tokens; t0 += tc) {

@@ -74,6 +74,7 @@ TEST(CalibrationQuality, Stories260KQ4_0) {
   EXPECT_EQ(t.tensors, 5 * 6);  // all but the 172-wide ffn_down
   EXPECT_LT(t.weighted, 0.9 * t.plain) << "plain " << t.plain << " weighted " << t.weighted;
   EXPECT_GE(t.tensors_improved, t.tensors * 3 / 4);
+  RecordProperty("ratio_q4_0", std::to_string(t.weighted / t.plain));
 }
 
 TEST(CalibrationQuality, SyntheticModelKQuants) {

@@ -142,15 +142,19 @@ TEST(SpeculativeGreedy, RejectsContextsTooSmallForTheDraft) {
 TEST(Ngram, LookupFindsTheLatestEarlierOccurrence) {
   const std::vector<int32_t> t = {1, 2, 3, 9, 1, 2, 4, 5, 6, 1, 2};
   int32_t out[8];
-  ASSERT_EQ(ngram_lookup(t.data(), 11, 2, 8, out), 5);  // after the second "1 2": 4 5 6 1 2
-  EXPECT_EQ(std::vector<int32_t>(out, out + 5), (std::vector<int32_t>{4, 5, 6, 1, 2}));
+  // After the second "1 2": 4 5 6 1 2, then periodically on: 4 5 6.
+  ASSERT_EQ(ngram_lookup(t.data(), 11, 2, 8, out), 8);
+  EXPECT_EQ(std::vector<int32_t>(out, out + 8), (std::vector<int32_t>{4, 5, 6, 1, 2, 4, 5, 6}));
   ASSERT_EQ(ngram_lookup(t.data(), 11, 2, 2, out), 2);
   EXPECT_EQ(out[0], 4);
   EXPECT_EQ(ngram_lookup(t.data(), 11, 3, 8, out), 0);  // "6 1 2" never occurred before
   EXPECT_EQ(ngram_lookup(t.data(), 2, 2, 8, out), 0);
   const std::vector<int32_t> run = {7, 7, 7};
-  ASSERT_EQ(ngram_lookup(run.data(), 3, 1, 8, out), 1);  // overlapping match at i = 1
-  EXPECT_EQ(out[0], 7);
+  ASSERT_EQ(ngram_lookup(run.data(), 3, 1, 4, out), 4);  // match at i = 1, period 1
+  EXPECT_EQ(std::vector<int32_t>(out, out + 4), (std::vector<int32_t>{7, 7, 7, 7}));
+  const std::vector<int32_t> loop = {5, 1, 2, 1, 2};  // "1 2" at i = 1: period 2
+  ASSERT_EQ(ngram_lookup(loop.data(), 5, 2, 5, out), 5);
+  EXPECT_EQ(std::vector<int32_t>(out, out + 5), (std::vector<int32_t>{1, 2, 1, 2, 1}));
   EXPECT_THROW(NgramDrafter(0), Error);
 }
 
