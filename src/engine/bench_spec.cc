@@ -37,9 +37,8 @@ double plain_run(models::Context& ctx, const SpecBenchOptions& o, std::vector<in
   Sampler sampler(ctx.n_vocab(), o.sampling);
   tokens.clear();
   const double t0 = now_seconds();
-  const GenerateStats st = gen.generate(o.prompt, o.n_gen, sampler, [&](int32_t t) {
-    return tokens.push_back(t), true;
-  });
+  const GenerateStats st = gen.generate(o.prompt, o.n_gen, sampler,
+                                        [&](int32_t t) { return tokens.push_back(t), true; });
   return st.n_generated / (now_seconds() - t0 - st.prompt_seconds);
 }
 
@@ -85,9 +84,8 @@ SpecBenchResult run_spec_bench(const models::Model& target, const models::Model*
     Sampler sampler(ctx.n_vocab(), o.sampling);
     spec_tokens.clear();
     const double t0 = now_seconds();
-    r.last = gen.generate(o.prompt, o.n_gen, sampler, [&](int32_t t) {
-      return spec_tokens.push_back(t), true;
-    });
+    r.last = gen.generate(o.prompt, o.n_gen, sampler,
+                          [&](int32_t t) { return spec_tokens.push_back(t), true; });
     spec.push_back(r.last.n_generated / (now_seconds() - t0 - r.last.prompt_seconds));
   }
   r.plain_tps = median(plain);
@@ -118,11 +116,12 @@ std::string spec_markdown(const std::string& model, const SpecBenchResult& r) {
       "| model | drafter | prompt | gen | accept | a | k | tok/pass | c | v | plain t/s "
       "| spec t/s | speedup | predicted | predicted (v) | same output |\n"
       "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n";
-  s += strformat("| %s | %s | %d | %d | %.1f%% | %.3f | %.2f | %.2f | %.3f | %.2f | %.2f | %.2f "
-                 "| %.2fx | %.2fx | %.2fx | %s |\n",
-                 model.c_str(), r.drafter.c_str(), r.n_prompt, r.n_gen, 100.0 * r.acceptance, r.a,
-                 r.mean_k, r.tokens_per_pass, r.c, r.v, r.plain_tps, r.spec_tps,
-                 r.spec_tps / r.plain_tps, r.predicted, r.predicted_v, r.identical ? "yes" : "NO");
+  s += strformat(
+      "| %s | %s | %d | %d | %.1f%% | %.3f | %.2f | %.2f | %.3f | %.2f | %.2f | %.2f "
+      "| %.2fx | %.2fx | %.2fx | %s |\n",
+      model.c_str(), r.drafter.c_str(), r.n_prompt, r.n_gen, 100.0 * r.acceptance, r.a, r.mean_k,
+      r.tokens_per_pass, r.c, r.v, r.plain_tps, r.spec_tps, r.spec_tps / r.plain_tps, r.predicted,
+      r.predicted_v, r.identical ? "yes" : "NO");
   s += "\naccept: accepted / drafted tokens; a: accepted / tested tokens (the papers' alpha); "
        "k: drafted tokens per target pass; c: draft / target cost of one decode step; "
        "v: cost of a verification pass (k + 1 tokens) in decode steps; predicted: "

@@ -30,21 +30,21 @@ struct SpecBenchOptions {
 };
 
 struct SpecBenchResult {
-  std::string drafter;          // "draft model" or "lookup N-gram"
+  std::string drafter;  // "draft model" or "lookup N-gram"
   int32_t n_prompt = 0, n_gen = 0;
-  double plain_tps = 0.0;       // median decode tokens/s without speculation
-  double spec_tps = 0.0;        // median decode tokens/s with speculation
-  double draft_tps = 0.0;       // median plain decode tokens/s of the draft model (0: n-gram)
-  double acceptance = 0.0;      // accepted / drafted tokens (llama.cpp's figure)
-  double a = 0.0;               // per-token acceptance: accepted / tested (the papers' alpha)
-  double tokens_per_pass = 0.0; // generated tokens per target pass
-  double mean_k = 0.0;          // drafted tokens per target pass
-  double c = 0.0;               // draft step cost / target step cost
-  double predicted = 0.0;       // predicted_speedup(a, round(mean_k), c)
-  double v = 0.0;               // measured verify pass cost / target decode step cost
-  double predicted_v = 0.0;     // the same with the verify pass costing v decode steps
-  bool identical = false;       // speculative tokens == plain tokens (meaningful when greedy)
-  SpecStats last;               // statistics of the last speculative run
+  double plain_tps = 0.0;        // median decode tokens/s without speculation
+  double spec_tps = 0.0;         // median decode tokens/s with speculation
+  double draft_tps = 0.0;        // median plain decode tokens/s of the draft model (0: n-gram)
+  double acceptance = 0.0;       // accepted / drafted tokens (llama.cpp's figure)
+  double a = 0.0;                // per-token acceptance: accepted / tested (the papers' alpha)
+  double tokens_per_pass = 0.0;  // generated tokens per target pass
+  double mean_k = 0.0;           // drafted tokens per target pass
+  double c = 0.0;                // draft step cost / target step cost
+  double predicted = 0.0;        // predicted_speedup(a, round(mean_k), c)
+  double v = 0.0;                // measured verify pass cost / target decode step cost
+  double predicted_v = 0.0;      // the same with the verify pass costing v decode steps
+  bool identical = false;        // speculative tokens == plain tokens (meaningful when greedy)
+  SpecStats last;                // statistics of the last speculative run
 };
 
 // `draft` may be null with lookup_ngram > 0. Decode tokens/s counts the n_gen tokens over the

@@ -94,9 +94,10 @@ SpeculativeGenerator::SpeculativeGenerator(models::Context& target, Drafter& dra
   }
   const models::ContextOptions& o = target.options();
   if (o.n_batch < options.draft_max + 1 || o.n_outputs < options.draft_max + 1) {
-    fail("speculative decoding with --draft-max %d needs a target context with n_batch and "
-         "n_outputs >= %d (have %d and %d)",
-         options.draft_max, options.draft_max + 1, o.n_batch, o.n_outputs);
+    fail(
+        "speculative decoding with --draft-max %d needs a target context with n_batch and "
+        "n_outputs >= %d (have %d and %d)",
+        options.draft_max, options.draft_max + 1, o.n_batch, o.n_outputs);
   }
   history_.reserve(target.n_ctx() + 1);
   batch_.reserve(options.draft_max + 1);

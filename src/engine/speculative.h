@@ -21,10 +21,10 @@ struct SpecOptions {
 };
 
 struct SpecStats : GenerateStats {
-  int32_t n_passes = 0;    // target forward passes after the prompt (verifications)
-  int32_t n_drafted = 0;   // draft tokens proposed
-  int32_t n_accepted = 0;  // draft tokens accepted
-  int32_t n_tested = 0;    // draft tokens tested: accepted + one per rejection
+  int32_t n_passes = 0;         // target forward passes after the prompt (verifications)
+  int32_t n_drafted = 0;        // draft tokens proposed
+  int32_t n_accepted = 0;       // draft tokens accepted
+  int32_t n_tested = 0;         // draft tokens tested: accepted + one per rejection
   double draft_seconds = 0.0;   // time in Drafter::propose
   double verify_seconds = 0.0;  // time in target passes and acceptance
   // n_accepted / n_drafted (llama.cpp's "accept" figure); 0 when nothing was drafted.

@@ -95,7 +95,8 @@ int32_t Verifier::verify(Sampler& sampler, const float* logits, const Draft& dra
   return k;
 }
 
-double acceptance_probability(const Candidates& p, const Candidates& q, std::vector<double>& dense) {
+double acceptance_probability(const Candidates& p, const Candidates& q,
+                              std::vector<double>& dense) {
   const double p_total = total_prob(p), q_total = total_prob(q);
   for (int32_t j = 0; j < p.size; ++j) dense[p.data[j].id] = p.data[j].prob / p_total;
   double sum = 0.0;

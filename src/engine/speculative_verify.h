@@ -51,8 +51,8 @@ class Verifier {
   int32_t residual_draw(Sampler& sampler, const Draft& draft, int32_t i);
 
   int32_t n_vocab_;
-  Candidates p_;              // target distribution of the current row
-  Candidates residual_;       // norm(max(0, p - q)) candidates
+  Candidates p_;               // target distribution of the current row
+  Candidates residual_;        // norm(max(0, p - q)) candidates
   std::vector<double> dense_;  // [n_vocab] p - q scratch, all zero between calls
 };
 

@@ -109,7 +109,8 @@ TEST(Cli, BadInputExitsNonZeroWithAClearMessage) {
       {"info -m /tmp", "/tmp"},  // a directory, not a file
       {"tokenize -m MODEL", "missing required option --prompt"},
       {"synth -o /tmp/x.gguf --type q2_K", "unsupported tensor type 'q2_K'"},
-      {"run -m MODEL -p x --kv-type q4_0", "--kv-type"},
+      {"run -m MODEL -p x --kv-type q4_k", "--kv-type"},
+      {"run -m MODEL -p x --kv-type q4_0", "multiple of 32"},  // head size 8
       {"frobnicate", "unknown command"},
   };
   for (const BadInvocation& bad : cases) {

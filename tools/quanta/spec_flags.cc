@@ -31,7 +31,8 @@ void add_spec_flags(ArgParser& args, SpecFlags& f) {
 
 void validate(const SpecFlags& f, const ArgParser& args) {
   const int n_drafters = !f.draft_model.empty() + !f.draft_quant.empty() + (f.lookup_ngram > 0);
-  if (n_drafters > 1) fail("--draft-model, --draft-quant and --lookup-ngram are alternatives: give one");
+  if (n_drafters > 1)
+    fail("--draft-model, --draft-quant and --lookup-ngram are alternatives: give one");
   if (args.was_set("--lookup-ngram") && f.lookup_ngram < 1) fail("--lookup-ngram must be >= 1");
   if (!f.active() && (args.was_set("--draft-max") || args.was_set("--draft-min"))) {
     fail("--draft-max and --draft-min need --draft-model, --draft-quant or --lookup-ngram");
@@ -42,7 +43,8 @@ void validate(const SpecFlags& f, const ArgParser& args) {
   }
 }
 
-std::unique_ptr<models::Model> load_draft_model(const SpecFlags& f, const std::string& target_path) {
+std::unique_ptr<models::Model> load_draft_model(const SpecFlags& f,
+                                                const std::string& target_path) {
   if (!f.draft_model.empty()) return models::Model::load(f.draft_model);
   if (f.draft_quant.empty()) return nullptr;
   compress::QuantizeOptions o;

@@ -10,6 +10,7 @@
 #include "compress/recipe.h"
 #include "core/error.h"
 #include "gguf/reader.h"
+#include "models/synthetic.h"
 #include "testlib/shared_data.h"
 
 namespace quanta::compress {
@@ -184,6 +185,35 @@ TEST(Recipe, FloatTargets) {
   EXPECT_EQ(planned(t, p, "output.weight"), GgmlType::BF16);
   EXPECT_EQ(planned(t, p, "blk.1.ffn_down.weight"), GgmlType::BF16);
   EXPECT_EQ(planned(t, p, "output_norm.weight"), GgmlType::F32);
+}
+
+// models::synthetic_tensor_type (quanta synth / bench --shape) keeps its own copy of the
+// mix, since the models layer cannot use compress; it must agree with the recipe wherever
+// the widths fit (multiples of 256).
+TEST(Recipe, AgreesWithTheSyntheticModelMix) {
+  const int32_t n_layer = 22;
+  const auto t = llama_like(n_layer, 2048, 5632, false);
+  const ModelShape m{"llama", n_layer, 32, 4};
+  const std::pair<GgmlType, FileType> kinds[] = {{GgmlType::Q8_0, FileType::kQ8_0},
+                                                 {GgmlType::Q4_0, FileType::kQ4_0},
+                                                 {GgmlType::Q4_K, FileType::kQ4_K_M},
+                                                 {GgmlType::Q5_K, FileType::kQ5_K_M},
+                                                 {GgmlType::Q6_K, FileType::kQ6_K}};
+  for (const auto& [type, ftype] : kinds) {
+    models::SyntheticSpec spec;
+    spec.type = type;
+    spec.n_layer = n_layer;
+    spec.llama_mix = true;
+    RecipeOptions o;
+    o.ftype = ftype;
+    const auto p = plan_types(t, m, o);
+    for (size_t i = 0; i < t.size(); ++i) {
+      if (!is_quantizable(t[i])) continue;
+      EXPECT_EQ(type_name(p[i].type),
+                std::string(type_name(models::synthetic_tensor_type(spec, t[i].name))))
+          << type_name(type) << " " << t[i].name;
+    }
+  }
 }
 
 TEST(FileTypes, NamesAndAliases) {

@@ -36,15 +36,15 @@ struct Outcome {
 };
 
 Outcome spec_generate(models::Context& target, Drafter& drafter, int32_t k_min, int32_t k_max,
-                      const std::vector<int32_t>& prompt, int32_t n,
-                      const SamplingParams& params) {
+                      const std::vector<int32_t>& prompt, int32_t n, const SamplingParams& params) {
   SpecOptions so;
   so.draft_min = k_min;
   so.draft_max = k_max;
   SpeculativeGenerator gen(target, drafter, so);
   Sampler sampler(target.n_vocab(), params);
   Outcome o;
-  o.stats = gen.generate(prompt, n, sampler, [&](int32_t t) { return o.tokens.push_back(t), true; });
+  o.stats =
+      gen.generate(prompt, n, sampler, [&](int32_t t) { return o.tokens.push_back(t), true; });
   // Rollback left the target cache holding exactly the sequence but its last token.
   const kv::BlockTable& table = gen.target().table();
   EXPECT_EQ(table.n_tokens(), static_cast<int32_t>(gen.history().size()) - 1);
@@ -64,7 +64,8 @@ void expect_greedy_identical(const std::string& draft_name) {
   int32_t drafted = 0, accepted = 0;
   for (const char* text : kPrompts) {
     const std::vector<int32_t> prompt = encode(text);
-    const std::vector<int32_t> want = spec_test::plain_generate(target, prompt, kTokens, greedy_params());
+    const std::vector<int32_t> want =
+        spec_test::plain_generate(target, prompt, kTokens, greedy_params());
     ASSERT_EQ(want.size(), static_cast<size_t>(kTokens));
     for (int32_t k = 1; k <= 9; ++k) {
       const bool adaptive = k == 9;  // 9: adaptive over [1, 8]
@@ -96,14 +97,18 @@ void expect_greedy_identical(const std::string& draft_name) {
   EXPECT_GT(drafted, 0);
 }
 
-TEST(SpeculativeGreedy, SelfDraftEqualsPlainGreedy) { expect_greedy_identical("self"); }
+TEST(SpeculativeGreedy, SelfDraftEqualsPlainGreedy) {
+  expect_greedy_identical("self");
+}
 TEST(SpeculativeGreedy, Q8DraftEqualsPlainGreedy) {
   expect_greedy_identical("stories260K-Q8_0mix.gguf");
 }
 TEST(SpeculativeGreedy, Q5DraftEqualsPlainGreedy) {
   expect_greedy_identical("stories260K-Q5_0mix.gguf");
 }
-TEST(SpeculativeGreedy, NgramLookupEqualsPlainGreedy) { expect_greedy_identical("ngram"); }
+TEST(SpeculativeGreedy, NgramLookupEqualsPlainGreedy) {
+  expect_greedy_identical("ngram");
+}
 
 TEST(SpeculativeGreedy, StopsAtContextEndAndAtTheCallback) {
   const std::vector<int32_t> prompt = encode("Once upon a time");

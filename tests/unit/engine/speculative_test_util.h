@@ -24,7 +24,9 @@ inline const models::Model& load_shared(const std::string& name) {
   return *cache.back().second;
 }
 
-inline const models::Model& target_model() { return load_shared("stories260K.gguf"); }
+inline const models::Model& target_model() {
+  return load_shared("stories260K.gguf");
+}
 
 inline models::ContextOptions spec_options(int32_t n_ctx = 512) {
   models::ContextOptions o;
