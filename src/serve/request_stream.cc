@@ -16,7 +16,9 @@ void Inbox::cancel(int64_t id) {
 
 StreamImpl::StreamImpl(int64_t id, int32_t n_choices, std::shared_ptr<Inbox> inbox,
                        Clock::time_point t0)
-    : id_(id), n_choices_(n_choices), inbox_(std::move(inbox)), t0_(t0) {}
+    : id_(id), n_choices_(n_choices), inbox_(std::move(inbox)), t0_(t0) {
+  queue_.reserve(n_choices);
+}
 
 bool StreamImpl::next(std::vector<ChoiceDelta>& out, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);

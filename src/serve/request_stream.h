@@ -5,7 +5,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -66,7 +65,7 @@ class StreamImpl final : public RequestStream {
   const Clock::time_point t0_;  // submit time
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<ChoiceDelta> queue_;
+  std::vector<ChoiceDelta> queue_;  // capacity kept across next() calls
   int32_t n_finished_ = 0;
   Usage usage_;
   double queue_seconds_ = -1.0;  // -1 until scheduled

@@ -357,6 +357,8 @@ void measure_bandwidth(const BenchFlags& f, int32_t n_threads, bench::ReportInfo
 
 // `quanta bench --spec`: the target of -m/--shape against its draft, one Markdown table.
 int run_spec_bench(const BenchFlags& f, const ArgParser& args) {
+  if (f.model.empty() == f.shape.empty()) fail("give either --model or --shape");
+  if (f.n_threads < 0) fail("--threads must be >= 0");
   std::string draft_path = f.spec_flags.draft_model;
   if (!f.draft_type.empty()) {
     if (f.shape.empty() || f.spec_flags.active()) {
@@ -366,7 +368,9 @@ int run_spec_bench(const BenchFlags& f, const ArgParser& args) {
   }
   SpecFlags checked = f.spec_flags;
   if (!f.draft_type.empty()) checked.draft_model = draft_path;
-  if (!checked.active()) fail("--spec needs --draft-model, --draft-type, --draft-quant or --lookup-ngram");
+  if (!checked.active()) {
+    fail("--spec needs --draft-model, --draft-type, --draft-quant or --lookup-ngram");
+  }
   if (!f.spec_flags.draft_quant.empty() && f.model.empty()) fail("--draft-quant goes with -m");
   validate(checked, args);
   bench::ReportInfo info;
@@ -381,16 +385,21 @@ int run_spec_bench(const BenchFlags& f, const ArgParser& args) {
   o.lookup_ngram = f.spec_flags.lookup_ngram;
   o.repetitions = f.repetitions;
   o.n_threads = f.n_threads;
-  o.kv_type = f.kv_type == "f32" ? GgmlType::F32 : GgmlType::F16;
+  o.kv_type = kv::parse_kv_type(f.kv_type);
   o.on_progress = [&](const char* phase, int32_t rep) {
     std::fprintf(stderr, "bench: spec %-12s %d/%d\n", phase, rep + 1, f.repetitions);
   };
   const bench::SpecBenchResult r = bench::run_spec_bench(*model, draft.get(), o);
   std::string label = info.model + " " + info.type;
   if (draft) {
-    label += " / draft " + (!f.draft_type.empty()          ? upper(f.draft_type)
-                            : !f.spec_flags.draft_quant.empty() ? upper(f.spec_flags.draft_quant)
-                            : std::filesystem::path(draft_path).filename().string());
+    label += " / draft ";
+    if (!f.draft_type.empty()) {
+      label += upper(f.draft_type);
+    } else if (!f.spec_flags.draft_quant.empty()) {
+      label += upper(f.spec_flags.draft_quant);
+    } else {
+      label += std::filesystem::path(draft_path).filename().string();
+    }
   }
   print(bench::spec_markdown(label, r));
   if (!r.identical) {
@@ -413,6 +422,10 @@ int cmd_bench(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   if (f.model.empty() == f.shape.empty()) fail("give either --model or --shape");
   if (f.spec) return run_spec_bench(f, args);
+  if (f.spec_flags.active() || !f.draft_type.empty() || args.was_set("--spec-prompt")) {
+    fail("--draft-model, --draft-type, --draft-quant, --lookup-ngram and --spec-prompt go with "
+         "--spec");
+  }
   if (!f.model.empty() && (args.was_set("--type") || f.pure)) {
     fail("--type and --pure go with --shape, not --model");
   }

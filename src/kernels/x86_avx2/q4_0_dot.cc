@@ -36,7 +36,10 @@ struct Q4_0Kernel {
   static constexpr int64_t kGemmMinTokens = 3;
 
   static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
-    for (int64_t b = 0; b < nb; ++b) {
+    const int64_t full = nb / 8 * 8;
+    for (int64_t b = 0; b < full; b += 8)
+      prepare_group(act + b * kABytes, prep + b / 8 * kGroupFloats);
+    for (int64_t b = full; b < nb; ++b) {  // the partial last group: dy and corr only
       const uint8_t* blk = act + b * kABytes;
       const float dy = f16_to_f32(load_u16(blk));
       const int32_t sum = hsum_epi32(sum_i8_lanes(loadu256(blk + 2)));
@@ -44,11 +47,38 @@ struct Q4_0Kernel {
       g[b % 8] = dy;
       g[8 + b % 8] = dy * static_cast<float>(-8 * sum);
     }
-    for (int64_t b = 0; b < nb / 8 * 8; ++b) {
-      auto* bytes = reinterpret_cast<uint8_t*>(prep + (b / 8) * kGroupFloats + 16);
-      const uint8_t* qs = act + b * kABytes + 2;
-      for (int m = 0; m < 8; ++m) std::memcpy(bytes + 32 * m + 4 * (b % 8), qs + 4 * m, 4);
+  }
+
+  // One full group: the 8 blocks' quants transposed (an 8 x 8 dword transpose), dy, and
+  // corr = dy * float(-8 * sum) (the same single rounding as a scalar product).
+  static void prepare_group(const uint8_t* act, float* g) {
+    __m256i r[8];
+    for (int l = 0; l < 8; ++l) r[l] = loadu256(act + l * kABytes + 2);
+    __m256i t[8], u[8];
+    for (int p = 0; p < 4; ++p) {
+      t[2 * p] = _mm256_unpacklo_epi32(r[2 * p], r[2 * p + 1]);
+      t[2 * p + 1] = _mm256_unpackhi_epi32(r[2 * p], r[2 * p + 1]);
     }
+    for (int q = 0; q < 2; ++q) {  // rows 4q..4q+3
+      u[4 * q + 0] = _mm256_unpacklo_epi64(t[4 * q], t[4 * q + 2]);
+      u[4 * q + 1] = _mm256_unpackhi_epi64(t[4 * q], t[4 * q + 2]);
+      u[4 * q + 2] = _mm256_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
+      u[4 * q + 3] = _mm256_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
+    }
+    auto* bytes = reinterpret_cast<uint8_t*>(g + 16);
+    const __m256i ones8 = _mm256_set1_epi8(1);
+    __m256i sum16 = _mm256_setzero_si256();
+    for (int m = 0; m < 8; ++m) {
+      const __m256i v = m < 4 ? _mm256_permute2x128_si256(u[m], u[m + 4], 0x20)
+                              : _mm256_permute2x128_si256(u[m - 4], u[m], 0x31);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(bytes + 32 * m), v);
+      sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(ones8, v));  // |.| <= 8 * 254
+    }
+    const __m256i sum = _mm256_madd_epi16(sum16, _mm256_set1_epi16(1));
+    const __m256 dy = load_f16x8_strided(act, kABytes);
+    const __m256i minus8 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 3));
+    _mm256_storeu_ps(g, dy);
+    _mm256_storeu_ps(g + 8, _mm256_mul_ps(dy, _mm256_cvtepi32_ps(minus8)));
   }
 
   // The levels of 8 blocks transposed: v[m] lane L holds values 4m..4m+3 of block L (low
