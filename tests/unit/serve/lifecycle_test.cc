@@ -1,7 +1,7 @@
 // Engine lifecycle on stories260K: cancellation frees every block, a full queue throws
 // QueueFull, shutdown drains or cancels what is in flight and refuses new work, the destructor
 // ends open streams, and preemption under a tiny KV pool still completes every request with
-// the greedy output of an unconstrained run.
+// the greedy output of an unconstrained run; decode steps allocate nothing per token.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "serve/engine_impl.h"
 #include "serve_test_util.h"
+#include "testlib/alloc_counter.h"
 #include "testlib/expect_error.h"
 
 namespace quanta::serve {
@@ -197,6 +198,30 @@ TEST(EngineLifecycle, PreemptionUnderATinyPoolKeepsGreedyOutputs) {
     EXPECT_EQ(squeezed[i], reference[i]) << "prompt " << i;
     EXPECT_EQ(squeezed[i].size(), 52u);
   }
+}
+
+
+// Allocations (all threads) of one greedy request of `n` tokens, from submit to done; the test
+// thread only polls done() meanwhile, so undelivered deltas merge into one.
+int64_t allocations_for(Engine& e, int32_t n) {
+  GenerationRequest r = greedy("Once upon a time, there was a little girl named Lily.", n);
+  const int64_t before = testlib::allocation_count();
+  auto s = e.submit(std::move(r));
+  while (!s->done()) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  const int64_t after = testlib::allocation_count();
+  EXPECT_EQ(collect(*s).usage.completion_tokens, n);
+  return after - before;
+}
+
+TEST(EngineLifecycle, DecodeStepsDoNotAllocatePerToken) {
+  EngineOptions o = test_options();
+  o.prefix_caching = false;
+  auto e = make_engine(o);
+  allocations_for(*e, 20);  // warm-up: first-use growth of engine-side buffers
+  const int64_t short_run = allocations_for(*e, 20);
+  const int64_t long_run = allocations_for(*e, 220);
+  // 200 more tokens: only logarithmic growth (the merged delta's text), not one per token.
+  EXPECT_LT(long_run - short_run, 40) << short_run << " vs " << long_run;
 }
 
 }  // namespace
