@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/system.h"
 #include "ops/flash_attention.h"
+#include "ops/fused_swiglu.h"
 #include "ops/matmul.h"
 
 namespace quanta::models {
@@ -62,6 +63,9 @@ size_t max_matmul_scratch(const ModelWeights& w, int64_t n_tokens) {
     for (const ops::WeightView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
       bytes = std::max(bytes, ops::matmul_scratch_bytes(m->type, m->n_cols, n_tokens));
     }
+    const ops::WeightView qkv[3] = {l.wq, l.wk, l.wv};
+    bytes = std::max(bytes, ops::group_scratch_bytes(qkv, 3, n_tokens));
+    bytes = std::max(bytes, ops::swiglu_scratch_bytes(l.w_gate, l.w_up, n_tokens));
   }
   return bytes;
 }
@@ -87,6 +91,11 @@ void Context::allocate_buffers() {
   out_x_.resize(static_cast<size_t>(options_.n_outputs) * hp.n_embd * f);
   logits_.resize(static_cast<size_t>(options_.n_outputs) * hp.n_vocab * f);
   matmul_scratch_.resize(max_matmul_scratch(model_.weights(), options_.n_batch));
+  qkv_plans_.clear();
+  for (const LayerWeights& l : model_.weights().layers) {
+    const ops::WeightView qkv[3] = {l.wq, l.wk, l.wv};
+    qkv_plans_.emplace_back(qkv, 3, pool_.n_threads());
+  }
 }
 
 uint64_t Context::activation_bytes() const {

@@ -12,6 +12,7 @@
 #include "models/matmul_observer.h"
 #include "models/model.h"
 #include "ops/attention.h"
+#include "ops/matmul_group.h"
 #include "quant/types.h"
 
 namespace quanta::models {
@@ -71,7 +72,8 @@ class Context {
   std::vector<ops::PagedKvView> kv_views_;  // [n_batch] the K/V each token attends to
   AlignedBuffer out_x_;    // [n_outputs, n_embd] hidden states of output tokens
   AlignedBuffer logits_;   // [n_outputs, n_vocab]
-  AlignedBuffer matmul_scratch_;  // activations converted to vec_dot types
+  AlignedBuffer matmul_scratch_;  // activations converted to vec_dot types (+ a normed row)
+  std::vector<ops::MatmulGroupPlan> qkv_plans_;  // [n_layer] Q, K, V split over the threads
   MatmulObserver* observer_ = nullptr;
 };
 

@@ -1,12 +1,17 @@
 // The shared decoder-only transformer forward pass, assembled from blocks (embedding,
 // attention, feed-forward, output head) and parameterised by the ArchSpec. All buffers come
-// from the Context; nothing is allocated here.
+// from the Context; nothing is allocated here. Q/K/V and gate/up run as grouped products
+// with RMSNorm fused into their activation conversion and SwiGLU into the gate/up epilogue.
+
+#include <initializer_list>
 
 #include "core/error.h"
 #include "models/context.h"
 #include "ops/elementwise.h"
 #include "ops/flash_attention.h"
+#include "ops/fused_swiglu.h"
 #include "ops/matmul.h"
+#include "ops/matmul_group.h"
 #include "ops/rope.h"
 
 namespace quanta::models {
@@ -85,15 +90,37 @@ class TransformerPass {
     }
   }
 
+  // The input of a block's first products: x normed on the fly while it is converted, or,
+  // with an observer (which must see the normed rows), normed into xn_ and shown first.
+  ops::MatmulInput normed_input(const float* norm, int32_t layer,
+                                std::initializer_list<MatmulWeight> which) {
+    ops::MatmulInput in;
+    in.n_tokens = batch_.n_tokens;
+    in.x_stride = hp_.n_embd;
+    if (ctx_.observer_ == nullptr) {
+      in.x = buf(ctx_.x_);
+      in.norm = norm;
+      in.norm_eps = hp_.norm_eps;
+      return in;
+    }
+    norm_all(norm);
+    for (MatmulWeight w : which) {
+      ctx_.observer_->observe(layer, w, buf(ctx_.xn_), batch_.n_tokens, hp_.n_embd);
+    }
+    in.x = buf(ctx_.xn_);
+    return in;
+  }
+
   void residual_add() { ops::add(buf(ctx_.x_), buf(ctx_.xn_), batch_.n_tokens * hp_.n_embd); }
 
   // Q/K/V projections, RoPE, K/V into the cache, attention over the cache, output projection.
   void attention_block(int32_t l) {
     const LayerWeights& lw = w_.layers[l];
-    norm_all(lw.attn_norm);
-    matmul(lw.wq, ctx_.xn_, ctx_.q_, l, MatmulWeight::kAttnQ);
-    matmul(lw.wk, ctx_.xn_, ctx_.k_, l, MatmulWeight::kAttnK);
-    matmul(lw.wv, ctx_.xn_, ctx_.v_, l, MatmulWeight::kAttnV);
+    const ops::MatmulInput in = normed_input(
+        lw.attn_norm, l, {MatmulWeight::kAttnQ, MatmulWeight::kAttnK, MatmulWeight::kAttnV});
+    const ops::MatmulOutput out[3] = {
+        {buf(ctx_.q_), lw.wq.n_rows}, {buf(ctx_.k_), lw.wk.n_rows}, {buf(ctx_.v_), lw.wv.n_rows}};
+    ctx_.qkv_plans_[l].run(in, out, ctx_.matmul_scratch_.data(), ctx_.pool_);
     add_bias(ctx_.q_, lw.bq, hp_.q_dim());
     add_bias(ctx_.k_, lw.bk, hp_.kv_dim());
     add_bias(ctx_.v_, lw.bv, hp_.kv_dim());
@@ -134,10 +161,10 @@ class TransformerPass {
 
   void ffn_block(int32_t l) {
     const LayerWeights& lw = w_.layers[l];
-    norm_all(lw.ffn_norm);
-    matmul(lw.w_gate, ctx_.xn_, ctx_.gate_, l, MatmulWeight::kFfnGate);
-    matmul(lw.w_up, ctx_.xn_, ctx_.up_, l, MatmulWeight::kFfnUp);
-    ops::swiglu(buf(ctx_.gate_), buf(ctx_.up_), static_cast<int64_t>(batch_.n_tokens) * hp_.n_ff);
+    const ops::MatmulInput in =
+        normed_input(lw.ffn_norm, l, {MatmulWeight::kFfnGate, MatmulWeight::kFfnUp});
+    ops::matmul_swiglu(lw.w_gate, lw.w_up, in, {buf(ctx_.gate_), lw.w_gate.n_rows},
+                       {buf(ctx_.up_), lw.w_up.n_rows}, ctx_.matmul_scratch_.data(), ctx_.pool_);
     matmul(lw.w_down, ctx_.gate_, ctx_.xn_, l, MatmulWeight::kFfnDown);
     residual_add();
   }

@@ -1,6 +1,5 @@
 // Engine creation (context and KV pool sizing), request validation and submission, shutdown.
 #include <algorithm>
-#include <cstdio>
 
 #include "core/error.h"
 #include "serve/engine_impl.h"

@@ -54,7 +54,6 @@ class StreamImpl final : public RequestStream {
   // The final delta of a choice; with the last choice, `usage` becomes final and done().
   void finish_choice(ChoiceDelta&& delta, const Usage& usage);
   void set_queue_seconds(double seconds);
-  bool cancel_requested() const { return cancelled_.load(std::memory_order_relaxed); }
 
  private:
   void push_locked(ChoiceDelta&& delta);

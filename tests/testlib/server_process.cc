@@ -8,7 +8,7 @@
 
 #include <atomic>
 #include <chrono>
-#include <regex>
+#include <cstdlib>
 #include <thread>
 
 #include "testlib/shared_data.h"
@@ -64,13 +64,13 @@ std::string ChildProcess::stdout_text() const {
 ServerProcess::ServerProcess(const std::string& model_path, const std::string& extra_args)
     : proc_(quanta_binary() + " serve -m '" + model_path + "' --host 127.0.0.1 --port 0 " +
             extra_args) {
-  const std::regex listening("listening on http://127\\.0\\.0\\.1:([0-9]+)");
+  const std::string listening = "listening on http://127.0.0.1:";
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
-    std::smatch m;
     const std::string out = proc_.stdout_text();
-    if (std::regex_search(out, m, listening)) {
-      port_ = std::stoi(m[1]);
+    const size_t at = out.find(listening);
+    if (at != std::string::npos && out.find('\n', at) != std::string::npos) {  // whole line
+      port_ = std::atoi(out.c_str() + at + listening.size());
       return;
     }
     if (!proc_.running()) break;

@@ -1,8 +1,8 @@
 // Batch invariance on stories260K: the greedy outputs (tokens and their log-probabilities, bit
 // for bit) of 16 concurrent requests with different prompts equal the same requests run one at
 // a time, with the prefix cache off, on (cold and warm), and equal llama.cpp's golden greedy
-// continuations for the golden prompts; and the same on a random-weight Q4_0 model with
-// grouped-query attention and an F16 KV cache (the quantized kernels of real deployments).
+// continuations for the golden prompts; and concurrent == sequential on random-weight GQA
+// models with Q4_0, Q4_K_M and Q8_0 weights and F16, Q8_0 and Q4_0 KV caches.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -128,11 +128,26 @@ TEST(BatchInvariance, ConcurrentGreedyEqualsSequentialAndGolden) {
   }
 }
 
-TEST(BatchInvariance, QuantizedGqaModelWithF16KvCache) {
+struct QuantCase {
+  const char* name;
+  GgmlType weights;
+  bool llama_mix;  // llama-quantize's per-tensor types (Q4_K_M: some Q6_K)
+  GgmlType kv;
+};
+
+class QuantizedBatchInvariance : public ::testing::TestWithParam<QuantCase> {};
+
+// Random-weight GQA models: the GEMM tiles of every weight type used in deployments and each
+// KV cache type must give a token the same bits whatever shares its batch.
+TEST_P(QuantizedBatchInvariance, ConcurrentEqualsSequential) {
+  const QuantCase qc = GetParam();
   models::SyntheticSpec spec = models::synthetic_preset("default");
-  spec.type = GgmlType::Q4_0;
+  spec.n_embd = 256;  // K-quants need rows of 256
+  spec.n_ff = 512;
+  spec.type = qc.weights;
+  spec.llama_mix = qc.llama_mix;
   spec.n_ctx = 256;
-  const std::string path = testlib::temp_dir() + "/serve_q4_0.gguf";
+  const std::string path = testlib::temp_dir() + "/serve_" + qc.name + ".gguf";
   models::write_synthetic_model(spec, path);
   const auto model = models::Model::load(path);
   const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_gguf(model->file());
@@ -145,15 +160,22 @@ TEST(BatchInvariance, QuantizedGqaModelWithF16KvCache) {
   }
   EngineOptions o = options(true);
   o.n_ctx = 256;
-  o.kv_type = GgmlType::F16;
+  o.kv_type = qc.kv;
   auto engine = Engine::create(*model, tok, o);
   const std::vector<Output> reference = run(*engine, ps, /*concurrent=*/false);
-  expect_same(run(*engine, ps, /*concurrent=*/true), reference, "q4_0 concurrent");
+  expect_same(run(*engine, ps, /*concurrent=*/true), reference, "concurrent");
   o.prefix_caching = false;
   o.max_batch_tokens = 7;  // odd chunk sizes
   auto small = Engine::create(*model, tok, o);
-  expect_same(run(*small, ps, /*concurrent=*/true), reference, "q4_0 concurrent, 7-token steps");
+  expect_same(run(*small, ps, /*concurrent=*/true), reference, "concurrent, 7-token steps");
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Types, QuantizedBatchInvariance,
+    ::testing::Values(QuantCase{"q4_0_f16kv", GgmlType::Q4_0, false, GgmlType::F16},
+                      QuantCase{"q4_k_m_q8kv", GgmlType::Q4_K, true, GgmlType::Q8_0},
+                      QuantCase{"q8_0_q4kv", GgmlType::Q8_0, false, GgmlType::Q4_0}),
+    [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace quanta::serve

@@ -1,0 +1,153 @@
+// Grouped matrix products (see matmul_group.h): one conversion per vec_dot_type, one dispatch
+// over byte-balanced row ranges of all the weights, each range through the kernel table.
+#include "ops/matmul_group.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "kernels/kernel_table.h"
+#include "ops/elementwise.h"
+
+namespace quanta::ops {
+namespace {
+
+constexpr size_t kAlign = 64;
+
+size_t align_up(size_t bytes) {
+  return (bytes + kAlign - 1) / kAlign * kAlign;
+}
+
+GgmlType act_type(const WeightView& w) {
+  return type_traits(w.type).vec_dot_type;
+}
+
+// Index of the first weight before i with i's vec_dot_type, or i itself.
+int first_with_act_type(const WeightView* weights, int i) {
+  for (int j = 0; j < i; ++j) {
+    if (act_type(weights[j]) == act_type(weights[i])) return j;
+  }
+  return i;
+}
+
+void check_weights(const WeightView* weights, int n_weights) {
+  QUANTA_ASSERT(n_weights >= 1 && n_weights <= kMaxGroupWeights);
+  for (int i = 1; i < n_weights; ++i) QUANTA_ASSERT(weights[i].n_cols == weights[0].n_cols);
+}
+
+}  // namespace
+
+size_t group_scratch_bytes(const WeightView* weights, int n_weights, int64_t n_tokens) {
+  check_weights(weights, n_weights);
+  const int64_t k = weights[0].n_cols;
+  size_t bytes = align_up(static_cast<size_t>(k) * sizeof(float));
+  for (int i = 0; i < n_weights; ++i) {
+    if (first_with_act_type(weights, i) != i) continue;
+    bytes += align_up(row_size(act_type(weights[i]), k) * static_cast<size_t>(n_tokens));
+  }
+  return bytes;
+}
+
+ConvertedInput convert_input(const WeightView* weights, int n_weights, const MatmulInput& in,
+                             void* scratch) {
+  check_weights(weights, n_weights);
+  const kernels::KernelTable& table = kernels::active();
+  const int64_t k = weights[0].n_cols;
+  auto* base = static_cast<uint8_t*>(scratch);
+  float* normed = reinterpret_cast<float*>(base);
+  uint8_t* next = base + align_up(static_cast<size_t>(k) * sizeof(float));
+  ConvertedInput c;
+  FromFloatFn convert[kMaxGroupWeights] = {};
+  int distinct[kMaxGroupWeights] = {};
+  int n_distinct = 0;
+  for (int i = 0; i < n_weights; ++i) {
+    const int j = first_with_act_type(weights, i);
+    c.act_row_bytes[i] = row_size(act_type(weights[i]), k);
+    if (j != i) {
+      c.act[i] = c.act[j];
+      continue;
+    }
+    c.act[i] = next;
+    next += align_up(c.act_row_bytes[i] * static_cast<size_t>(in.n_tokens));
+    convert[i] = table.from_float[static_cast<uint32_t>(act_type(weights[i]))];
+    QUANTA_ASSERT(convert[i] != nullptr);
+    distinct[n_distinct++] = i;
+  }
+  for (int64_t t = 0; t < in.n_tokens; ++t) {
+    const float* row = in.x + t * in.x_stride;
+    if (in.norm != nullptr) {
+      rms_norm(row, in.norm, k, in.norm_eps, normed);
+      row = normed;
+    }
+    for (int d = 0; d < n_distinct; ++d) {
+      const int i = distinct[d];
+      convert[i](row, const_cast<uint8_t*>(c.act[i]) + t * c.act_row_bytes[i], k);
+    }
+  }
+  return c;
+}
+
+MatmulGroupPlan::MatmulGroupPlan(const WeightView* weights, int n_weights, int n_parts)
+    : n_weights_(n_weights), n_parts_(std::max(1, n_parts)) {
+  check_weights(weights, n_weights);
+  size_t total = 0;
+  for (int i = 0; i < n_weights; ++i) {
+    weights_[i] = weights[i];
+    total += weights[i].row_bytes * static_cast<size_t>(weights[i].n_rows);
+  }
+  // Part boundaries as positions in the weights' concatenated rows, nondecreasing.
+  bounds_.assign(static_cast<size_t>(n_parts_ + 1) * n_weights_, 0);
+  int64_t prev = 0, n_all = 0;
+  for (int i = 0; i < n_weights; ++i) n_all += weights[i].n_rows;
+  for (int p = 0; p <= n_parts_; ++p) {
+    int64_t pos = n_all;
+    if (p < n_parts_) {
+      const double target = static_cast<double>(total) * p / n_parts_;
+      double cum = 0.0;
+      int64_t offset = 0;
+      for (int i = 0; i < n_weights; ++i) {
+        const double bytes = static_cast<double>(weights[i].row_bytes) * weights[i].n_rows;
+        if (target < cum + bytes || i == n_weights - 1) {
+          const double rows = (target - cum) / static_cast<double>(weights[i].row_bytes);
+          int64_t r = static_cast<int64_t>(rows / kGroupGrain + 0.5) * kGroupGrain;
+          pos = offset + std::clamp<int64_t>(r, 0, weights[i].n_rows);
+          break;
+        }
+        cum += bytes;
+        offset += weights[i].n_rows;
+      }
+    }
+    pos = std::max(pos, prev);
+    prev = pos;
+    int64_t offset = 0;
+    for (int i = 0; i < n_weights; ++i) {
+      bounds_[p * n_weights_ + i] = std::clamp<int64_t>(pos - offset, 0, weights[i].n_rows);
+      offset += weights[i].n_rows;
+    }
+  }
+}
+
+size_t MatmulGroupPlan::scratch_bytes(int64_t n_tokens) const {
+  return group_scratch_bytes(weights_, n_weights_, n_tokens);
+}
+
+void MatmulGroupPlan::run(const MatmulInput& in, const MatmulOutput* out, void* scratch,
+                          ThreadPool& pool) const {
+  QUANTA_ASSERT(n_weights_ > 0);
+  const ConvertedInput c = convert_input(weights_, n_weights_, in, scratch);
+  const kernels::KernelTable& table = kernels::active();
+  const auto parts = [&](int64_t p_begin, int64_t p_end) {
+    for (int64_t p = p_begin; p < p_end; ++p) {
+      for (int i = 0; i < n_weights_; ++i) {
+        const int64_t begin = row_begin(static_cast<int>(p), i);
+        const int64_t end = row_end(static_cast<int>(p), i);
+        if (begin >= end) continue;
+        const WeightView& w = weights_[i];
+        table.matmul_rows(w.type, w.data, w.row_bytes, w.n_cols, c.act[i], c.act_row_bytes[i],
+                          in.n_tokens, out[i].y, out[i].y_stride, begin, end);
+      }
+    }
+  };
+  pool.parallel_for(n_parts_, 1, parts);
+}
+
+}  // namespace quanta::ops

@@ -1,0 +1,83 @@
+// Grouped matrix products: the same activations times several weights (Q, K, V) with one
+// activation conversion per vec_dot_type and one thread-pool dispatch whose row ranges span
+// all the weights, balanced by weight bytes and planned once. Optionally the activations are
+// RMS-normalised on the fly while they are converted (no pass over a normed copy).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "ops/weight.h"
+
+namespace quanta::ops {
+
+// The activations of a product: rows x[t * x_stride .. + k) for t in [0, n_tokens), used as
+// they are or, with `norm` set, as rms_norm(x[t], norm, eps) (the values ops::rms_norm gives).
+struct MatmulInput {
+  const float* x = nullptr;
+  int64_t x_stride = 0;  // floats between token rows
+  int64_t n_tokens = 0;
+  const float* norm = nullptr;  // [k] RMSNorm weight, or null
+  float norm_eps = 0.0f;
+};
+
+// Where one weight's product goes: y[t * y_stride + r] for its rows r.
+struct MatmulOutput {
+  float* y = nullptr;
+  int64_t y_stride = 0;
+};
+
+// At most this many weights share one group.
+inline constexpr int kMaxGroupWeights = 4;
+
+// Activations converted once per distinct vec_dot_type of a set of weights (all with n_cols
+// k): act[i] is weight i's activation rows, act_row_bytes[i] apart.
+struct ConvertedInput {
+  const uint8_t* act[kMaxGroupWeights] = {};
+  size_t act_row_bytes[kMaxGroupWeights] = {};
+};
+
+// Scratch bytes convert_input needs for `weights` (same n_cols) and n_tokens tokens: one
+// normed row of floats plus the activation rows of each distinct vec_dot_type.
+size_t group_scratch_bytes(const WeightView* weights, int n_weights, int64_t n_tokens);
+
+// Converts `in` once per distinct vec_dot_type of `weights` into `scratch` (on the calling
+// thread, token by token: norm then convert while the row is in L1).
+ConvertedInput convert_input(const WeightView* weights, int n_weights, const MatmulInput& in,
+                             void* scratch);
+
+// The split of a group's combined rows into parts of about equal weight bytes: part p
+// computes, for each weight i, rows [begin[p][i], end[p][i]). Boundaries fall on multiples of
+// kGroupGrain rows inside a weight (or its end). Built once (allocates); run() allocates nothing.
+class MatmulGroupPlan {
+ public:
+  static constexpr int64_t kGroupGrain = 16;
+
+  MatmulGroupPlan() = default;
+  // weights: 1..kMaxGroupWeights matrices with the same n_cols; the views are copied (the
+  // weight data stays where it is). n_parts >= 1 (usually the pool's thread count).
+  MatmulGroupPlan(const WeightView* weights, int n_weights, int n_parts);
+
+  int n_weights() const { return n_weights_; }
+  int n_parts() const { return n_parts_; }
+  const WeightView& weight(int i) const { return weights_[i]; }
+  // Rows of weight i that part p computes.
+  int64_t row_begin(int p, int i) const { return bounds_[p * n_weights_ + i]; }
+  int64_t row_end(int p, int i) const { return bounds_[(p + 1) * n_weights_ + i]; }
+  size_t scratch_bytes(int64_t n_tokens) const;
+
+  // out[i] receives weight i's product with `in`; scratch: scratch_bytes(in.n_tokens).
+  // Bit-identical to separate ops::matmul calls (on normed x when in.norm is set).
+  void run(const MatmulInput& in, const MatmulOutput* out, void* scratch, ThreadPool& pool) const;
+
+ private:
+  WeightView weights_[kMaxGroupWeights];
+  int n_weights_ = 0;
+  int n_parts_ = 0;
+  // [(n_parts + 1) * n_weights]: part p's first row of weight i at bounds_[p * n_weights + i].
+  std::vector<int64_t> bounds_;
+};
+
+}  // namespace quanta::ops
