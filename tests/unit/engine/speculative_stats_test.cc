@@ -131,13 +131,9 @@ void expect_fits(const std::map<int64_t, int>& counts, const std::map<int64_t, d
   EXPECT_LT(stat, chi2_critical(df)) << what;
 }
 
-// Fewer runs under AddressSanitizer (several times slower); the test stays valid at any size,
-// only its power drops, and the power control below still passes at 1000.
-#ifdef __SANITIZE_ADDRESS__
-constexpr int kRuns = 1000;
-#else
-constexpr int kRuns = 4000;
-#endif
+// 300 runs under AddressSanitizer: the test stays valid at any size, only its power drops (the
+// control below still fails q by a wide margin).
+constexpr int kRuns = spec_test::kSanitized ? 300 : 4000;
 const char* const kPrompt = "Once upon a time, there was a little girl named Lily. She";
 
 TEST(SpeculativeSampling, DraftModelOutputFollowsTheTarget) {

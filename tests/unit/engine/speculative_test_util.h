@@ -15,6 +15,14 @@
 
 namespace quanta::spec_test {
 
+// AddressSanitizer builds run the model several times slower: the tests then use smaller
+// sizes (still checking everything, with less statistical power).
+#ifdef __SANITIZE_ADDRESS__
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
 inline const models::Model& load_shared(const std::string& name) {
   static std::vector<std::pair<std::string, std::unique_ptr<models::Model>>> cache;
   for (const auto& [n, m] : cache) {
