@@ -15,6 +15,7 @@
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
+#include "kv/kv_cache.h"
 #include "models/model.h"
 #include "serve/engine.h"
 #include "tokenizer/tokenizer.h"
@@ -24,6 +25,7 @@ namespace {
 
 struct ServeFlags {
   std::string model, host = "127.0.0.1", api_key, chat_template, cors_origin, model_name;
+  std::string kv_type = "f32";
   int32_t port = 8080;
   float kv_memory_gib = 0.0f;
   uint64_t max_body = 4u << 20;
@@ -43,6 +45,8 @@ void add_flags(ArgParser& args, ServeFlags& f) {
   args.add_int("--kv-blocks", "N", &e.kv_blocks, "KV cache blocks in the pool");
   args.add_float("--kv-memory", "GiB", &f.kv_memory_gib,
                  "KV pool size when --kv-blocks is not given");
+  args.add_string("--kv-type", "TYPE", &f.kv_type,
+                  "KV cache type: f32 (default), f16, q8_0 or q4_0");
   args.add_int("--max-queue", "N", &e.max_queue, "waiting requests before 429 (default 64)");
   args.add_int("--max-running", "N", &e.max_running, "requests computing at once (default 16)");
   args.add_int("-c, --ctx", "N", &e.n_ctx,
@@ -118,6 +122,7 @@ int cmd_serve(int argc, char** argv) {
   validate(f);
   f.engine.kv_memory_bytes = static_cast<uint64_t>(f.kv_memory_gib * 1024.0 * 1024.0 * 1024.0);
   f.engine.prefix_caching = !f.no_prefix_cache;
+  f.engine.kv_type = kv::parse_kv_type(f.kv_type);
 
   // Signals are taken by one thread (sigtimedwait): block them before any thread starts.
   sigset_t stop_signals;
