@@ -199,6 +199,35 @@ void parse_stream(const json& body, ApiRequest& r) {
   r.include_usage = iu && iu->get<bool>();
 }
 
+// quanta's extension "speculative": {"ngram": N, "max_draft": K} (n-gram prompt lookup; ngram
+// 0 turns the server's default off; without ngram it is 3), or false (off) / true (ngram 3);
+// max_draft defaults to the server's --draft-max.
+void parse_speculative(const json& body, serve::SpecParams& spec) {
+  const json* v = field(body, "speculative");
+  if (!v) return;
+  if (v->is_boolean()) {
+    spec.ngram = v->get<bool>() ? 3 : 0;
+    return;
+  }
+  if (!v->is_object()) bad("speculative", "'speculative' must be an object or a boolean");
+  for (const auto& [key, value] : v->items()) {
+    if (key != "ngram" && key != "max_draft") {
+      bad("speculative." + key, "unknown field 'speculative." + key + "' (ngram, max_draft)");
+    }
+  }
+  try {
+    if (auto n = get_int(*v, "ngram", 0, serve::kMaxSpecNgram))
+      spec.ngram = static_cast<int32_t>(*n);
+    if (auto k = get_int(*v, "max_draft", 1, serve::kMaxSpecDraft)) {
+      spec.max_draft = static_cast<int32_t>(*k);
+    }
+  } catch (const ApiError& e) {
+    const std::string what = e.what();  // "'ngram' must be ..."
+    throw ApiError(400, "'speculative." + what.substr(1), "speculative." + e.param);
+  }
+  if (spec.ngram < 0) spec.ngram = 3;  // an object without ngram turns speculation on
+}
+
 }  // namespace
 
 std::string error_body(const std::string& message, const std::string& type,
@@ -247,6 +276,7 @@ ApiRequest parse_request(Endpoint endpoint, const std::string& body_text, uint64
   parse_stream(body, r);
   parse_logprobs(body, r);
   r.gen.ignore_eos = get_bool(body, "ignore_eos").value_or(false);
+  parse_speculative(body, r.gen.speculative);
   refuse_unsupported(body);
   if (const json* u = field(body, "user"); u && !u->is_string())
     bad("user", "'user' must be a string");

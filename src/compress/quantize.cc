@@ -70,8 +70,10 @@ std::vector<float> importance_for(const QuantizeOptions& o, const gguf::TensorIn
 }
 
 // Converts all rows of `t` to `type`, rows split over the pool's threads.
+// `f32` non-null: the tensor's values come from it (AWQ-scaled) instead of the file.
 std::vector<uint8_t> convert_tensor(const gguf::File& in, const gguf::TensorInfo& t, GgmlType type,
-                                    const float* importance, ThreadPool& pool) {
+                                    const float* importance, ThreadPool& pool,
+                                    const float* f32 = nullptr) {
   const int64_t n_cols = t.ne[0];
   const int64_t n_rows = t.n_rows();
   const size_t src_row = row_size(t.type, n_cols);
@@ -82,8 +84,9 @@ std::vector<uint8_t> convert_tensor(const gguf::File& in, const gguf::TensorInfo
   pool.parallel_for(n_rows, 1, [&](int64_t begin, int64_t end, int thread) {
     float* row = scratch.data() + thread * n_cols;
     for (int64_t r = begin; r < end; ++r) {
-      dequantize_row(t.type, src + r * src_row, row, n_cols);
-      quantize_row_weighted(type, row, out.data() + r * dst_row, n_cols, importance);
+      const float* x = f32 != nullptr ? f32 + r * n_cols : row;
+      if (f32 == nullptr) dequantize_row(t.type, src + r * src_row, row, n_cols);
+      quantize_row_weighted(type, x, out.data() + r * dst_row, n_cols, importance);
     }
   });
   return out;
@@ -129,18 +132,34 @@ QuantizeReport quantize_model(const std::string& input, const std::string& outpu
   gguf::Writer w;
   copy_metadata(in, o, w);
   ThreadPool pool(o.n_threads > 0 ? o.n_threads : hardware_threads());
+  AwqResult awq;
+  if (o.awq && ro.has_imatrix) {
+    TypePlan type_plan;
+    for (size_t k = 0; k < order.size(); ++k) {
+      if (plans[k].convert) type_plan[in.tensors()[order[k]].name] = plans[k].type;
+    }
+    awq = awq_search(in, type_plan, *o.imatrix, pool);
+    report.awq_groups = awq.groups;
+  }
   for (size_t k = 0; k < order.size(); ++k) {
     const gguf::TensorInfo& t = in.tensors()[order[k]];
     const TensorPlan& plan = plans[k];
     if (o.on_tensor) o.on_tensor(k, order.size(), t.name);
     TensorReport tr{t.name, t.ne, t.type, plan.type, false, plan.note};
-    if (!plan.convert) {
+    const auto scaled = awq.tensors.find(t.name);
+    const float* f32 = scaled != awq.tensors.end() ? scaled->second.data() : nullptr;
+    if (!plan.convert && f32 != nullptr) {  // a norm weight that absorbed 1/s (F32 only)
+      QUANTA_ASSERT(t.type == GgmlType::F32);
+      w.add_tensor(t.name, t.type, t.ne, reinterpret_cast<const uint8_t*>(f32), t.n_bytes);
+    } else if (!plan.convert) {
       w.add_tensor(t.name, t.type, t.ne, in.tensor_data(t), t.n_bytes);
     } else {
-      const std::vector<float> imp = importance_for(o, t);
+      const auto scaled_imp = awq.importance.find(t.name);
+      const std::vector<float> imp =
+          scaled_imp != awq.importance.end() ? scaled_imp->second : importance_for(o, t);
       tr.weighted = !imp.empty() && has_weighted_quantizer(plan.type);
       const std::vector<uint8_t> data =
-          convert_tensor(in, t, plan.type, imp.empty() ? nullptr : imp.data(), pool);
+          convert_tensor(in, t, plan.type, imp.empty() ? nullptr : imp.data(), pool, f32);
       w.add_tensor(t.name, plan.type, t.ne, data.data(), data.size());
     }
     report.input_bytes += t.n_bytes;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "compress/awq.h"
 #include "compress/file_type.h"
 #include "compress/imatrix.h"
 #include "quant/types.h"
@@ -20,6 +21,7 @@ struct QuantizeOptions {
   std::string imatrix_path;                   // recorded as quantize.imatrix.file
   bool keep_output_f16 = false;               // output.weight in F16
   bool pure = false;                          // the base type for every tensor
+  bool awq = true;  // with an imatrix: AWQ-style column scaling folded into norms (awq.h)
   int32_t n_threads = 0;                      // 0: all cores
   // Called before each tensor with (index, total, name).
   std::function<void(size_t, size_t, const std::string&)> on_tensor;
@@ -41,6 +43,7 @@ struct QuantizeReport {
   uint64_t file_bytes = 0;            // output file size
   int64_t n_elements = 0;
   int32_t n_weighted = 0;  // tensors quantized with importance weights
+  std::vector<AwqGroup> awq_groups;  // the AWQ scaling groups and their alphas (with awq)
   double bits_per_weight() const {
     return n_elements > 0 ? 8.0 * static_cast<double>(output_bytes) / n_elements : 0.0;
   }

@@ -31,6 +31,8 @@ const char* to_string(FinishReason reason);
 // some of the rest (a prompt chunk, or the one token sampled last step). Preemption frees the
 // blocks and resets num_computed_tokens to 0; the generated tokens stay in `tokens`, so they
 // are recomputed along with the prompt and generation resumes where it stopped.
+// A decode may carry draft tokens: its chunk computes the last token and the drafts, and the
+// result says how many drafts were accepted; rejected positions are rolled back.
 struct Request {
   Request(int64_t id, int64_t arrival, std::vector<int32_t> prompt, int32_t max_tokens,
           int32_t block_size, int32_t max_model_len);
@@ -55,6 +57,14 @@ struct Request {
   bool awaiting_token = false;  // scheduled with a chunk that ends at its last token
   bool result_seen = false;     // update() validation
   bool cancel_requested = false;
+
+  // Speculative decoding (vLLM v1's spec_token_ids): draft tokens proposed after the last
+  // step by the caller (Scheduler::set_draft), used by the next step only.
+  std::vector<int32_t> draft;       // proposed continuation of `tokens`
+  std::vector<int32_t> spec_input;  // [1 + n_draft_scheduled] last token then the drafts
+                                    // scheduled this step (the chunk's token ids)
+  int32_t n_draft_scheduled = 0;    // drafts in this step's chunk
+  int32_t n_accepted = 0;           // of them accepted, from this step's result
 
   int32_t n_tokens() const { return static_cast<int32_t>(tokens.size()); }
   int32_t n_output() const { return n_tokens() - n_prompt; }

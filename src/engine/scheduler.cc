@@ -146,6 +146,8 @@ void Scheduler::validate_results(std::span<const StepResult> results) {
       problem = "has two results";
     } else if (res.token < 0 && !res.finished) {
       problem = "has a negative token";
+    } else if (res.n_accepted < 0 || res.n_accepted > r->n_draft_scheduled) {
+      problem = "accepts more drafts than it was given";
     }
     if (problem != nullptr) break;
     r->result_seen = true;
@@ -172,18 +174,38 @@ void Scheduler::apply_result(Request& r, const StepResult& result) {
   }
 }
 
+void Scheduler::set_draft(int64_t id, std::span<const int32_t> draft) {
+  if (in_flight_) fail("scheduler set_draft: a step is in flight");
+  Request* r = find_mutable(id);
+  if (r == nullptr)
+    fail("scheduler set_draft: no unfinished request %lld", static_cast<long long>(id));
+  r->draft.assign(draft.begin(), draft.end());
+}
+
+// The chunk's tokens become computed. With drafts: the accepted ones join the request's tokens
+// (their K/V rows are right), the rows of rejected ones are cut from the block table.
+void Scheduler::complete_chunk(Request& r, const ScheduledChunk& chunk) {
+  if (chunk.n_draft > 0) {
+    const auto first = r.spec_input.begin() + 1;
+    r.tokens.insert(r.tokens.end(), first, first + r.n_accepted);
+    r.num_computed_tokens += 1 + r.n_accepted;
+    r.table.truncate(pool_, r.num_computed_tokens);
+  } else {
+    r.num_computed_tokens += chunk.n_tokens;
+  }
+  r.n_draft_scheduled = 0;
+  QUANTA_ASSERT(r.num_computed_tokens == r.table.n_tokens());
+  cache_computed_blocks(r);
+}
+
 void Scheduler::update(std::span<const StepResult> results) {
   if (!in_flight_) {
     if (!results.empty()) fail("scheduler update: no step is in flight");
     return;
   }
   validate_results(results);
-  for (size_t i = 0; i < scheduled_.size(); ++i) {
-    Request& r = *scheduled_[i];
-    r.num_computed_tokens += out_.chunks[i].n_tokens;
-    QUANTA_ASSERT(r.num_computed_tokens == r.table.n_tokens());
-    cache_computed_blocks(r);
-  }
+  for (const StepResult& res : results) find_mutable(res.request_id)->n_accepted = res.n_accepted;
+  for (size_t i = 0; i < scheduled_.size(); ++i) complete_chunk(*scheduled_[i], out_.chunks[i]);
   for (const StepResult& res : results) apply_result(*find_mutable(res.request_id), res);
   scheduled_.clear();
   in_flight_ = false;

@@ -15,7 +15,7 @@
 
 namespace quanta {
 
-// NOTE: design (vLLM v1's scheduler, without speculative tokens).
+// NOTE: design (vLLM v1's scheduler).
 // - No phases: a request needs n_tokens() - num_computed_tokens tokens computed; a decode
 //   needs 1. schedule() walks the running requests oldest first (arrival order) and gives
 //   each decode 1 token, then each unfinished prompt a chunk of what budget remains after
@@ -38,6 +38,14 @@ namespace quanta {
 //   sibling has computed n_prompt - 1 tokens, then shares its blocks for them and computes
 //   only the last prompt token, copying the shared partial block on write. While it waits,
 //   later requests may be admitted ahead of it.
+// - Speculative decoding: set_draft() after update() gives a request draft tokens for the
+//   next step. A decode with drafts gets 1 + k tokens (its last token, then d_1..d_k), k cut to
+//   the budget left after reserving 1 token per decode behind it, to the room its table has
+//   without preempting anyone, and to max_tokens (the step yields at most k + 1 tokens).
+//   Drafts never preempt: what does not fit is dropped. The result names how many drafts were
+//   accepted (j): d_1..d_j and the result's token are appended, num_computed_tokens becomes
+//   start + 1 + j and the block table is truncated there, so the rejected rows are rewritten
+//   later. The forward pass needs logits at all 1 + k positions of such a chunk.
 // - Pure: no clocks, threads or model. The caller runs the step (block copies first, then one
 //   forward pass over the chunks, then sampling) and reports tokens with update().
 struct SchedulerConfig {
@@ -56,6 +64,9 @@ struct ScheduledChunk {
   const int32_t* tokens = nullptr;        // [n_tokens] token ids at those positions
   const kv::BlockTable* table = nullptr;  // holds room for every position < start + n_tokens
   bool sample = false;  // the chunk ends at the request's last token: sample from its logits
+  // Draft tokens at the end of the chunk (tokens[1..n_draft]); logits are needed at every
+  // position of the chunk, row i verifying tokens[i + 1]. 0 for a plain chunk.
+  int32_t n_draft = 0;
 };
 
 struct SchedulerOutput {
@@ -65,12 +76,13 @@ struct SchedulerOutput {
   int32_t n_tokens = 0;                // sum of chunks' n_tokens <= max_batch_tokens
 };
 
-// The outcome of a sampled chunk. token < 0 is allowed only with finished (stop without
-// appending a token).
+// The outcome of a sampled chunk: its first n_accepted drafts, then `token`, are appended.
+// token < 0 is allowed only with finished (stop without appending a token).
 struct StepResult {
   int64_t request_id = -1;
   int32_t token = -1;
-  bool finished = false;  // stop here (end-of-generation token, stop string: decided outside)
+  bool finished = false;   // stop here (end-of-generation token, stop string: decided outside)
+  int32_t n_accepted = 0;  // drafts accepted, 0..chunk's n_draft
 };
 
 struct FinishedRequest {
@@ -105,6 +117,10 @@ class Scheduler {
   // `sample` gets exactly one result (any order). Throws quanta::Error (and changes nothing)
   // for a missing, extra or duplicate result.
   void update(std::span<const StepResult> results);
+  // Draft tokens for an unfinished request's next step (replacing any earlier ones; empty
+  // clears them). Only a decode uses them; they are dropped after one schedule(). Throws
+  // quanta::Error for an unknown id or a step in flight.
+  void set_draft(int64_t id, std::span<const int32_t> draft);
   // Moves out the requests finished since the last call.
   void drain_finished(std::vector<FinishedRequest>& out);
 
@@ -129,11 +145,13 @@ class Scheduler {
   bool try_admit(Request& r, ForkPlan plan, Request* parent, int32_t& budget);
   ForkPlan fork_plan(Request& r, Request** parent);
   int32_t room(const Request& r) const;
-  void add_chunk(Request& r, int32_t n);
+  void add_chunk(Request& r, int32_t n, int32_t n_draft = 0);
+  int32_t draft_limit(const Request& r) const;
   void preempt(Request& victim);
   void finish(Request& r, FinishReason reason);
   void validate_results(std::span<const StepResult> results);
   void apply_result(Request& r, const StepResult& result);
+  void complete_chunk(Request& r, const ScheduledChunk& chunk);
   void insert_running(Request& r);
   void cache_computed_blocks(Request& r);
 

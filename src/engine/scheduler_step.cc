@@ -19,6 +19,8 @@ const SchedulerOutput& Scheduler::schedule() {
   int32_t budget = config_.max_batch_tokens;
   schedule_running(budget);
   if (out_.preempted.empty()) admit_waiting(budget);
+  for (Request* r : running_) r->draft.clear();  // drafts live one step
+  for (Request* r : waiting_) r->draft.clear();
   const std::vector<kv::BlockCopy>& copies = pool_.pending_copies();
   out_.copies.assign(copies.begin(), copies.end());
   pool_.clear_pending_copies();
@@ -40,7 +42,16 @@ int32_t Scheduler::room(const Request& r) const {
       std::min<int64_t>(tail + free * block_size_, t.max_tokens() - t.n_tokens()));
 }
 
-void Scheduler::add_chunk(Request& r, int32_t n) {
+// Drafts r may carry this step: at most k such that the k + 1 tokens the step can yield stay
+// within max_tokens and the context.
+int32_t Scheduler::draft_limit(const Request& r) const {
+  const int32_t by_output = r.max_tokens - r.n_output() - 1;
+  const int32_t by_context = config_.max_model_len - r.n_tokens() - 1;
+  const int32_t k = std::min({static_cast<int32_t>(r.draft.size()), by_output, by_context});
+  return std::max(k, 0);
+}
+
+void Scheduler::add_chunk(Request& r, int32_t n, int32_t n_draft) {
   QUANTA_ASSERT(n >= 1 && r.table.n_tokens() == r.num_computed_tokens + n);
   ScheduledChunk chunk;
   chunk.request_id = r.id;
@@ -49,6 +60,16 @@ void Scheduler::add_chunk(Request& r, int32_t n) {
   chunk.tokens = r.tokens.data() + chunk.start;
   chunk.table = &r.table;
   chunk.sample = chunk.start + n == r.n_tokens();
+  if (n_draft > 0) {  // a decode: its last token, then the drafts
+    QUANTA_ASSERT(n == 1 + n_draft && chunk.start + 1 == r.n_tokens());
+    r.spec_input.assign(1, r.tokens.back());
+    r.spec_input.insert(r.spec_input.end(), r.draft.begin(), r.draft.begin() + n_draft);
+    chunk.tokens = r.spec_input.data();
+    chunk.sample = true;
+    chunk.n_draft = n_draft;
+  }
+  r.n_draft_scheduled = n_draft;
+  r.n_accepted = 0;
   r.scheduled_step = step_;
   r.awaiting_token = chunk.sample;
   out_.chunks.push_back(chunk);
@@ -62,6 +83,7 @@ void Scheduler::preempt(Request& victim) {
   running_.pop_back();
   victim.table.clear(pool_);
   victim.num_computed_tokens = 0;
+  victim.draft.clear();
   victim.status = RequestStatus::kPreempted;
   ++victim.n_preemptions;
   waiting_.push_front(&victim);
@@ -78,9 +100,10 @@ void Scheduler::schedule_running(int32_t& budget) {
     QUANTA_ASSERT(remaining >= 1);
     const bool decode = remaining == 1;
     decodes_left -= decode;
-    const int32_t wanted =
+    int32_t wanted =
         decode ? std::min(1, budget) : std::min(remaining, budget - std::min(decodes_left, budget));
     if (wanted <= 0) continue;
+    if (decode) wanted += std::clamp(budget - 1 - decodes_left, 0, draft_limit(r));
     int32_t n = std::min(wanted, room(r));
     bool preempted_self = false;
     while (n == 0) {  // no room at all: preempt the newest running request
@@ -96,7 +119,7 @@ void Scheduler::schedule_running(int32_t& budget) {
     if (preempted_self) break;  // r was the newest: nothing runs after it
     const bool ok = r.table.append(pool_, n);
     QUANTA_ASSERT(ok);
-    add_chunk(r, n);
+    add_chunk(r, n, decode ? n - 1 : 0);  // drafts that do not fit the room are dropped
     budget -= n;
   }
 }

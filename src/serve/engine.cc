@@ -18,6 +18,12 @@ models::ContextOptions context_options(const models::Model& model, const EngineO
   if (o.max_running < 1) fail("max_running must be >= 1, got %d", o.max_running);
   if (o.max_queue < 0) fail("max_queue must be >= 0, got %d", o.max_queue);
   if (o.kv_blocks < 0) fail("kv_blocks must be >= 0, got %d", o.kv_blocks);
+  if (o.lookup_ngram < 0 || o.lookup_ngram > kMaxSpecNgram) {
+    fail("lookup_ngram must be in [0, %d], got %d", kMaxSpecNgram, o.lookup_ngram);
+  }
+  if (o.draft_max < 1 || o.draft_max > kMaxSpecDraft) {
+    fail("draft_max must be in [1, %d], got %d", kMaxSpecDraft, o.draft_max);
+  }
   if (o.n_ctx < 0) fail("n_ctx must be >= 0, got %d", o.n_ctx);
   models::ContextOptions c;
   c.n_ctx = o.n_ctx;
@@ -29,7 +35,8 @@ models::ContextOptions context_options(const models::Model& model, const EngineO
   c.kv_type = o.kv_type;
   c = models::resolve_options(model.hparams(), c);
   c.n_batch = o.max_batch_tokens;  // the budget, not clamped by n_ctx * n_seq
-  c.n_outputs = std::min(o.max_running, c.n_batch);
+  // Speculative chunks want logits at every position: up to 1 + kMaxSpecDraft per sequence.
+  c.n_outputs = std::min(o.max_running * (1 + kMaxSpecDraft), c.n_batch);
   const int32_t per_seq = (c.n_ctx + c.kv_block_size - 1) / c.kv_block_size;
   if (o.kv_blocks > 0) {
     c.n_kv_blocks = o.kv_blocks;
@@ -77,7 +84,9 @@ EngineImpl::EngineImpl(const models::Model& model, const tokenizer::Tokenizer& t
       options_(options),
       n_ctx_(ctx_options.n_ctx),
       n_vocab_(model.hparams().n_vocab),
-      inbox_(std::make_shared<Inbox>()) {
+      inbox_(std::make_shared<Inbox>()),
+      draft_(model.hparams().n_vocab, kMaxSpecDraft),
+      verifier_(model.hparams().n_vocab) {
   ctx_ = std::make_unique<models::Context>(model, ctx_options);
   n_blocks_ = ctx_->kv().pool().n_blocks();
   block_size_ = ctx_->kv().layout().block_size;
@@ -95,6 +104,8 @@ EngineImpl::EngineImpl(const models::Model& model, const tokenizer::Tokenizer& t
   want_.resize(nb);
   tables_.resize(options.max_running);
   results_.reserve(options.max_running);
+  spec_out_.reserve(kMaxSpecDraft + 1);
+  lookup_.resize(kMaxSpecDraft);
   finished_.reserve(options.max_running);
   live_.reserve(options.max_queue + options.max_running);
   choices_.reserve(2 * options.max_running);
@@ -129,6 +140,13 @@ void EngineImpl::validate(const GenerationRequest& r) const {
   }
   for (const std::string& s : r.stop) {
     if (s.empty()) fail("stop: strings must not be empty");
+  }
+  const SpecParams& sp = r.speculative;
+  if (sp.ngram < -1 || sp.ngram > kMaxSpecNgram) {
+    fail("speculative.ngram: must be in [0, %d], got %d", kMaxSpecNgram, sp.ngram);
+  }
+  if (sp.max_draft != -1 && (sp.max_draft < 1 || sp.max_draft > kMaxSpecDraft)) {
+    fail("speculative.max_draft: must be in [1, %d], got %d", kMaxSpecDraft, sp.max_draft);
   }
   quanta::validate(r.sampling);
 }

@@ -34,6 +34,23 @@ struct EngineOptions {
   GgmlType kv_type = GgmlType::F32;  // KV cache rows: F32, F16 or a quantized type (Q8_0...)
   int32_t n_threads = 0;             // 0 = all hardware threads
   bool prefix_caching = true;
+  // Speculative decoding by n-gram prompt lookup for requests that do not say (SpecParams
+  // -1 fields): the n-gram length (0 = off) and the most draft tokens per step.
+  int32_t lookup_ngram = 0;
+  int32_t draft_max = 8;
+};
+
+// Most draft tokens one request may verify per step, and the longest lookup n-gram.
+inline constexpr int32_t kMaxSpecDraft = 16;
+inline constexpr int32_t kMaxSpecNgram = 16;
+
+// Per-request speculative decoding with n-gram prompt lookup: each step, the last `ngram`
+// tokens are looked up earlier in the prompt and output, up to max_draft following tokens are
+// verified in the same forward pass, and the accepted ones plus one target token are kept.
+// Greedy outputs are unchanged; sampled outputs keep the target's distribution.
+struct SpecParams {
+  int32_t ngram = -1;      // 0 = off, 1..kMaxSpecNgram; -1 = EngineOptions::lookup_ngram
+  int32_t max_draft = -1;  // 1..kMaxSpecDraft; -1 = EngineOptions::draft_max
 };
 
 // What the client asked for, already validated and tokenized by the API layer.
@@ -46,6 +63,7 @@ struct GenerationRequest {
                                   // the matched text is not returned
   bool ignore_eos = false;
   int32_t top_logprobs = -1;  // -1 = no logprobs; 0..20 = chosen token + that many top
+  SpecParams speculative;
 };
 
 struct TopLogprob {

@@ -13,6 +13,7 @@
 
 #include "engine/sampler.h"
 #include "engine/scheduler.h"
+#include "engine/speculative_verify.h"
 #include "models/context.h"
 #include "serve/engine.h"
 #include "serve/metrics.h"
@@ -34,6 +35,12 @@ namespace quanta::serve {
 //   of the raw logits, EOS / stop-string check; update(); drain_finished() -> final deltas.
 // - Ordering for observers: gauges and metrics of a finished request are published before its
 //   stream reports done(), so a client that saw the end sees the freed blocks.
+// - Speculative decoding (n-gram lookup, per choice): after update(), a choice with ngram > 0
+//   gets a draft from ngram_lookup over its tokens (Scheduler::set_draft). A chunk with drafts
+//   wants logits at all its positions; the Verifier (q a point mass: greedy accepts while the
+//   draft equals the argmax, sampling accepts d with probability p(d)) yields the accepted
+//   drafts and one target token, which are emitted one at a time with the EOS and stop-string
+//   checks, so generation ends exactly where the non-speculative run would.
 // - Preemption needs nothing here: tokens already sampled stay in the scheduler's request,
 //   their K/V rows are recomputed, and the sampler is asked again only at the end of them.
 
@@ -51,6 +58,8 @@ struct ChoiceState {
   TextStream text;
   int32_t n_generated = 0;
   bool finished = false;
+  int32_t ngram = 0;      // n-gram lookup length; 0 = no speculation
+  int32_t max_draft = 0;  // draft tokens per step at most
 };
 
 // A request inside the engine thread.
@@ -103,6 +112,10 @@ class EngineImpl final : public Engine {
   void build_batch(const SchedulerOutput& out);
   void sample_chunks(const SchedulerOutput& out, const float* logits);
   void sample_one(ChoiceState& c, const float* row, StepResult& result);
+  void verify_chunk(ChoiceState& c, const ScheduledChunk& chunk, const float* rows,
+                    StepResult& result);
+  bool emit_token(ChoiceState& c, const float* row, int32_t token);  // true: stop here
+  void propose_drafts();
   void finish_choices();
   void finish_request(LiveRequest& r);  // metrics and queue count of a request's end
   void fail_all(const char* why);
@@ -125,7 +138,9 @@ class EngineImpl final : public Engine {
   std::atomic<int32_t> blocks_free_{0};
   std::atomic<int32_t> peak_used_{0};
   std::atomic<int64_t> preemptions_{0};
-  std::string failure_;  // set by the engine thread when a step threw (under inbox_->mu)
+  int64_t spec_drafted_ = 0;   // engine thread: draft tokens verified
+  int64_t spec_accepted_ = 0;  // of them accepted
+  std::string failure_;        // set by the engine thread when a step threw (under inbox_->mu)
 
   // Engine-thread state.
   std::unique_ptr<models::Context> ctx_;
@@ -144,6 +159,9 @@ class EngineImpl final : public Engine {
   std::vector<StepResult> results_;
   std::vector<FinishedRequest> finished_;
   std::string piece_;  // token_to_piece scratch
+  Draft draft_;        // verify_chunk scratch (point-mass drafts)
+  Verifier verifier_;
+  std::vector<int32_t> spec_out_, lookup_;
 };
 
 }  // namespace quanta::serve

@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "core/error.h"
+#include "engine/ngram.h"
 #include "serve/engine_impl.h"
 #include "serve/logprobs.h"
 
@@ -76,6 +77,8 @@ void EngineImpl::admit(Submission& s) {
     // The prompt enters the penalty window, as in llama-server.
     const int32_t window = std::min(params.repeat_last_n, n_prompt);
     for (int32_t t = n_prompt - window; t < n_prompt; ++t) c.sampler.accept(req.prompt[t]);
+    c.ngram = req.speculative.ngram >= 0 ? req.speculative.ngram : options_.lookup_ngram;
+    c.max_draft = req.speculative.max_draft >= 0 ? req.speculative.max_draft : options_.draft_max;
     scheduler_->add(sched_id, req.prompt, req.max_tokens, first_id);
     if (i == 0) first_id = sched_id;
     choices_.emplace(sched_id, &c);
@@ -119,6 +122,7 @@ void EngineImpl::step() {
     const float* logits = ctx_->forward(batch);
     sample_chunks(out, logits);
     scheduler_->update(results_);
+    propose_drafts();
   }
   finish_choices();
   publish_gauges();
@@ -139,7 +143,7 @@ void EngineImpl::build_batch(const SchedulerOutput& out) {
       tokens_[k] = c.tokens[j];
       positions_[k] = c.start + j;
       seq_[k] = static_cast<int32_t>(i);
-      want_[k] = c.sample && j == c.n_tokens - 1 ? 1 : 0;
+      want_[k] = c.sample && j >= c.n_tokens - 1 - c.n_draft ? 1 : 0;
     }
   }
 }
@@ -151,17 +155,58 @@ void EngineImpl::sample_chunks(const SchedulerOutput& out, const float* logits) 
     if (!chunk.sample) continue;
     StepResult result;
     result.request_id = chunk.request_id;
-    sample_one(*choices_.at(chunk.request_id), logits + row * n_vocab_, result);
+    ChoiceState& c = *choices_.at(chunk.request_id);
+    if (chunk.n_draft > 0) {
+      verify_chunk(c, chunk, logits + row * n_vocab_, result);
+    } else {
+      sample_one(c, logits + row * n_vocab_, result);
+    }
     results_.push_back(result);
-    ++row;
+    row += 1 + chunk.n_draft;
   }
 }
 
 void EngineImpl::sample_one(ChoiceState& c, const float* row, StepResult& result) {
-  LiveRequest& r = c.owner;
-  const GenerationRequest& req = r.request;
   const int32_t token = c.sampler.sample(row);
   c.sampler.accept(token);
+  result.token = token;
+  result.finished = emit_token(c, row, token);
+}
+
+// rows: [1 + n_draft, n_vocab], row i the logits after chunk.tokens[0..i].
+void EngineImpl::verify_chunk(ChoiceState& c, const ScheduledChunk& chunk, const float* rows,
+                              StepResult& result) {
+  draft_.clear();
+  draft_.point_mass = true;
+  draft_.tokens.assign(chunk.tokens + 1, chunk.tokens + 1 + chunk.n_draft);
+  draft_.q_token.assign(chunk.n_draft, 1.0f);
+  spec_out_.clear();
+  const int32_t accepted = verifier_.verify(c.sampler, rows, draft_, spec_out_);
+  spec_drafted_ += chunk.n_draft;
+  spec_accepted_ += accepted;
+  // spec_out_ = d_1..d_accepted, then the target's token; stop at the first that ends it.
+  const int32_t n_out = static_cast<int32_t>(spec_out_.size());
+  for (int32_t i = 0; i < n_out; ++i) {
+    const bool stop = emit_token(c, rows + static_cast<size_t>(i) * n_vocab_, spec_out_[i]);
+    if (i < accepted) {
+      result.n_accepted = i + 1;  // a draft: appended via n_accepted
+      if (stop) {
+        result.token = -1;
+        result.finished = true;
+        return;
+      }
+    } else {
+      result.token = spec_out_[i];
+      result.finished = stop;
+    }
+  }
+}
+
+// Emits one generated token: counts, logprobs of its logits row, text with the stop-string
+// check. True when generation ends at it (end-of-generation token or stop string).
+bool EngineImpl::emit_token(ChoiceState& c, const float* row, int32_t token) {
+  LiveRequest& r = c.owner;
+  const GenerationRequest& req = r.request;
   ++c.n_generated;
   if (!r.first_token) r.first_token = Clock::now();
   ChoiceDelta delta;
@@ -182,8 +227,19 @@ void EngineImpl::sample_one(ChoiceState& c, const float* row, StepResult& result
     finished = c.text.push(piece_, delta.text);
   }
   if (!delta.text.empty() || !delta.logprobs.empty()) r.stream->push(std::move(delta));
-  result.token = token;
-  result.finished = finished;
+  return finished;
+}
+
+void EngineImpl::propose_drafts() {
+  for (const StepResult& res : results_) {
+    const ChoiceState& c = *choices_.at(res.request_id);
+    if (c.ngram <= 0) continue;
+    const Request* r = scheduler_->find(res.request_id);
+    if (r == nullptr) continue;  // finished
+    const int32_t n = ngram_lookup(r->tokens.data(), r->n_tokens(), c.ngram,
+                                   std::min(c.max_draft, kMaxSpecDraft), lookup_.data());
+    if (n > 0) scheduler_->set_draft(res.request_id, std::span<const int32_t>(lookup_.data(), n));
+  }
 }
 
 void EngineImpl::finish_choices() {
@@ -288,6 +344,8 @@ void EngineImpl::publish_gauges() {
   g.kv_blocks_free = pool.n_free();
   g.prefix_queried_tokens = pool.prefix_stats().queried_tokens;
   g.prefix_hit_tokens = pool.prefix_stats().hit_tokens;
+  g.spec_draft_tokens = spec_drafted_;
+  g.spec_accepted_tokens = spec_accepted_;
   metrics_.set_gauges(g);
 }
 

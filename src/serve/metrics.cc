@@ -168,6 +168,12 @@ std::string Metrics::text() const {
   scalar(out, "quanta_prefix_cache_hit_tokens_total", "counter",
          "Prompt tokens found in the prefix cache.",
          static_cast<double>(gauges_.prefix_hit_tokens));
+  scalar(out, "quanta_spec_draft_tokens_total", "counter",
+         "Draft tokens verified by speculative decoding (n-gram lookup).",
+         static_cast<double>(gauges_.spec_draft_tokens));
+  scalar(out, "quanta_spec_accepted_tokens_total", "counter",
+         "Draft tokens accepted by speculative decoding.",
+         static_cast<double>(gauges_.spec_accepted_tokens));
   scalar(out, "quanta_requests_running", "gauge", "Requests computing (holding KV blocks).",
          gauges_.running);
   scalar(out, "quanta_requests_waiting", "gauge", "Requests queued, not yet scheduled.",

@@ -52,6 +52,8 @@ struct EngineGauges {
   int32_t kv_blocks_free = 0;
   int64_t prefix_queried_tokens = 0;  // cumulative, from the block pool
   int64_t prefix_hit_tokens = 0;
+  int64_t spec_draft_tokens = 0;     // cumulative: draft tokens verified
+  int64_t spec_accepted_tokens = 0;  // cumulative: of them accepted
 };
 
 class Metrics {

@@ -212,6 +212,29 @@ TEST_F(ServeE2E, TwoChoicesStopStringsAndLogprobs) {
   EXPECT_EQ(chat["choices"][0]["logprobs"]["content"][0]["top_logprobs"].size(), 2u);
 }
 
+// quanta's "speculative" extension field: n-gram lookup drafts are verified in the batch,
+// greedy text equals the non-speculative text, and /metrics counts the accepted drafts.
+TEST_F(ServeE2E, SpeculativeExtensionFieldKeepsGreedyOutput) {
+  const std::string prompt =
+      "The cat sat on the mat. The cat sat on the mat. The cat sat on the mat. The cat";
+  json body = {{"prompt", prompt}, {"max_tokens", 40}, {"temperature", 0}, {"ignore_eos", true}};
+  const json plain = post("/v1/completions", body);
+  const double accepted_before =
+      metric(http(url("/metrics")).body, "quanta_spec_accepted_tokens_total");
+  ASSERT_GE(accepted_before, 0.0);
+  body["speculative"] = {{"ngram", 2}, {"max_draft", 6}};
+  const json spec = post("/v1/completions", body);
+  EXPECT_EQ(spec["choices"][0]["text"], plain["choices"][0]["text"]);
+  EXPECT_EQ(spec["usage"]["completion_tokens"], 40);
+  const std::string m = http(url("/metrics")).body;
+  EXPECT_GT(metric(m, "quanta_spec_accepted_tokens_total"), accepted_before);
+  EXPECT_GT(metric(m, "quanta_spec_draft_tokens_total"), 0.0);
+  body["speculative"] = {{"ngram", 99}};
+  const HttpResult bad = http(url("/v1/completions"), body.dump());
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(json::parse(bad.body)["error"]["param"], "speculative.ngram");
+}
+
 TEST_F(ServeE2E, EveryValidationErrorIsA400NamingTheField) {
   const std::vector<std::pair<json, std::string>> cases = {
       {{{"prompt", ""}}, "prompt"},

@@ -79,13 +79,28 @@ void print_summary(const compress::QuantizeReport& r, const std::string& out, do
   if (r.n_weighted > 0) {
     std::fprintf(stderr, "importance-weighted: %d tensors\n", r.n_weighted);
   }
+  if (!r.awq_groups.empty()) {
+    double before = 0, after = 0;
+    int scaled = 0;
+    for (const compress::AwqGroup& g : r.awq_groups) {
+      before += g.error_before;
+      after += g.error_after;
+      scaled += g.alpha > 0 ? 1 : 0;
+      if (verbose) {
+        std::fprintf(stderr, "  awq %-28s alpha %.2f  weighted error %.4g -> %.4g\n",
+                     g.producer.c_str(), g.alpha, g.error_before, g.error_after);
+      }
+    }
+    std::fprintf(stderr, "awq: %d of %zu groups scaled, weighted error %.4g -> %.4g\n", scaled,
+                 r.awq_groups.size(), before, after);
+  }
 }
 
 }  // namespace
 
 int cmd_quantize(int argc, char** argv) {
   std::string imatrix_path;
-  bool keep_output_f16 = false, pure = false, verbose = false;
+  bool keep_output_f16 = false, pure = false, verbose = false, no_awq = false;
   int32_t n_threads = 0;
   ArgParser args("quanta quantize IN.gguf OUT.gguf TYPE [options]",
                  "Quantizes an F32, F16 or BF16 GGUF model. Which tensor gets which type "
@@ -96,6 +111,8 @@ int cmd_quantize(int argc, char** argv) {
   args.add_string("--imatrix", "FILE", &imatrix_path,
                   "importance matrix from `quanta imatrix` or llama-imatrix (.dat or .gguf): "
                   "scales minimise the activation-weighted error");
+  args.add_flag("--no-awq", &no_awq,
+                "with --imatrix: no AWQ column scaling, llama.cpp's weighted quantizers only");
   args.add_flag("--keep-output-f16", &keep_output_f16,
                 "store output.weight (token_embd when tied) in F16");
   args.add_flag("--pure", &pure, "the base type for every tensor (no mixes; fallbacks stay)");
@@ -112,6 +129,7 @@ int cmd_quantize(int argc, char** argv) {
   o.ftype = compress::parse_file_type(positional[2]);
   o.keep_output_f16 = keep_output_f16;
   o.pure = pure;
+  o.awq = !no_awq;
   o.n_threads = n_threads;
   o.on_tensor = draw_progress;
   compress::ImportanceMatrix imatrix;

@@ -59,6 +59,11 @@ void add_flags(ArgParser& args, ServeFlags& f) {
                   "model id in /v1/models (default: file name)");
   args.add_uint64("--max-body", "BYTES", &f.max_body,
                   "largest request body; larger get 413 (default 4 MiB)");
+  args.add_int("--lookup-ngram", "N", &e.lookup_ngram,
+               "speculative decoding by n-gram prompt lookup for every request that does not "
+               "say otherwise (\"speculative\" field); 0 = off (default)");
+  args.add_int("--draft-max", "K", &e.draft_max,
+               "draft tokens verified per step at most (default 8)");
   args.add_flag("--no-prefix-cache", &f.no_prefix_cache, "disable automatic prefix caching");
   args.require("--model");
 }
@@ -73,6 +78,12 @@ void validate(const ServeFlags& f) {
   if (e.max_running < 1) fail("--max-running must be >= 1");
   if (e.n_ctx < 0) fail("--ctx must be >= 0");
   if (e.n_threads < 0) fail("--threads must be >= 0");
+  if (e.lookup_ngram < 0 || e.lookup_ngram > serve::kMaxSpecNgram) {
+    fail("--lookup-ngram must be in [0, %d], got %d", serve::kMaxSpecNgram, e.lookup_ngram);
+  }
+  if (e.draft_max < 1 || e.draft_max > serve::kMaxSpecDraft) {
+    fail("--draft-max must be in [1, %d], got %d", serve::kMaxSpecDraft, e.draft_max);
+  }
   if (f.max_body < 1024) fail("--max-body must be at least 1024 bytes");
 }
 

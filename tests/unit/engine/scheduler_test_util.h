@@ -71,6 +71,8 @@ class FakeRunner {
   StopRule stop;
   int64_t computed_tokens = 0;  // all chunks' tokens so far
   int64_t copied_blocks = 0;
+  int64_t drafted_tokens = 0;   // drafts verified
+  int64_t accepted_drafts = 0;  // of them accepted
 
   // Runs one step: block copies, then every chunk's rows written, then sampling.
   std::vector<StepResult> run(const SchedulerOutput& out) {
@@ -83,12 +85,23 @@ class FakeRunner {
     for (const ScheduledChunk& chunk : out.chunks) {
       if (!chunk.sample) continue;
       TokenHash h(chunk.request_id);
-      const int32_t end = chunk.start + chunk.n_tokens;
+      const int32_t end = chunk.start + chunk.n_tokens - chunk.n_draft;
       for (int32_t p = 0; p < end; ++p) h.add(slots_[slot_of(*chunk.table, p)]);
       StepResult res;
       res.request_id = chunk.request_id;
       res.token = h.token();
       res.finished = stop && stop(chunk.request_id, res.token);
+      // Greedy verification of drafts: d_{i+1} is accepted while it equals the token the
+      // model gives after position start + i.
+      for (int32_t i = 0; i < chunk.n_draft && !res.finished; ++i) {
+        if (chunk.tokens[i + 1] != res.token) break;
+        ++res.n_accepted;
+        ++accepted_drafts;
+        h.add(slots_[slot_of(*chunk.table, end + i)]);
+        res.token = h.token();
+        res.finished = stop && stop(chunk.request_id, res.token);
+      }
+      drafted_tokens += chunk.n_draft;
       results.push_back(res);
     }
     return results;
@@ -136,8 +149,16 @@ inline void check_step(const Scheduler& s, const SchedulerOutput& out) {
     EXPECT_EQ(c.start, r->num_computed_tokens);
     EXPECT_EQ(c.table, &r->table);
     EXPECT_EQ(c.table->n_tokens(), c.start + c.n_tokens);
-    EXPECT_EQ(c.tokens, r->tokens.data() + c.start);
-    EXPECT_EQ(c.sample, c.start + c.n_tokens == r->n_tokens());
+    if (c.n_draft > 0) {  // a decode with drafts: its last token, then d_1..d_k
+      EXPECT_EQ(c.start + 1, r->n_tokens());
+      EXPECT_EQ(c.n_tokens, 1 + c.n_draft);
+      EXPECT_EQ(c.tokens[0], r->tokens.back());
+      EXPECT_TRUE(c.sample);
+      EXPECT_LE(r->n_output() + c.n_draft + 1, r->max_tokens) << "could over-generate";
+    } else {
+      EXPECT_EQ(c.tokens, r->tokens.data() + c.start);
+      EXPECT_EQ(c.sample, c.start + c.n_tokens == r->n_tokens());
+    }
   }
   EXPECT_EQ(total, out.n_tokens);
   EXPECT_LE(out.n_tokens, cfg.max_batch_tokens);
