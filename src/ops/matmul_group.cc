@@ -57,6 +57,7 @@ ConvertedInput convert_input(const WeightView* weights, int n_weights, const Mat
   uint8_t* next = base + align_up(static_cast<size_t>(k) * sizeof(float));
   ConvertedInput c;
   FromFloatFn convert[kMaxGroupWeights] = {};
+  uint8_t* dst[kMaxGroupWeights] = {};
   int distinct[kMaxGroupWeights] = {};
   int n_distinct = 0;
   for (int i = 0; i < n_weights; ++i) {
@@ -66,7 +67,7 @@ ConvertedInput convert_input(const WeightView* weights, int n_weights, const Mat
       c.act[i] = c.act[j];
       continue;
     }
-    c.act[i] = next;
+    c.act[i] = dst[i] = next;
     next += align_up(c.act_row_bytes[i] * static_cast<size_t>(in.n_tokens));
     convert[i] = table.from_float[static_cast<uint32_t>(act_type(weights[i]))];
     QUANTA_ASSERT(convert[i] != nullptr);
@@ -80,7 +81,7 @@ ConvertedInput convert_input(const WeightView* weights, int n_weights, const Mat
     }
     for (int d = 0; d < n_distinct; ++d) {
       const int i = distinct[d];
-      convert[i](row, const_cast<uint8_t*>(c.act[i]) + t * c.act_row_bytes[i], k);
+      convert[i](row, dst[i] + t * c.act_row_bytes[i], k);
     }
   }
   return c;
