@@ -34,19 +34,22 @@ std::vector<float> load_f32(const gguf::File& in, const gguf::TensorInfo& t) {
 
 // Every consumer is planned for conversion, 2-D, `n_cols` wide, and has importance entries.
 bool consumers_ok(const gguf::File& in, const TypePlan& plan, const ImportanceMatrix& im,
-                  const std::vector<std::string>& names, int64_t n_cols) {
+                  const AwqOptions& o, const std::vector<std::string>& names, int64_t n_cols) {
   for (const std::string& n : names) {
     const gguf::TensorInfo* t = in.find_tensor(n);
     if (t == nullptr || t->ne.size() != 2 || t->ne[0] != n_cols || !plan.count(n)) return false;
     if (type_traits(plan.at(n)).block_size == 1) return false;  // F32/F16/BF16: nothing to gain
+    if (!o.types.empty() && std::find(o.types.begin(), o.types.end(), plan.at(n)) == o.types.end()) {
+      return false;
+    }
     if (static_cast<int64_t>(im.importance(n).size()) != n_cols) return false;
   }
   return !names.empty();
 }
 
 // The norm groups (attn_norm -> q/k/v or qkv, ffn_norm -> gate/up) of layer i.
-void norm_groups(const gguf::File& in, const TypePlan& plan, const ImportanceMatrix& im, int32_t i,
-                 std::vector<GroupSpec>& out) {
+void norm_groups(const gguf::File& in, const TypePlan& plan, const ImportanceMatrix& im,
+                 const AwqOptions& o, int32_t i, std::vector<GroupSpec>& out) {
   const std::pair<const char*, std::vector<const char*>> kGroups[] = {
       {"attn_norm.weight", {"attn_q.weight", "attn_k.weight", "attn_v.weight", "attn_qkv.weight"}},
       {"ffn_norm.weight", {"ffn_gate.weight", "ffn_up.weight"}}};
@@ -58,7 +61,7 @@ void norm_groups(const gguf::File& in, const TypePlan& plan, const ImportanceMat
     for (const char* c : candidates) {
       if (in.find_tensor(blk(i, c)) != nullptr) g.group.consumers.push_back(blk(i, c));
     }
-    if (!consumers_ok(in, plan, im, g.group.consumers, nt->ne[0])) continue;
+    if (!consumers_ok(in, plan, im, o, g.group.consumers, nt->ne[0])) continue;
     g.n_producer = nt->ne[0];
     g.map.resize(static_cast<size_t>(nt->ne[0]));
     for (int64_t c = 0; c < nt->ne[0]; ++c) g.map[c] = c;
@@ -68,8 +71,9 @@ void norm_groups(const gguf::File& in, const TypePlan& plan, const ImportanceMat
 
 // Row groups of layer i: attn_v rows -> attn_output columns (query head h reads KV head
 // h / (n_head / n_head_kv)), ffn_up rows -> ffn_down columns. Only without biases.
-void row_groups(const gguf::File& in, const TypePlan& plan, const ImportanceMatrix& im, int32_t i,
-                int32_t n_head, int32_t n_head_kv, std::vector<GroupSpec>& out) {
+void row_groups(const gguf::File& in, const TypePlan& plan, const ImportanceMatrix& im,
+                const AwqOptions& o, int32_t i, int32_t n_head, int32_t n_head_kv,
+                std::vector<GroupSpec>& out) {
   const std::pair<const char*, const char*> kGroups[] = {{"attn_v", "attn_output"},
                                                          {"ffn_up", "ffn_down"}};
   for (const auto& [prod, cons] : kGroups) {
@@ -81,7 +85,7 @@ void row_groups(const gguf::File& in, const TypePlan& plan, const ImportanceMatr
     g.rows = true;
     g.group.producer = pt->name;
     g.group.consumers = {ct->name};
-    if (!consumers_ok(in, plan, im, g.group.consumers, ct->ne[0])) continue;
+    if (!consumers_ok(in, plan, im, o, g.group.consumers, ct->ne[0])) continue;
     const int64_t n_cols = ct->ne[0];
     g.n_producer = pt->ne[1];
     g.map.resize(static_cast<size_t>(n_cols));
@@ -148,6 +152,7 @@ void search_group(const gguf::File& in, const TypePlan& plan, const ImportanceMa
   g.group.error_after = best;
   const std::vector<float> s_prod = awq_scales(a_prod, g.group.alpha);
   const std::vector<float> s = column_scales(g, s_prod);
+  g.group.scales = s;
   for (const std::string& name : g.group.consumers) {
     std::vector<float>& w = data(name);
     const int64_t n_cols = static_cast<int64_t>(s.size());
@@ -212,7 +217,7 @@ double scaled_quant_error(GgmlType type, const float* w, int64_t n_rows, int64_t
 }
 
 AwqResult awq_search(const gguf::File& in, const TypePlan& plan, const ImportanceMatrix& imatrix,
-                     ThreadPool& pool) {
+                     const AwqOptions& options, ThreadPool& pool) {
   AwqResult result;
   const std::string arch = in.get_string("general.architecture").value_or("");
   if (arch != "llama" && arch != "qwen2") return result;
@@ -222,8 +227,8 @@ AwqResult awq_search(const gguf::File& in, const TypePlan& plan, const Importanc
       static_cast<int32_t>(in.get_int(arch + ".attention.head_count_kv").value_or(n_head));
   for (int32_t i = 0; i < n_layer; ++i) {
     std::vector<GroupSpec> groups;
-    norm_groups(in, plan, imatrix, i, groups);
-    row_groups(in, plan, imatrix, i, n_head, n_head_kv, groups);
+    norm_groups(in, plan, imatrix, options, i, groups);
+    row_groups(in, plan, imatrix, options, i, n_head, n_head_kv, groups);
     for (GroupSpec& g : groups) {
       search_group(in, plan, imatrix, g, pool, result);
       result.groups.push_back(g.group);

@@ -25,6 +25,13 @@ struct AwqGroup {
   float alpha = 0.0f;                  // chosen exponent (0: unchanged)
   double error_before = 0.0;           // weighted error with alpha = 0
   double error_after = 0.0;            // weighted error with the chosen alpha
+  std::vector<float> scales;           // [consumer width] column scales s (alpha's)
+};
+
+// Which consumers are scaled: those whose planned type is in `types` (empty: every quantized
+// type). The default, Q4_0 and Q4_1, is where it pays (docs/QUANTIZATION.md).
+struct AwqOptions {
+  std::vector<GgmlType> types = {GgmlType::Q4_0, GgmlType::Q4_1};
 };
 
 struct AwqResult {
@@ -43,9 +50,9 @@ using TypePlan = std::map<std::string, GgmlType>;
 // dequantized weights of the planned type (importance-weighted quantizer with the scaled
 // importance a_j / s_j^2), which equals the diagonal activation-weighted output error. Groups
 // whose tensors are missing, not planned for a quantized type, lack importance entries or
-// whose producer is not F32 are left out. Empty result for other architectures.
+// whose producer is not F32, or whose consumers' types options.types excludes, are left out. Empty result for other architectures.
 AwqResult awq_search(const gguf::File& in, const TypePlan& plan, const ImportanceMatrix& imatrix,
-                     ThreadPool& pool);
+                     const AwqOptions& options, ThreadPool& pool);
 
 // Activation-weighted error of quantizing `w` [n_rows, n_cols] to `type` after scaling
 // column j by s[j] (quantizer importance a_j / s_j^2), measured in the unscaled space:

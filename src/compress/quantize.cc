@@ -138,7 +138,7 @@ QuantizeReport quantize_model(const std::string& input, const std::string& outpu
     for (size_t k = 0; k < order.size(); ++k) {
       if (plans[k].convert) type_plan[in.tensors()[order[k]].name] = plans[k].type;
     }
-    awq = awq_search(in, type_plan, *o.imatrix, pool);
+    awq = awq_search(in, type_plan, *o.imatrix, o.awq_options, pool);
     report.awq_groups = awq.groups;
   }
   for (size_t k = 0; k < order.size(); ++k) {

@@ -22,6 +22,7 @@ struct QuantizeOptions {
   bool keep_output_f16 = false;               // output.weight in F16
   bool pure = false;                          // the base type for every tensor
   bool awq = true;  // with an imatrix: AWQ-style column scaling folded into norms (awq.h)
+  AwqOptions awq_options;  // which types AWQ scales (default Q4_0, Q4_1)
   int32_t n_threads = 0;                      // 0: all cores
   // Called before each tensor with (index, total, name).
   std::function<void(size_t, size_t, const std::string&)> on_tensor;

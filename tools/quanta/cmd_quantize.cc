@@ -100,7 +100,7 @@ void print_summary(const compress::QuantizeReport& r, const std::string& out, do
 
 int cmd_quantize(int argc, char** argv) {
   std::string imatrix_path;
-  bool keep_output_f16 = false, pure = false, verbose = false, no_awq = false;
+  bool keep_output_f16 = false, pure = false, verbose = false, no_awq = false, awq_all = false;
   int32_t n_threads = 0;
   ArgParser args("quanta quantize IN.gguf OUT.gguf TYPE [options]",
                  "Quantizes an F32, F16 or BF16 GGUF model. Which tensor gets which type "
@@ -113,6 +113,8 @@ int cmd_quantize(int argc, char** argv) {
                   "scales minimise the activation-weighted error");
   args.add_flag("--no-awq", &no_awq,
                 "with --imatrix: no AWQ column scaling, llama.cpp's weighted quantizers only");
+  args.add_flag("--awq-all", &awq_all,
+                "with --imatrix: AWQ scaling for every quantized type (default: Q4_0, Q4_1)");
   args.add_flag("--keep-output-f16", &keep_output_f16,
                 "store output.weight (token_embd when tied) in F16");
   args.add_flag("--pure", &pure, "the base type for every tensor (no mixes; fallbacks stay)");
@@ -130,6 +132,7 @@ int cmd_quantize(int argc, char** argv) {
   o.keep_output_f16 = keep_output_f16;
   o.pure = pure;
   o.awq = !no_awq;
+  if (awq_all) o.awq_options.types.clear();
   o.n_threads = n_threads;
   o.on_tensor = draw_progress;
   compress::ImportanceMatrix imatrix;

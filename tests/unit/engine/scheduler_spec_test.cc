@@ -58,6 +58,27 @@ TEST(SchedulerSpec, OracleDraftsGiveTheReferenceOutputsInFewerSteps) {
   }
 }
 
+TEST(SchedulerSpec, DraftsSurvivePreemptionAndRecomputation) {
+  SchedulerConfig cfg;
+  cfg.max_batch_tokens = 24;
+  cfg.max_running = 4;
+  cfg.max_model_len = 128;
+  for (const int32_t wrong_at : {1, 100}) {
+    Harness h(14, 4, cfg);  // too few blocks for all four: the newest get preempted
+    for (int64_t id = 0; id < 4; ++id) h.add(id, prompt_of(5 + 3 * id, id), 30);
+    size_t preempted = 0;
+    for (int steps = 0; steps < 1000 && h.sched.has_unfinished(); ++steps) {
+      preempted += h.step().preempted.size();
+      set_oracle_drafts(h, 6, wrong_at);
+    }
+    ASSERT_FALSE(h.sched.has_unfinished());
+    EXPECT_GT(preempted, 0u);
+    h.expect_reference_outputs();
+    for (const auto& [id, f] : h.finished) EXPECT_EQ(f.output.size(), 30u) << id;
+    EXPECT_EQ(h.pool.n_used(), 0);
+  }
+}
+
 TEST(SchedulerSpec, RejectedDraftsAreRolledBackAndTheirBlocksFreed) {
   SchedulerConfig cfg;
   cfg.max_batch_tokens = 64;

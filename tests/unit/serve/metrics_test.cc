@@ -61,6 +61,8 @@ TEST(Metrics, EveryMetricHasHelpAndTypeAndTheRecordedValues) {
   g.kv_blocks_free = 27;
   g.prefix_queried_tokens = 40;
   g.prefix_hit_tokens = 10;
+  g.spec_draft_tokens = 12;
+  g.spec_accepted_tokens = 7;
   m.set_gauges(g);
   const std::string text = m.text();
   for (const char* line : {
@@ -90,6 +92,9 @@ TEST(Metrics, EveryMetricHasHelpAndTypeAndTheRecordedValues) {
            "quanta_generation_tokens_total 23",
            "quanta_prefix_cache_queried_tokens_total 40",
            "quanta_prefix_cache_hit_tokens_total 10",
+           "# TYPE quanta_spec_draft_tokens_total counter",
+           "quanta_spec_draft_tokens_total 12",
+           "quanta_spec_accepted_tokens_total 7",
            "# TYPE quanta_requests_running gauge",
            "quanta_requests_running 3",
            "quanta_requests_waiting 2",
@@ -119,7 +124,7 @@ TEST(Metrics, EveryMetricHasHelpAndTypeAndTheRecordedValues) {
     EXPECT_EQ(line.rfind(family, 0), 0u) << line << " outside family " << family;
     EXPECT_NE(line.find(' '), std::string::npos) << line;
   }
-  EXPECT_EQ(families.size(), 14u);
+  EXPECT_EQ(families.size(), 16u);
   EXPECT_GT(samples, 60);
 }
 
