@@ -10,7 +10,7 @@ DEFAULT_MODEL := $(BUILD_DIR)/default-model.gguf
 export QUANTA_SHARED ?= $(abspath ../shared)
 
 # Test binaries also built and run under AddressSanitizer + UndefinedBehaviorSanitizer.
-ASAN_TESTS := gguf_tests quant_tests tokenizer_tests core_tests kv_tests models_tests engine_tests kernels_tests
+ASAN_TESTS := gguf_tests quant_tests tokenizer_tests core_tests kv_tests models_tests engine_tests kernels_tests api_tests serve_tests
 
 .PHONY: all deps build run test test-release test-asan clean
 

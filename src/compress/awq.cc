@@ -21,7 +21,9 @@ struct GroupSpec {
   int64_t n_producer = 0;
 };
 
-std::string blk(int32_t i, const char* suffix) { return "blk." + std::to_string(i) + "." + suffix; }
+std::string blk(int32_t i, const char* suffix) {
+  return "blk." + std::to_string(i) + "." + suffix;
+}
 
 std::vector<float> load_f32(const gguf::File& in, const gguf::TensorInfo& t) {
   std::vector<float> out(static_cast<size_t>(t.n_elements()));
@@ -39,7 +41,8 @@ bool consumers_ok(const gguf::File& in, const TypePlan& plan, const ImportanceMa
     const gguf::TensorInfo* t = in.find_tensor(n);
     if (t == nullptr || t->ne.size() != 2 || t->ne[0] != n_cols || !plan.count(n)) return false;
     if (type_traits(plan.at(n)).block_size == 1) return false;  // F32/F16/BF16: nothing to gain
-    if (!o.types.empty() && std::find(o.types.begin(), o.types.end(), plan.at(n)) == o.types.end()) {
+    if (!o.types.empty() &&
+        std::find(o.types.begin(), o.types.end(), plan.at(n)) == o.types.end()) {
       return false;
     }
     if (static_cast<int64_t>(im.importance(n).size()) != n_cols) return false;
@@ -93,7 +96,8 @@ void row_groups(const gguf::File& in, const TypePlan& plan, const ImportanceMatr
       if (g.n_producer != n_cols) continue;
       for (int64_t c = 0; c < n_cols; ++c) g.map[c] = c;
     } else {
-      if (n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv != 0 || n_cols % n_head != 0) continue;
+      if (n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv != 0 || n_cols % n_head != 0)
+        continue;
       const int64_t hd = n_cols / n_head;
       if (g.n_producer != hd * n_head_kv) continue;
       for (int64_t c = 0; c < n_cols; ++c) g.map[c] = (c / hd) / (n_head / n_head_kv) * hd + c % hd;
@@ -222,7 +226,8 @@ AwqResult awq_search(const gguf::File& in, const TypePlan& plan, const Importanc
   const std::string arch = in.get_string("general.architecture").value_or("");
   if (arch != "llama" && arch != "qwen2") return result;
   const int32_t n_layer = static_cast<int32_t>(in.get_int(arch + ".block_count").value_or(0));
-  const int32_t n_head = static_cast<int32_t>(in.get_int(arch + ".attention.head_count").value_or(0));
+  const int32_t n_head =
+      static_cast<int32_t>(in.get_int(arch + ".attention.head_count").value_or(0));
   const int32_t n_head_kv =
       static_cast<int32_t>(in.get_int(arch + ".attention.head_count_kv").value_or(n_head));
   for (int32_t i = 0; i < n_layer; ++i) {

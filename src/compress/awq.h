@@ -50,7 +50,8 @@ using TypePlan = std::map<std::string, GgmlType>;
 // dequantized weights of the planned type (importance-weighted quantizer with the scaled
 // importance a_j / s_j^2), which equals the diagonal activation-weighted output error. Groups
 // whose tensors are missing, not planned for a quantized type, lack importance entries or
-// whose producer is not F32, or whose consumers' types options.types excludes, are left out. Empty result for other architectures.
+// whose producer is not F32, or whose consumers' types options.types excludes, are left out. Empty
+// result for other architectures.
 AwqResult awq_search(const gguf::File& in, const TypePlan& plan, const ImportanceMatrix& imatrix,
                      const AwqOptions& options, ThreadPool& pool);
 

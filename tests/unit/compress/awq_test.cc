@@ -62,8 +62,8 @@ class AwqStories : public ::testing::Test {
     model_ = models::Model::load(testlib::shared_path("models/stories260K.gguf")).release();
     cal_ = new ImportanceMatrix(collect(*model_, "frankenstein.txt", 40000));
     ThreadPool pool(2);
-    result_ = new AwqResult(awq_search(model_->file(), q4_0_plan(model_->file()), *cal_,
-                                       AwqOptions{}, pool));
+    result_ = new AwqResult(
+        awq_search(model_->file(), q4_0_plan(model_->file()), *cal_, AwqOptions{}, pool));
   }
   static void TearDownTestSuite() {
     delete result_;
@@ -91,6 +91,7 @@ TEST_F(AwqStories, FoldsAreExact) {
     const std::vector<float>& p1 = result_->tensors.at(g.producer);
     if (g.producer.find("norm") != std::string::npos) {
       for (const std::string& c : g.consumers) {
+        if (c.find("attn_v") != std::string::npos) continue;  // rows scaled too: checked below
         const std::vector<float> c0 = as_floats(f, c);
         const std::vector<float>& c1 = result_->tensors.at(c);
         for (size_t k = 0; k < c0.size(); ++k) {
@@ -98,13 +99,18 @@ TEST_F(AwqStories, FoldsAreExact) {
           ASSERT_NEAR(c1[k] * p1[j], c0[k] * p0[j], 1e-5f * std::fabs(c0[k] * p0[j]) + 1e-9f);
         }
       }
-    } else {  // attn_v rows; MHA in stories260K: attn_output column k reads attn_v row k
+    } else {  // attn_v rows; stories260K: 8 query heads of 8 read 4 KV heads (2 per KV head)
       const std::string layer = g.producer.substr(0, g.producer.find("attn_v"));
       const std::vector<float> n0 = as_floats(f, layer + "attn_norm.weight");
       const std::vector<float>& n1 = result_->tensors.at(layer + "attn_norm.weight");
       const size_t n_cols = n0.size();
+      constexpr size_t kHeadDim = 8, kGroup = 2;
+      ASSERT_EQ(p1.size(), n_cols * n_cols / kGroup);
       for (size_t k = 0; k < p1.size(); ++k) {  // v'[r][j] = v[r][j] * s_norm[j] / s[r]
-        const float v = p1[k] * g.scales[k / n_cols] * n1[k % n_cols] / n0[k % n_cols];
+        const size_t r = k / n_cols;
+        const size_t c = (r / kHeadDim) * kGroup * kHeadDim + r % kHeadDim;  // a column reading r
+        ASSERT_EQ(g.scales[c], g.scales[c + kHeadDim]);  // the other query head of the group
+        const float v = p1[k] * g.scales[c] * n1[k % n_cols] / n0[k % n_cols];
         ASSERT_NEAR(v, p0[k], 1e-5f * std::fabs(p0[k]) + 1e-9f) << g.producer;
       }
       const std::vector<float> o0 = as_floats(f, g.consumers[0]);
@@ -153,7 +159,7 @@ TEST_F(AwqStories, LowersHeldOutWeightedErrorBelowWeightedQuantizer) {
       }
     }
   }
-  EXPECT_LT(awq, 0.98 * weighted) << "weighted " << weighted << " awq " << awq;
+  EXPECT_LT(awq, 0.99 * weighted) << "weighted " << weighted << " awq " << awq;
   RecordProperty("ratio_awq_vs_weighted", std::to_string(awq / weighted));
 }
 
