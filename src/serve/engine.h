@@ -81,8 +81,9 @@ struct TokenLogprob {
   std::vector<TopLogprob> top;  // [top_logprobs], most likely first
 };
 
-// An increment of one choice. Text is released only once it is valid UTF-8 and cannot be the
-// start of a stop string; the final event of a choice has finish != kNone.
+// An increment of one choice, pushed for every generated token (deltas a reader has not taken
+// yet merge). Text is released only once it is valid UTF-8 and cannot be the start of a stop
+// string, so a delta's text may be empty; the final event of a choice has finish != kNone.
 struct ChoiceDelta {
   int32_t index = 0;                          // choice 0..n-1
   std::string text;                           // new text, possibly empty

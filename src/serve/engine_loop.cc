@@ -226,7 +226,10 @@ bool EngineImpl::emit_token(ChoiceState& c, const float* row, int32_t token) {
     tokenizer_.token_to_piece(token, piece_);
     finished = c.text.push(piece_, delta.text);
   }
-  if (!delta.text.empty() || !delta.logprobs.empty()) r.stream->push(std::move(delta));
+  // One delta per token, even when its text is held back (partial UTF-8, a possible stop
+  // string) or empty: clients see every token as it comes (time to first token, per-token
+  // latency), as OpenAI's and llama-server's streams do. Untaken deltas merge in the stream.
+  r.stream->push(std::move(delta));
   return finished;
 }
 
