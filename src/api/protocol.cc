@@ -211,8 +211,9 @@ void parse_speculative(const json& body, serve::SpecParams& spec) {
   }
   if (!v->is_object()) bad("speculative", "'speculative' must be an object or a boolean");
   for (const auto& [key, value] : v->items()) {
-    if (key != "ngram" && key != "max_draft") {
-      bad("speculative." + key, "unknown field 'speculative." + key + "' (ngram, max_draft)");
+    if (key != "ngram" && key != "max_draft" && key != "draft" && key != "min_draft") {
+      bad("speculative." + key,
+          "unknown field 'speculative." + key + "' (ngram, max_draft, draft, min_draft)");
     }
   }
   try {
@@ -221,11 +222,20 @@ void parse_speculative(const json& body, serve::SpecParams& spec) {
     if (auto k = get_int(*v, "max_draft", 1, serve::kMaxSpecDraft)) {
       spec.max_draft = static_cast<int32_t>(*k);
     }
+    // "draft": true = the server's draft model (--draft-model/--draft-quant), false = not.
+    if (const json* d = field(*v, "draft")) {
+      if (!d->is_boolean()) bad("draft", "'draft' must be a boolean");
+      spec.draft = d->get<bool>() ? 1 : 0;
+    }
+    if (auto k = get_int(*v, "min_draft", 1, serve::kMaxSpecDraft)) {
+      spec.min_draft = static_cast<int32_t>(*k);
+    }
   } catch (const ApiError& e) {
     const std::string what = e.what();  // "'ngram' must be ..."
     throw ApiError(400, "'speculative." + what.substr(1), "speculative." + e.param);
   }
-  if (spec.ngram < 0) spec.ngram = 3;  // an object without ngram turns speculation on
+  // An object without ngram turns speculation on: n-gram 3 unless it names the draft model.
+  if (spec.ngram < 0 && spec.draft < 0) spec.ngram = 3;
 }
 
 }  // namespace

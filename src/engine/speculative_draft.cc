@@ -7,7 +7,7 @@
 
 namespace quanta {
 
-SamplingParams ModelDrafter::draft_params(SamplingParams p) {
+SamplingParams draft_sampling_params(SamplingParams p) {
   p.repeat_penalty = 1.0f;
   p.frequency_penalty = 0.0f;
   p.presence_penalty = 0.0f;
@@ -17,7 +17,7 @@ SamplingParams ModelDrafter::draft_params(SamplingParams p) {
 
 ModelDrafter::ModelDrafter(models::Context& draft_ctx, int32_t target_n_vocab,
                            const SamplingParams& params)
-    : gen_(draft_ctx), sampler_(draft_ctx.n_vocab(), draft_params(params)) {
+    : gen_(draft_ctx), sampler_(draft_ctx.n_vocab(), draft_sampling_params(params)) {
   if (draft_ctx.n_vocab() != target_n_vocab) {
     fail("the draft model's vocabulary has %d tokens, the target's %d: they must be the same",
          draft_ctx.n_vocab(), target_n_vocab);

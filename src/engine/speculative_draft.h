@@ -13,6 +13,10 @@
 
 namespace quanta {
 
+// The draft sampler's settings for a target sampler's: penalties off (a draft sampler cannot
+// take back the history of rejected tokens), seeded apart from the target's random stream.
+SamplingParams draft_sampling_params(SamplingParams target);
+
 class Drafter {
  public:
   virtual ~Drafter() = default;
@@ -43,8 +47,6 @@ class ModelDrafter : public Drafter {
   int32_t n_draft_passes() const { return n_passes_; }
 
  private:
-  static SamplingParams draft_params(SamplingParams params);
-
   Generator gen_;
   Sampler sampler_;
   std::vector<int32_t> kv_tokens_;  // the tokens in the draft's KV cache, [gen_.n_past()]

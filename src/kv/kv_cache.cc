@@ -1,4 +1,5 @@
-// KvCache: per-layer block pools of F32, F16, Q8_0 or Q4_0 K/V rows.
+// KvCache: per-layer block pools of F32, F16, Q8_0 or Q4_0 K/V rows (quantized rows packed
+// across heads narrower than a block).
 #include "kv/kv_cache.h"
 
 #include <cctype>
@@ -20,14 +21,14 @@ void check_kv_type(GgmlType type) {
   }
 }
 
-void check_kv_type(GgmlType type, int32_t head_dim) {
+void check_kv_type(GgmlType type, int32_t head_dim, int32_t n_kv_head) {
   check_kv_type(type);
   const int64_t block = type_traits(type).block_size;
-  if (head_dim <= 0 || head_dim % block != 0) {
+  if (head_dim <= 0 || n_kv_head <= 0 || (static_cast<int64_t>(n_kv_head) * head_dim) % block != 0) {
     fail(
-        "KV cache type %s needs a head size that is a multiple of %lld; this model's is %d "
-        "(use f32 or f16)",
-        type_name(type), static_cast<long long>(block), head_dim);
+        "KV cache type %s needs a K/V row (KV heads x head size) that is a multiple of %lld "
+        "values; this model's is %d x %d (use f32 or f16)",
+        type_name(type), static_cast<long long>(block), n_kv_head, head_dim);
   }
 }
 
@@ -47,7 +48,7 @@ const char* kv_type_choices() {
 
 KvCache::KvCache(const KvLayout& layout) : layout_(layout), pool_(layout.n_blocks) {
   QUANTA_ASSERT(layout.n_layer > 0 && layout.n_blocks > 0 && layout.block_size > 0);
-  check_kv_type(layout.type, layout.head_dim);
+  check_kv_type(layout.type, layout.head_dim, layout.n_kv_head);
   const size_t bytes = static_cast<size_t>(layout.n_blocks) * layout.block_bytes();
   k_.reserve(layout.n_layer);
   v_.reserve(layout.n_layer);
@@ -64,19 +65,18 @@ size_t KvCache::row_offset(const BlockTable& table, int32_t pos) const {
          static_cast<size_t>(pos % layout_.block_size) * layout_.row_bytes();
 }
 
-void KvCache::store_row(const float* src, uint8_t* dst) const {
-  const int32_t d = layout_.head_dim;
+void KvCache::store_row(const float* src, uint8_t* dst, int64_t n) const {
   switch (layout_.type) {
     case GgmlType::F32:
-      std::memcpy(dst, src, d * sizeof(float));
+      std::memcpy(dst, src, n * sizeof(float));
       break;
     case GgmlType::F16: {
       uint16_t* h = reinterpret_cast<uint16_t*>(dst);
-      for (int32_t i = 0; i < d; ++i) h[i] = f32_to_f16(src[i]);
+      for (int64_t i = 0; i < n; ++i) h[i] = f32_to_f16(src[i]);
       break;
     }
     default:
-      type_traits(layout_.type).from_float(src, dst, d);
+      type_traits(layout_.type).from_float(src, dst, n);
       break;
   }
 }
@@ -84,12 +84,12 @@ void KvCache::store_row(const float* src, uint8_t* dst) const {
 void KvCache::store(int32_t layer, const BlockTable& table, int32_t pos, const float* k,
                     const float* v) {
   const size_t base = row_offset(table, pos);
-  const size_t head_stride = static_cast<size_t>(layout_.block_size) * layout_.row_bytes();
-  const int32_t d = layout_.head_dim;
-  for (int32_t h = 0; h < layout_.n_kv_head; ++h) {
-    const size_t at = base + h * head_stride;
-    store_row(k + static_cast<int64_t>(h) * d, k_[layer].as<uint8_t>() + at);
-    store_row(v + static_cast<int64_t>(h) * d, v_[layer].as<uint8_t>() + at);
+  const size_t row_stride = static_cast<size_t>(layout_.block_size) * layout_.row_bytes();
+  const int64_t n = static_cast<int64_t>(layout_.row_heads()) * layout_.head_dim;
+  for (int32_t r = 0; r < layout_.n_rows(); ++r) {
+    const size_t at = base + r * row_stride;
+    store_row(k + r * n, k_[layer].as<uint8_t>() + at, n);
+    store_row(v + r * n, v_[layer].as<uint8_t>() + at, n);
   }
 }
 
@@ -109,6 +109,7 @@ ops::PagedKvView KvCache::view(int32_t layer, const BlockTable& table) const {
   view.type = layout_.type;
   view.n_kv_head = layout_.n_kv_head;
   view.head_dim = layout_.head_dim;
+  view.row_heads = layout_.row_heads();
   view.row_bytes = layout_.row_bytes();
   view.block_size = layout_.block_size;
   view.block_ids = table.blocks().data();

@@ -1,6 +1,7 @@
 // KV storage: for every layer, a K pool and a V pool of F32, F16, Q8_0 or Q4_0 rows laid out
-// in blocks, [n_blocks, n_kv_head, block_size, row bytes] (each head's rows of a block
-// contiguous; one row = one KV head's head_dim values), sized once at load time, plus the
+// in blocks, [n_blocks, n_rows, block_size, row bytes] (each stored row's positions of a block
+// contiguous; one row = one KV head's head_dim values, or, for heads narrower than a quant
+// block, row_heads heads' values quantized together), sized once at load time, plus the
 // BlockPool that hands blocks to sequences. Attention reads it through ops::PagedKvView.
 #pragma once
 
@@ -22,17 +23,24 @@ struct KvLayout {
   int32_t head_dim = 0;
   int32_t block_size = 16;  // tokens per block
   int32_t n_blocks = 0;
-  // Row type: F32, F16, Q8_0 or Q4_0 (the quantized types need head_dim % 32 == 0: each
-  // head's row is head_dim / 32 blocks of the type).
+  // Row type: F32, F16, Q8_0 or Q4_0. A quantized row is whole 32-value blocks: one head's
+  // head_dim values when head_dim % 32 == 0, else row_heads() consecutive heads' values
+  // (head_dim 8: 4 heads, one block per row; needs n_kv_head * head_dim % 32 == 0).
   GgmlType type = GgmlType::F32;
 
   // Floats of one token's K (or V) for all KV heads, as the model produces them.
   int64_t row_elems() const { return static_cast<int64_t>(n_kv_head) * head_dim; }
-  // Bytes of one KV head's row of head_dim values in `type`.
-  size_t row_bytes() const { return row_size(type, head_dim); }
-  // Bytes of one block of one layer's K (or V) pool: n_kv_head * block_size rows.
+  // KV heads per stored row (ops::kv_row_heads): 1 unless quantized heads are packed.
+  int32_t row_heads() const { return ops::kv_row_heads(type, head_dim); }
+  // Stored rows per token: n_kv_head / row_heads().
+  int32_t n_rows() const { return n_kv_head / row_heads(); }
+  // Bytes of one stored row: row_heads() * head_dim values in `type`.
+  size_t row_bytes() const {
+    return row_size(type, static_cast<int64_t>(row_heads()) * head_dim);
+  }
+  // Bytes of one block of one layer's K (or V) pool: n_rows() * block_size rows.
   size_t block_bytes() const {
-    return static_cast<size_t>(n_kv_head) * static_cast<size_t>(block_size) * row_bytes();
+    return static_cast<size_t>(n_rows()) * static_cast<size_t>(block_size) * row_bytes();
   }
   // Bytes of K + V for all layers and blocks.
   uint64_t total_bytes() const;
@@ -40,8 +48,9 @@ struct KvLayout {
 
 // Throws quanta::Error unless `type` can be a KV cache type (F32, F16, Q8_0, Q4_0).
 void check_kv_type(GgmlType type);
-// Also throws when head_dim is not a multiple of the type's block size (32 for Q8_0/Q4_0).
-void check_kv_type(GgmlType type, int32_t head_dim);
+// Also throws when a token's K (or V) row, n_kv_head * head_dim values, is not a whole number
+// of the type's blocks (32 values for Q8_0/Q4_0), or either count is not positive.
+void check_kv_type(GgmlType type, int32_t head_dim, int32_t n_kv_head);
 // "f32", "f16", "q8_0" or "q4_0" (case-insensitive) -> the type; throws quanta::Error
 // naming `flag` otherwise.
 GgmlType parse_kv_type(const std::string& name, const char* flag = "--kv-type");
@@ -60,8 +69,9 @@ class KvCache {
   }
 
   // Writes one token's K and V rows ([n_kv_head, head_dim] floats each) of `layer` for
-  // position `pos` of the sequence described by `table`, converting each head's row to the
-  // cache type (F16: round to nearest even; Q8_0/Q4_0: the reference row quantizer).
+  // position `pos` of the sequence described by `table`, converting each stored row (one
+  // head's values, or row_heads() heads' for packed rows) to the cache type (F16: round to
+  // nearest even; Q8_0/Q4_0: the reference row quantizer).
   void store(int32_t layer, const BlockTable& table, int32_t pos, const float* k, const float* v);
   ops::PagedKvView view(int32_t layer, const BlockTable& table) const;
   // Copies every layer's K and V rows of block `src` into block `dst` (copy-on-write of a
@@ -69,10 +79,10 @@ class KvCache {
   void copy_block(int32_t src, int32_t dst);
 
  private:
-  // Byte offset of position pos's row of KV head 0; head h's row is h * block_size *
-  // row_bytes further.
+  // Byte offset of position pos's stored row 0; row r is r * block_size * row_bytes further.
   size_t row_offset(const BlockTable& table, int32_t pos) const;
-  void store_row(const float* src, uint8_t* dst) const;
+  // Converts n floats (one stored row) to the cache type.
+  void store_row(const float* src, uint8_t* dst, int64_t n) const;
 
   KvLayout layout_;
   BlockPool pool_;

@@ -22,7 +22,7 @@ ContextOptions resolve_options(const HParams& hp, ContextOptions o) {
   if (o.n_threads <= 0) o.n_threads = hardware_threads();
   if (o.kv_block_size <= 0) fail("kv block size must be positive (got %d)", o.kv_block_size);
   if (o.n_kv_blocks < 0) fail("n_kv_blocks must be >= 0 (got %d)", o.n_kv_blocks);
-  kv::check_kv_type(o.kv_type, hp.head_dim);
+  kv::check_kv_type(o.kv_type, hp.head_dim, hp.n_head_kv);
   return o;
 }
 

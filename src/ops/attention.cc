@@ -1,9 +1,10 @@
 // Reference attention: full score row, two-pass softmax, weighted sum of values, reading F32,
-// F16, Q8_0 or Q4_0 K/V rows with the scalar reference kernels of src/quant. The flash kernel
-// (ops/flash_attention.cc) is tested against this one.
+// F16, Q8_0 or Q4_0 K/V rows (packed quantized rows dequantized) with the scalar reference
+// kernels of src/quant. The flash kernel (ops/flash_attention.cc) is tested against this one.
 #include "ops/attention.h"
 
 #include <cstring>
+#include <numeric>
 #include <vector>
 
 #include "core/error.h"
@@ -20,13 +21,46 @@ inline float load(const uint16_t* p, int32_t i) {
   return f16_to_f32(p[i]);
 }
 
+// One KV head's rows as stored (F32, or F16 converted per element by load()).
 template <typename T>
-void attention_head_typed(const float* q_head, const PagedKvView& kv, int32_t n_kv,
-                          const AttentionShape& shape, int32_t head, float* scores,
-                          float* out_head) {
-  const int32_t kv_head = head / shape.group();
+struct StoredRows {
+  const PagedKvView& kv;
+  int32_t kv_head;
+  const T* k(int32_t pos) const { return kv.k_row<T>(pos, kv_head); }
+  const T* v(int32_t pos) const { return kv.v_row<T>(pos, kv_head); }
+};
+
+// One KV head's values in packed quantized rows: the blocks that hold them are dequantized
+// into buf_ one row at a time (a returned row is valid until the next call).
+class PackedRows {
+ public:
+  PackedRows(const PagedKvView& kv, int32_t kv_head)
+      : kv_(kv),
+        kv_head_(kv_head),
+        span_(kv.head_span(kv_head)),
+        to_float_(type_traits(kv.type).to_float),
+        buf_(span_.n_values) {}
+  const float* k(int32_t pos) { return dequantize(kv_.k_row<uint8_t>(pos, kv_head_)); }
+  const float* v(int32_t pos) { return dequantize(kv_.v_row<uint8_t>(pos, kv_head_)); }
+
+ private:
+  const float* dequantize(const uint8_t* row) {
+    to_float_(row + span_.byte_offset, buf_.data(), span_.n_values);
+    return buf_.data() + span_.skip;
+  }
+  const PagedKvView& kv_;
+  int32_t kv_head_;
+  PagedKvView::HeadSpan span_;
+  ToFloatFn to_float_;
+  std::vector<float> buf_;  // [span_.n_values]
+};
+
+// Float scores and values from `rows` (StoredRows or PackedRows).
+template <typename Rows>
+void attention_head_float(const float* q_head, Rows&& rows, int32_t n_kv,
+                          const AttentionShape& shape, float* scores, float* out_head) {
   for (int32_t p = 0; p < n_kv; ++p) {
-    const T* k = kv.k_row<T>(p, kv_head);
+    const auto* k = rows.k(p);
     float dot = 0.0f;
     for (int32_t i = 0; i < shape.head_dim; ++i) dot += q_head[i] * load(k, i);
     scores[p] = dot * shape.scale;
@@ -34,7 +68,7 @@ void attention_head_typed(const float* q_head, const PagedKvView& kv, int32_t n_
   softmax(scores, n_kv);
   std::memset(out_head, 0, sizeof(float) * shape.head_dim);
   for (int32_t p = 0; p < n_kv; ++p) {
-    const T* v = kv.v_row<T>(p, kv_head);
+    const auto* v = rows.v(p);
     const float w = scores[p];
     for (int32_t i = 0; i < shape.head_dim; ++i) out_head[i] += w * load(v, i);
   }
@@ -65,15 +99,47 @@ void attention_head_quantized(const float* q_head, const PagedKvView& kv, int32_
 
 }  // namespace
 
+int32_t kv_row_heads(GgmlType type, int32_t head_dim) {
+  const int64_t block = type_traits(type).block_size;
+  if (block <= 1 || head_dim <= 0 || head_dim % block == 0) return 1;
+  return static_cast<int32_t>(block / std::gcd(block, static_cast<int64_t>(head_dim)));
+}
+
+PagedKvView::HeadSpan PagedKvView::head_span(int32_t kv_head) const {
+  const TypeTraits& traits = type_traits(type);
+  const int64_t block = traits.block_size;
+  const int64_t first = static_cast<int64_t>(kv_head % row_heads) * head_dim;
+  const int64_t b0 = first / block;
+  const int64_t b1 = (first + head_dim - 1) / block;
+  HeadSpan span;
+  span.byte_offset = static_cast<size_t>(b0) * traits.type_size;
+  span.n_values = static_cast<int32_t>((b1 - b0 + 1) * block);
+  span.skip = static_cast<int32_t>(first - b0 * block);
+  return span;
+}
+
+int32_t PagedKvView::max_span_values(int32_t head_dim) {
+  constexpr int32_t kBlock = 32;  // values per block of the quantized KV types
+  // The span starts at most kBlock - 1 values before the head and ends within a block.
+  return (head_dim / kBlock + 2) * kBlock;
+}
+
 void attention_head(const float* q_head, const PagedKvView& kv, int32_t n_kv,
                     const AttentionShape& shape, int32_t head, float* scores, float* out_head) {
-  QUANTA_ASSERT(kv.row_bytes == row_size(kv.type, kv.head_dim));
+  QUANTA_ASSERT(kv.row_heads >= 1 && kv.n_kv_head % kv.row_heads == 0);
+  QUANTA_ASSERT(kv.row_bytes == row_size(kv.type, int64_t{kv.row_heads} * kv.head_dim));
+  const int32_t kv_head = head / shape.group();
+  if (kv.row_heads > 1) {
+    attention_head_float(q_head, PackedRows(kv, kv_head), n_kv, shape, scores, out_head);
+    return;
+  }
   switch (kv.type) {
     case GgmlType::F32:
-      attention_head_typed<float>(q_head, kv, n_kv, shape, head, scores, out_head);
+      attention_head_float(q_head, StoredRows<float>{kv, kv_head}, n_kv, shape, scores, out_head);
       break;
     case GgmlType::F16:
-      attention_head_typed<uint16_t>(q_head, kv, n_kv, shape, head, scores, out_head);
+      attention_head_float(q_head, StoredRows<uint16_t>{kv, kv_head}, n_kv, shape, scores,
+                           out_head);
       break;
     case GgmlType::Q8_0:
     case GgmlType::Q4_0:

@@ -3,7 +3,8 @@
 // update, then the probability-weighted V rows added into the output accumulators. Quantized
 // K (Q8_0, Q4_0): the queries are quantized to the K type's vec_dot_type once per call and
 // scored with the kernel table's integer vec_dot (llama.cpp's approach); quantized V rows are
-// dequantized per tile. On x86-64 with any kernel ISA but "ref" the AVX2 version
+// dequantized per tile. Packed quantized rows (heads narrower than a block) are dequantized,
+// K and V, and take the float path. On x86-64 with any kernel ISA but "ref" the AVX2 version
 // (kernels/x86_avx2) runs instead.
 #include "ops/flash_attention.h"
 
@@ -32,9 +33,10 @@ struct Scratch {
   float* s;     // [group, kFlashTile] scores of the tile, then their exp(score - max)
   float* m;     // [group] running max of the scores
   float* l;     // [group] running sum of exp(score - m)
-  float* kt;    // [kFlashTile, head_dim] F16 K rows of the tile converted to F32
+  float* kt;    // [kFlashTile, head_dim] F16 / packed K rows of the tile converted to F32
   float* vt;    // [kFlashTile, head_dim] F16 / quantized V rows converted to F32
   uint8_t* qq;  // [group] query rows in the K type's vec_dot_type (quantized K only)
+  float* span;  // [max_span_values] the dequantized blocks of one packed row's head
 
   Scratch(float* base, int32_t group, int32_t head_dim) {
     s = base;
@@ -43,12 +45,19 @@ struct Scratch {
     kt = l + aligned(group);
     vt = kt + aligned(static_cast<int64_t>(kFlashTile) * head_dim);
     // Q8_0 rows take 34 bytes per 32 values: far less than the head_dim floats reserved.
-    qq = reinterpret_cast<uint8_t*>(vt + aligned(static_cast<int64_t>(kFlashTile) * head_dim));
+    float* q_part = vt + aligned(static_cast<int64_t>(kFlashTile) * head_dim);
+    qq = reinterpret_cast<uint8_t*>(q_part);
+    span = q_part + aligned(static_cast<int64_t>(group) * head_dim);
   }
 };
 
 bool is_quantized_kv(GgmlType type) {
   return type == GgmlType::Q8_0 || type == GgmlType::Q4_0;
+}
+
+// Quantized K scored with integer block dot products: every quantized row but a packed one.
+bool integer_k(const PagedKvView& kv) {
+  return is_quantized_kv(kv.type) && kv.row_heads == 1;
 }
 
 // The tile's K rows: float rows (F32, F16 converted) or the raw quantized rows.
@@ -74,11 +83,34 @@ inline void convert_row(const uint16_t* src, float* dst, int32_t n) {
   for (int32_t i = 0; i < n; ++i) dst[i] = half_to_float(src[i]);
 }
 
+// Dequantizes KV head kv_head's values of positions [p0, p0 + n) from packed rows into the
+// scratch tiles: the blocks holding the head go to sc.span, its head_dim values on to the tile.
+void load_packed_tile(const PagedKvView& kv, int32_t p0, int32_t n, int32_t kv_head,
+                      int32_t head_dim, const Scratch& sc, TileRows& rows) {
+  const ToFloatFn to_float = kernels::active().to_float[static_cast<uint32_t>(kv.type)];
+  const PagedKvView::HeadSpan span = kv.head_span(kv_head);
+  const size_t bytes = sizeof(float) * head_dim;
+  for (int32_t j = 0; j < n; ++j) {
+    float* kd = sc.kt + static_cast<int64_t>(j) * head_dim;
+    float* vd = sc.vt + static_cast<int64_t>(j) * head_dim;
+    to_float(kv.k_row<uint8_t>(p0 + j, kv_head) + span.byte_offset, sc.span, span.n_values);
+    std::memcpy(kd, sc.span + span.skip, bytes);
+    to_float(kv.v_row<uint8_t>(p0 + j, kv_head) + span.byte_offset, sc.span, span.n_values);
+    std::memcpy(vd, sc.span + span.skip, bytes);
+    rows.k[j] = kd;
+    rows.v[j] = vd;
+  }
+}
+
 // Points the tile rows at KV head kv_head's rows of positions [p0, p0 + n): straight into
-// the cache for F32, into the converted scratch tiles for F16; quantized K rows stay raw and
-// quantized V rows are dequantized.
+// the cache for F32, into the converted scratch tiles for F16 and packed rows; unpacked
+// quantized K rows stay raw and quantized V rows are dequantized.
 void load_tile(const PagedKvView& kv, int32_t p0, int32_t n, int32_t kv_head, int32_t head_dim,
                const Scratch& sc, TileRows& rows) {
+  if (kv.row_heads > 1) {
+    load_packed_tile(kv, p0, n, kv_head, head_dim, sc, rows);
+    return;
+  }
   if (kv.type == GgmlType::F32) {
     for (int32_t j = 0; j < n; ++j) {
       rows.k[j] = kv.k_row<float>(p0 + j, kv_head);
@@ -181,7 +213,8 @@ int64_t portable_scratch_floats(const AttentionShape& shape) {
   const int32_t group = shape.group();
   return aligned(static_cast<int64_t>(group) * kFlashTile) + 2 * aligned(group) +
          2 * aligned(static_cast<int64_t>(kFlashTile) * shape.head_dim) +
-         aligned(static_cast<int64_t>(group) * shape.head_dim);
+         aligned(static_cast<int64_t>(group) * shape.head_dim) +
+         aligned(PagedKvView::max_span_values(shape.head_dim));
 }
 
 // NOTE: the AVX2 kernel is picked here rather than through kernels::KernelTable (which the
@@ -204,8 +237,9 @@ void run_avx2(const float* q_group, const PagedKvView& kv, int32_t n_kv,
   a.k = kv.k;
   a.v = kv.v;
   a.type = kv.type;
+  a.row_heads = kv.row_heads;
   a.row_bytes = kv.row_bytes;
-  if (is_quantized_kv(kv.type)) {
+  if (integer_k(kv)) {
     const GgmlType dot_type = type_traits(kv.type).vec_dot_type;
     const kernels::KernelTable& table = kernels::active();
     a.q_from_float = table.from_float[static_cast<uint32_t>(dot_type)];
@@ -236,7 +270,7 @@ void flash_group_portable(const float* q_group, const PagedKvView& kv, int32_t n
     sc.l[g] = 0.0f;
   }
   std::memset(out_group, 0, sizeof(float) * group * d);
-  const bool quantized = is_quantized_kv(kv.type);
+  const bool quantized = integer_k(kv);
   const size_t q_stride = quantized ? quantize_queries(q_group, kv, shape, sc) : 0;
   TileRows rows;
   for (int32_t p0 = 0; p0 < n_kv; p0 += kFlashTile) {
@@ -275,7 +309,9 @@ void flash_attention_group(const float* q_group, const PagedKvView& kv, int32_t 
   QUANTA_ASSERT(n_kv > 0 &&
                 (kv.type == GgmlType::F32 || kv.type == GgmlType::F16 || is_quantized_kv(kv.type)));
   QUANTA_ASSERT(kv.head_dim == shape.head_dim && kv.n_kv_head == shape.n_kv_head);
-  QUANTA_ASSERT(kv.row_bytes == row_size(kv.type, kv.head_dim));
+  QUANTA_ASSERT(kv.row_heads >= 1 && kv.n_kv_head % kv.row_heads == 0);
+  QUANTA_ASSERT(kv.row_bytes == row_size(kv.type, int64_t{kv.row_heads} * kv.head_dim));
+  QUANTA_ASSERT(kv.row_heads == 1 || is_quantized_kv(kv.type));
 #if defined(__x86_64__)
   if (use_avx2(shape)) {
     run_avx2(q_group, kv, n_kv, shape, kv_head, scratch, out_group);

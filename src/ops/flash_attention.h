@@ -2,7 +2,9 @@
 // positions, online softmax (running max and sum, accumulator rescaled when the max grows),
 // never a full score row; grouped-query aware, so each K/V row is read once for all query
 // heads of its KV head. Quantized K is scored against the query quantized to Q8_0 (integer
-// block dot products, as llama.cpp); quantized V rows are dequantized per tile.
+// block dot products, as llama.cpp); quantized V rows are dequantized per tile. Packed
+// quantized rows (heads narrower than a block) are dequantized, K and V, into F32 tiles and
+// attended to exactly as an F32 cache holding the dequantized values (the same bits).
 #pragma once
 
 #include <cstdint>
@@ -12,8 +14,8 @@
 
 namespace quanta::ops {
 
-// KV positions per tile: the score tile is [group, kFlashTile], and F16 (K, V) and quantized
-// (V) rows are converted to F32 one tile at a time ([kFlashTile, head_dim], L1-sized).
+// KV positions per tile: the score tile is [group, kFlashTile], and F16 (K, V), packed (K, V)
+// and quantized (V) rows are converted to F32 one tile at a time ([kFlashTile, head_dim]).
 constexpr int32_t kFlashTile = 32;
 
 // Floats of scratch one flash_attention_group call needs (one per thread).

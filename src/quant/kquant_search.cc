@@ -1,9 +1,11 @@
-// The K-quant scale searches (ggml make_qx_quants / make_qkx2_quants, round-to-nearest path
-// without importance weights). Float operations keep ggml's order so results are bit-exact.
+// The K-quant scale searches (ggml make_qx_quants / make_qkx2_quants / make_qp_quants), for
+// both the round-to-nearest and the importance-weighted (imatrix) quantizers. Float operations
+// keep ggml's order so results are bit-exact; quanta_quant is built without fused multiply-add.
 #include "quant/kquant_search.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace quanta::ref::detail {
 namespace {
@@ -14,13 +16,15 @@ int clamp_signed(int l, int nmax) {
   return std::max(-nmax, std::min(nmax - 1, l));
 }
 
-// x^2-weighted sums for one trial iscale: sumlx = sum w*x*l, suml2 = sum w*l*l.
-void qx_sums(int n, int nmax, const float* x, float iscale, float* sumlx, float* suml2) {
+// Weighted sums for one trial iscale: sumlx = sum w*x*l, suml2 = sum w*l*l, with
+// w = weights[i], or x[i]^2 when weights is null.
+void qx_sums(int n, int nmax, const float* x, const float* weights, float iscale, float* sumlx,
+             float* suml2) {
   *sumlx = 0.0f;
   *suml2 = 0.0f;
   for (int i = 0; i < n; ++i) {
     const int l = clamp_signed(nearest_int(iscale * x[i]), nmax);
-    const float w = x[i] * x[i];
+    const float w = weights != nullptr ? weights[i] : x[i] * x[i];
     const float fl = static_cast<float>(l);
     *sumlx += w * x[i] * fl;
     *suml2 += w * fl * fl;
@@ -76,9 +80,23 @@ bool fit_scale_min(int n, const float* x, const float* weights, const uint8_t* L
   return true;
 }
 
+// Weighted squared error of x against scale * min(nmax, round(iscale * x)). NOTE: ggml's
+// first trial stores round(iscale * x) in a uint8_t with no clamp; wrap_u8 keeps that.
+float grid_error(int n, int nmax, const float* x, const float* w, float iscale, bool wrap_u8) {
+  const float scale = 1 / iscale;
+  float mse = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    const int r = nearest_int(iscale * x[i]);
+    const int l = wrap_u8 ? static_cast<uint8_t>(r) : std::min(nmax, r);
+    const float diff = x[i] - scale * static_cast<float>(l);
+    mse += w[i] * diff * diff;
+  }
+  return mse;
+}
+
 }  // namespace
 
-float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
+float make_qx_quants(int n, int nmax, const float* x, const float* weights, int8_t* L) {
   float max = 0.0f;
   float amax = 0.0f;
   for (int i = 0; i < n; ++i) {
@@ -95,13 +113,13 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
   float iscale = static_cast<float>(-nmax) / max;
   float sumlx, suml2;
   qx_levels(n, nmax, x, iscale, L);
-  qx_sums(n, nmax, x, iscale, &sumlx, &suml2);
+  qx_sums(n, nmax, x, weights, iscale, &sumlx, &suml2);
   float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
   float best = scale * sumlx;
   for (int is = -9; is <= 9; ++is) {
     if (is == 0) continue;
     iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(is)) / max;
-    qx_sums(n, nmax, x, iscale, &sumlx, &suml2);
+    qx_sums(n, nmax, x, weights, iscale, &sumlx, &suml2);
     if (suml2 > 0 && sumlx * sumlx > best * suml2) {
       qx_levels(n, nmax, x, iscale, L);
       scale = sumlx / suml2;
@@ -150,6 +168,58 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
   }
   *the_min = -min;
   return scale;
+}
+
+float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* w) {
+  float max = 0.0f;
+  for (int i = 0; i < n; ++i) max = std::max(max, x[i]);
+  if (max == 0.0f) {
+    std::memset(L, 0, static_cast<size_t>(n));
+    return 0.0f;
+  }
+  // Coarse search: the grid iscale (nmax + 0.1*is) / max with the least weighted error.
+  float iscale = static_cast<float>(nmax) / max;
+  float best_mse = grid_error(n, nmax, x, w, iscale, /*wrap_u8=*/true);
+  for (int is = -4; is <= 4; ++is) {
+    if (is == 0) continue;
+    const float iscale_is = (0.1f * static_cast<float>(is) + static_cast<float>(nmax)) / max;
+    const float mse = grid_error(n, nmax, x, w, iscale_is, /*wrap_u8=*/false);
+    if (mse < best_mse) {
+      best_mse = mse;
+      iscale = iscale_is;
+    }
+  }
+  float sumlx = 0.0f;
+  float suml2 = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    const int l = std::min(nmax, nearest_int(iscale * x[i]));
+    L[i] = static_cast<uint8_t>(l);
+    sumlx += w[i] * x[i] * static_cast<float>(l);
+    suml2 += w[i] * static_cast<float>(l) * static_cast<float>(l);
+  }
+  // Coordinate descent: move single levels while the least-squares fit improves.
+  for (int itry = 0; itry < 5; ++itry) {
+    int n_changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float li = static_cast<float>(L[i]);
+      float slx = sumlx - w[i] * x[i] * li;
+      float sl2 = suml2 - w[i] * li * li;
+      if (!(slx > 0 && sl2 > 0)) continue;
+      const int new_l = std::min(nmax, nearest_int(x[i] * sl2 / slx));
+      if (new_l == L[i]) continue;
+      const float fl = static_cast<float>(new_l);
+      slx += w[i] * x[i] * fl;
+      sl2 += w[i] * fl * fl;
+      if (slx * slx * suml2 > sumlx * sumlx * sl2) {
+        L[i] = static_cast<uint8_t>(new_l);
+        sumlx = slx;
+        suml2 = sl2;
+        ++n_changed;
+      }
+    }
+    if (n_changed == 0) break;
+  }
+  return sumlx / suml2;
 }
 
 void pack_scale_min_k4(const uint8_t* ls, const uint8_t* lm, uint8_t* q) {

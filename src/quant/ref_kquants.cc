@@ -1,11 +1,13 @@
 // Scalar reference kernels for the K-quants Q4_K, Q5_K, Q6_K and the Q8_K activation type:
 // ggml's quantize_row_*_ref (scale search, 6/8-bit scale quantization, requantization with the
 // stored scales), dequantize_row_* and generic vec_dot_*_q8_K, with ggml's float op order.
+// Also defines the K-quant block steps of block_steps.h that the weighted quantizers share.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "core/fp16.h"
+#include "quant/block_steps.h"
 #include "quant/blocks.h"
 #include "quant/kquant_search.h"
 #include "quant/ref_kernels.h"
@@ -48,20 +50,7 @@ void quantize_scale_min_block(const float* x, int nmax, float rmin, int nstep, B
     ls[j] = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_scale * scales[j])));
     lm[j] = std::min<uint8_t>(63, static_cast<uint8_t>(nearest_int(inv_min * mins[j])));
   }
-  detail::pack_scale_min_k4(ls, lm, y->scales);
-  y->d = f32_to_f16(max_scale / 63.f);
-  y->dmin = f32_to_f16(max_min / 63.f);
-  for (int j = 0; j < kQK_K / 32; ++j) {
-    uint8_t sc, m;
-    get_scale_min_k4(j, y->scales, &sc, &m);
-    const float d = f16_to_f32(y->d) * static_cast<float>(sc);
-    if (d == 0.0f) continue;  // keep the search's levels, as ggml does
-    const float dm = f16_to_f32(y->dmin) * static_cast<float>(m);
-    for (int ii = 0; ii < 32; ++ii) {
-      const int l = nearest_int((x[32 * j + ii] + dm) / d);
-      L[32 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
-    }
-  }
+  detail::store_scale_min_block(x, nmax, ls, lm, max_scale / 63.f, max_min / 63.f, y, L);
 }
 
 // Integer part of a K-quant x Q8_K block dot in ggml's generic layout: 8 lane accumulators,
@@ -94,7 +83,126 @@ void accumulate_scale_min_block(const uint8_t* packed_scales, uint16_t d, uint16
   *sumf -= dm * static_cast<float>(sumi);
 }
 
+// The 256 levels (0..15) of a Q4_K block, in value order.
+void unpack_q4_K(const BlockQ4_K& x, int8_t* a) {
+  const uint8_t* q = x.qs;
+  for (int j = 0; j < kQK_K; j += 64, q += 32) {
+    for (int l = 0; l < 32; ++l) a[j + l] = static_cast<int8_t>(q[l] & 0xF);
+    for (int l = 0; l < 32; ++l) a[j + 32 + l] = static_cast<int8_t>(q[l] >> 4);
+  }
+}
+
+// The 256 levels (0..31) of a Q5_K block, in value order.
+void unpack_q5_K(const BlockQ5_K& x, int8_t* a) {
+  const uint8_t* q = x.qs;
+  uint8_t m = 1;
+  for (int j = 0; j < kQK_K; j += 64, q += 32) {
+    for (int l = 0; l < 32; ++l) {
+      a[j + l] = static_cast<int8_t>((q[l] & 0xF) + (x.qh[l] & m ? 16 : 0));
+    }
+    m = static_cast<uint8_t>(m << 1);
+    for (int l = 0; l < 32; ++l) {
+      a[j + 32 + l] = static_cast<int8_t>((q[l] >> 4) + (x.qh[l] & m ? 16 : 0));
+    }
+    m = static_cast<uint8_t>(m << 1);
+  }
+}
+
+// Q4_K/Q5_K dequantization: value = d * sc[j] * level - dmin * m[j] in sub-block j of 32.
+template <typename Block, void (*kUnpack)(const Block&, int8_t*)>
+void to_float_scale_min(const void* src, float* dst, int64_t n) {
+  const Block* x = static_cast<const Block*>(src);
+  int8_t a[kQK_K];
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float d = f16_to_f32(x[i].d);
+    const float min = f16_to_f32(x[i].dmin);
+    kUnpack(x[i], a);
+    float* y = dst + i * kQK_K;
+    for (int j = 0; j < kQK_K / 32; ++j) {
+      uint8_t sc, m;
+      get_scale_min_k4(j, x[i].scales, &sc, &m);
+      const float dj = d * static_cast<float>(sc);
+      const float mj = min * static_cast<float>(m);
+      for (int l = 0; l < 32; ++l) y[32 * j + l] = dj * static_cast<float>(a[32 * j + l]) - mj;
+    }
+  }
+}
+
+// Q4_K/Q5_K x Q8_K dot, ggml's generic (8-lane) order.
+template <typename Block, void (*kUnpack)(const Block&, int8_t*)>
+float vec_dot_scale_min(int64_t n, const void* vx, const void* vy) {
+  const Block* x = static_cast<const Block*>(vx);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(vy);
+  float sums[8] = {};
+  float sumf = 0;
+  int8_t a[kQK_K];
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    kUnpack(x[i], a);
+    accumulate_scale_min_block(x[i].scales, x[i].d, x[i].dmin, a, y[i], sums, &sumf);
+  }
+  for (int l = 0; l < 8; ++l) sumf += sums[l];
+  return sumf;
+}
+
 }  // namespace
+
+// ---------------------------------------------------------------- shared steps (block_steps.h)
+
+namespace detail {
+
+template <typename Block>
+void store_scale_min_block(const float* x, int nmax, const uint8_t* ls, const uint8_t* lm, float d,
+                           float dmin, Block* y, uint8_t* L) {
+  pack_scale_min_k4(ls, lm, y->scales);
+  y->d = f32_to_f16(d);
+  y->dmin = f32_to_f16(dmin);
+  for (int j = 0; j < kQK_K / 32; ++j) {
+    uint8_t sc, m;
+    get_scale_min_k4(j, y->scales, &sc, &m);
+    const float dj = f16_to_f32(y->d) * static_cast<float>(sc);
+    if (dj == 0.0f) continue;  // keep the search's levels, as ggml does
+    const float dm = f16_to_f32(y->dmin) * static_cast<float>(m);
+    for (int ii = 0; ii < 32; ++ii) {
+      const int l = nearest_int((x[32 * j + ii] + dm) / dj);
+      L[32 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
+    }
+  }
+}
+
+template void store_scale_min_block(const float*, int, const uint8_t*, const uint8_t*, float, float,
+                                    BlockQ4_K*, uint8_t*);
+template void store_scale_min_block(const float*, int, const uint8_t*, const uint8_t*, float, float,
+                                    BlockQ5_K*, uint8_t*);
+
+void pack_q4_K_levels(const uint8_t* L, uint8_t* qs) {
+  for (int j = 0; j < kQK_K; j += 64, qs += 32) {
+    for (int l = 0; l < 32; ++l) qs[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+  }
+}
+
+void pack_q5_K_levels(const uint8_t* L, uint8_t* qh, uint8_t* qs) {
+  std::memset(qh, 0, kQK_K / 8);
+  uint8_t m1 = 1, m2 = 2;
+  for (int j = 0; j < kQK_K; j += 64, qs += 32) {
+    for (int l = 0; l < 32; ++l) {
+      int l1 = L[j + l];
+      int l2 = L[j + l + 32];
+      if (l1 > 15) {
+        l1 -= 16;
+        qh[l] |= m1;
+      }
+      if (l2 > 15) {
+        l2 -= 16;
+        qh[l] |= m2;
+      }
+      qs[l] = static_cast<uint8_t>(l1 | (l2 << 4));
+    }
+    m1 = static_cast<uint8_t>(m1 << 2);
+    m2 = static_cast<uint8_t>(m2 << 2);
+  }
+}
+
+}  // namespace detail
 
 // ---------------------------------------------------------------- Q4_K
 
@@ -103,51 +211,16 @@ void from_float_q4_K(const float* src, void* dst, int64_t n) {
   uint8_t L[kQK_K];
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     quantize_scale_min_block(src + i * kQK_K, 15, -1.0f, 20, &y[i], L);
-    uint8_t* q = y[i].qs;
-    for (int j = 0; j < kQK_K; j += 64) {
-      for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
-      q += 32;
-    }
+    detail::pack_q4_K_levels(L, y[i].qs);
   }
 }
 
 void to_float_q4_K(const void* src, float* dst, int64_t n) {
-  const BlockQ4_K* x = static_cast<const BlockQ4_K*>(src);
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const float d = f16_to_f32(x[i].d);
-    const float min = f16_to_f32(x[i].dmin);
-    const uint8_t* q = x[i].qs;
-    float* y = dst + i * kQK_K;
-    for (int j = 0, is = 0; j < kQK_K; j += 64, is += 2, q += 32) {
-      uint8_t sc, m;
-      get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
-      const float d1 = d * static_cast<float>(sc);
-      const float m1 = min * static_cast<float>(m);
-      get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
-      const float d2 = d * static_cast<float>(sc);
-      const float m2 = min * static_cast<float>(m);
-      for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0xF) - m1;
-      for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
-    }
-  }
+  to_float_scale_min<BlockQ4_K, unpack_q4_K>(src, dst, n);
 }
 
 float vec_dot_q4_K_q8_K(int64_t n, const void* vx, const void* vy) {
-  const BlockQ4_K* x = static_cast<const BlockQ4_K*>(vx);
-  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(vy);
-  float sums[8] = {};
-  float sumf = 0;
-  int8_t a[kQK_K];
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const uint8_t* q4 = x[i].qs;
-    for (int j = 0; j < kQK_K; j += 64, q4 += 32) {
-      for (int l = 0; l < 32; ++l) a[j + l] = static_cast<int8_t>(q4[l] & 0xF);
-      for (int l = 0; l < 32; ++l) a[j + 32 + l] = static_cast<int8_t>(q4[l] >> 4);
-    }
-    accumulate_scale_min_block(x[i].scales, x[i].d, x[i].dmin, a, y[i], sums, &sumf);
-  }
-  for (int l = 0; l < 8; ++l) sumf += sums[l];
-  return sumf;
+  return vec_dot_scale_min<BlockQ4_K, unpack_q4_K>(n, vx, vy);
 }
 
 // ---------------------------------------------------------------- Q5_K
@@ -157,82 +230,16 @@ void from_float_q5_K(const float* src, void* dst, int64_t n) {
   uint8_t L[kQK_K];
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     quantize_scale_min_block(src + i * kQK_K, 31, -0.5f, 15, &y[i], L);
-    uint8_t* qh = y[i].qh;
-    uint8_t* ql = y[i].qs;
-    std::memset(qh, 0, kQK_K / 8);
-    uint8_t m1 = 1, m2 = 2;
-    for (int j = 0; j < kQK_K; j += 64) {
-      for (int l = 0; l < 32; ++l) {
-        int l1 = L[j + l];
-        if (l1 > 15) {
-          l1 -= 16;
-          qh[l] |= m1;
-        }
-        int l2 = L[j + l + 32];
-        if (l2 > 15) {
-          l2 -= 16;
-          qh[l] |= m2;
-        }
-        ql[l] = static_cast<uint8_t>(l1 | (l2 << 4));
-      }
-      m1 = static_cast<uint8_t>(m1 << 2);
-      m2 = static_cast<uint8_t>(m2 << 2);
-      ql += 32;
-    }
+    detail::pack_q5_K_levels(L, y[i].qh, y[i].qs);
   }
 }
 
 void to_float_q5_K(const void* src, float* dst, int64_t n) {
-  const BlockQ5_K* x = static_cast<const BlockQ5_K*>(src);
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const float d = f16_to_f32(x[i].d);
-    const float min = f16_to_f32(x[i].dmin);
-    const uint8_t* ql = x[i].qs;
-    const uint8_t* qh = x[i].qh;
-    float* y = dst + i * kQK_K;
-    uint8_t u1 = 1, u2 = 2;
-    for (int j = 0, is = 0; j < kQK_K; j += 64, is += 2, ql += 32) {
-      uint8_t sc, m;
-      get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
-      const float d1 = d * static_cast<float>(sc);
-      const float m1 = min * static_cast<float>(m);
-      get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
-      const float d2 = d * static_cast<float>(sc);
-      const float m2 = min * static_cast<float>(m);
-      for (int l = 0; l < 32; ++l) {
-        *y++ = d1 * static_cast<float>((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
-      }
-      for (int l = 0; l < 32; ++l) {
-        *y++ = d2 * static_cast<float>((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
-      }
-      u1 = static_cast<uint8_t>(u1 << 2);
-      u2 = static_cast<uint8_t>(u2 << 2);
-    }
-  }
+  to_float_scale_min<BlockQ5_K, unpack_q5_K>(src, dst, n);
 }
 
 float vec_dot_q5_K_q8_K(int64_t n, const void* vx, const void* vy) {
-  const BlockQ5_K* x = static_cast<const BlockQ5_K*>(vx);
-  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(vy);
-  float sums[8] = {};
-  float sumf = 0;
-  int8_t a[kQK_K];
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const uint8_t* q4 = x[i].qs;
-    const uint8_t* hm = x[i].qh;
-    uint8_t m = 1;
-    for (int j = 0; j < kQK_K; j += 64, q4 += 32) {
-      for (int l = 0; l < 32; ++l)
-        a[j + l] = static_cast<int8_t>((q4[l] & 0xF) + (hm[l] & m ? 16 : 0));
-      m = static_cast<uint8_t>(m << 1);
-      for (int l = 0; l < 32; ++l)
-        a[j + 32 + l] = static_cast<int8_t>((q4[l] >> 4) + (hm[l] & m ? 16 : 0));
-      m = static_cast<uint8_t>(m << 1);
-    }
-    accumulate_scale_min_block(x[i].scales, x[i].d, x[i].dmin, a, y[i], sums, &sumf);
-  }
-  for (int l = 0; l < 8; ++l) sumf += sums[l];
-  return sumf;
+  return vec_dot_scale_min<BlockQ5_K, unpack_q5_K>(n, vx, vy);
 }
 
 // ---------------------------------------------------------------- Q6_K
@@ -272,39 +279,43 @@ void unpack_q6_K(const BlockQ6_K& x, int8_t* a) {
 
 }  // namespace
 
-void from_float_q6_K(const float* src, void* dst, int64_t n) {
-  BlockQ6_K* y = static_cast<BlockQ6_K*>(dst);
+void detail::quantize_q6_K_block(const float* x, const float* weights, BlockQ6_K* y) {
   int8_t L[kQK_K];
   float scales[kQK_K / 16];
+  float max_scale = 0;
+  float max_abs_scale = 0;
+  for (int ib = 0; ib < kQK_K / 16; ++ib) {
+    const float* w = weights != nullptr ? weights + 16 * ib : nullptr;
+    scales[ib] = make_qx_quants(16, 32, x + 16 * ib, w, L + 16 * ib);
+    if (std::fabs(scales[ib]) > max_abs_scale) {
+      max_abs_scale = std::fabs(scales[ib]);
+      max_scale = scales[ib];
+    }
+  }
+  if (max_abs_scale < 1e-15f) {  // GROUP_MAX_EPS: an all-zero block
+    std::memset(y, 0, sizeof(BlockQ6_K));
+    return;
+  }
+  const float iscale = -128.f / max_scale;
+  y->d = f32_to_f16(1 / iscale);
+  for (int ib = 0; ib < kQK_K / 16; ++ib) {
+    y->scales[ib] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[ib])));
+  }
+  for (int j = 0; j < kQK_K / 16; ++j) {
+    const float d = f16_to_f32(y->d) * static_cast<float>(y->scales[j]);
+    if (d == 0.0f) continue;
+    for (int ii = 0; ii < 16; ++ii) {
+      const int l = std::max(-32, std::min(31, nearest_int(x[16 * j + ii] / d)));
+      L[16 * j + ii] = static_cast<int8_t>(l + 32);
+    }
+  }
+  pack_q6_K(L, y);
+}
+
+void from_float_q6_K(const float* src, void* dst, int64_t n) {
+  BlockQ6_K* y = static_cast<BlockQ6_K*>(dst);
   for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const float* x = src + i * kQK_K;
-    float max_scale = 0;
-    float max_abs_scale = 0;
-    for (int ib = 0; ib < kQK_K / 16; ++ib) {
-      scales[ib] = detail::make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
-      if (std::fabs(scales[ib]) > max_abs_scale) {
-        max_abs_scale = std::fabs(scales[ib]);
-        max_scale = scales[ib];
-      }
-    }
-    if (max_abs_scale < 1e-15f) {  // GROUP_MAX_EPS: an all-zero block
-      std::memset(&y[i], 0, sizeof(BlockQ6_K));
-      continue;
-    }
-    const float iscale = -128.f / max_scale;
-    y[i].d = f32_to_f16(1 / iscale);
-    for (int ib = 0; ib < kQK_K / 16; ++ib) {
-      y[i].scales[ib] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[ib])));
-    }
-    for (int j = 0; j < kQK_K / 16; ++j) {
-      const float d = f16_to_f32(y[i].d) * static_cast<float>(y[i].scales[j]);
-      if (d == 0.0f) continue;
-      for (int ii = 0; ii < 16; ++ii) {
-        const int l = std::max(-32, std::min(31, nearest_int(x[16 * j + ii] / d)));
-        L[16 * j + ii] = static_cast<int8_t>(l + 32);
-      }
-    }
-    pack_q6_K(L, &y[i]);
+    detail::quantize_q6_K_block(src + i * kQK_K, nullptr, &y[i]);
   }
 }
 

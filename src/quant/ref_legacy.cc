@@ -1,12 +1,14 @@
 // Scalar reference kernels for ggml's legacy 32-value block types Q4_0, Q4_1, Q5_0, Q5_1,
 // Q8_0 and the Q8_1 activation type: same scale choice, rounding and operation order as
 // ggml's quantize_row_*_ref / dequantize_row_* / generic vec_dot, so results are bit-exact.
+// Also defines the legacy packing steps of block_steps.h, shared with the weighted quantizers.
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
 
 #include "core/fp16.h"
+#include "quant/block_steps.h"
 #include "quant/blocks.h"
 #include "quant/ref_kernels.h"
 
@@ -35,10 +37,19 @@ void min_max(const float* x, int n, float* min, float* max) {
   }
 }
 
-uint32_t load_qh(const uint8_t* qh) {
-  uint32_t v;
-  std::memcpy(&v, qh, sizeof v);
-  return v;
+// The 32 levels of a legacy block in value order: nibbles of qs (value j low, j + 16 high),
+// plus bit 4 from qh (bit j for value j) for Q5_0/Q5_1.
+template <typename Block>
+void unpack_levels(const Block& b, int* L) {
+  for (int j = 0; j < kQK4_0 / 2; ++j) {
+    L[j] = b.qs[j] & 0x0F;
+    L[j + kQK4_0 / 2] = b.qs[j] >> 4;
+  }
+  if constexpr (requires { b.qh; }) {
+    uint32_t qh;
+    std::memcpy(&qh, b.qh, sizeof qh);
+    for (int j = 0; j < kQK5_0; ++j) L[j] |= static_cast<int>((qh >> j) & 1u) << 4;
+  }
 }
 
 // Sign-symmetric 8-bit quantization shared by Q8_0 and Q8_1: d = amax / 127, q = round(x/d)
@@ -54,33 +65,43 @@ float quantize_q8_block(const float* x, int8_t* qs) {
 
 }  // namespace
 
+void detail::pack_nibbles(const uint8_t* L, uint8_t* qs) {
+  for (int j = 0; j < kQK4_0 / 2; ++j) {
+    qs[j] = static_cast<uint8_t>((L[j] & 0x0F) | ((L[j + kQK4_0 / 2] & 0x0F) << 4));
+  }
+}
+
+void detail::pack_high_bits(const uint8_t* L, uint8_t* qh) {
+  uint32_t bits = 0;
+  for (int j = 0; j < kQK5_0; ++j) bits |= static_cast<uint32_t>((L[j] & 0x10u) >> 4) << j;
+  std::memcpy(qh, &bits, sizeof bits);
+}
+
 // ---------------------------------------------------------------- Q4_0
 
 void from_float_q4_0(const float* src, void* dst, int64_t n) {
   BlockQ4_0* y = static_cast<BlockQ4_0*>(dst);
+  uint8_t L[kQK4_0];
   for (int64_t i = 0; i < n / kQK4_0; ++i) {
     const float* x = src + i * kQK4_0;
     const float d = signed_absmax(x, kQK4_0) / -8;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = f32_to_f16(d);
-    for (int j = 0; j < kQK4_0 / 2; ++j) {
-      // Truncation of (x/d + 8.5) is round-half-up; x/d is within [-8, 8] by the choice of d.
-      const int q0 = std::min(15, static_cast<int>(x[j] * id + 8.5f));
-      const int q1 = std::min(15, static_cast<int>(x[j + kQK4_0 / 2] * id + 8.5f));
-      y[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    // Truncation of (x/d + 8.5) is round-half-up; x/d is within [-8, 8] by the choice of d.
+    for (int j = 0; j < kQK4_0; ++j) {
+      L[j] = static_cast<uint8_t>(std::min(15, static_cast<int>(x[j] * id + 8.5f)));
     }
+    detail::pack_nibbles(L, y[i].qs);
   }
 }
 
 void to_float_q4_0(const void* src, float* dst, int64_t n) {
   const BlockQ4_0* x = static_cast<const BlockQ4_0*>(src);
+  int L[kQK4_0];
   for (int64_t i = 0; i < n / kQK4_0; ++i) {
     const float d = f16_to_f32(x[i].d);
-    float* y = dst + i * kQK4_0;
-    for (int j = 0; j < kQK4_0 / 2; ++j) {
-      y[j] = static_cast<float>((x[i].qs[j] & 0x0F) - 8) * d;
-      y[j + kQK4_0 / 2] = static_cast<float>((x[i].qs[j] >> 4) - 8) * d;
-    }
+    unpack_levels(x[i], L);
+    for (int j = 0; j < kQK4_0; ++j) dst[i * kQK4_0 + j] = static_cast<float>(L[j] - 8) * d;
   }
 }
 
@@ -88,14 +109,11 @@ float vec_dot_q4_0_q8_0(int64_t n, const void* vx, const void* vy) {
   const BlockQ4_0* x = static_cast<const BlockQ4_0*>(vx);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(vy);
   float sumf = 0.0f;
+  int L[kQK8_0];
   for (int64_t i = 0; i < n / kQK8_0; ++i) {
-    int sumi0 = 0;
-    int sumi1 = 0;
-    for (int j = 0; j < kQK8_0 / 2; ++j) {
-      sumi0 += ((x[i].qs[j] & 0x0F) - 8) * y[i].qs[j];
-      sumi1 += ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + kQK8_0 / 2];
-    }
-    const int sumi = sumi0 + sumi1;
+    unpack_levels(x[i], L);
+    int sumi = 0;
+    for (int j = 0; j < kQK8_0; ++j) sumi += (L[j] - 8) * y[i].qs[j];
     sumf += static_cast<float>(sumi) * f16_to_f32(x[i].d) * f16_to_f32(y[i].d);
   }
   return sumf;
@@ -105,6 +123,7 @@ float vec_dot_q4_0_q8_0(int64_t n, const void* vx, const void* vy) {
 
 void from_float_q4_1(const float* src, void* dst, int64_t n) {
   BlockQ4_1* y = static_cast<BlockQ4_1*>(dst);
+  uint8_t L[kQK4_1];
   for (int64_t i = 0; i < n / kQK4_1; ++i) {
     const float* x = src + i * kQK4_1;
     float min, max;
@@ -113,24 +132,21 @@ void from_float_q4_1(const float* src, void* dst, int64_t n) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = f32_to_f16(d);
     y[i].m = f32_to_f16(min);
-    for (int j = 0; j < kQK4_1 / 2; ++j) {
-      const int q0 = std::min(15, static_cast<int>((x[j] - min) * id + 0.5f));
-      const int q1 = std::min(15, static_cast<int>((x[j + kQK4_1 / 2] - min) * id + 0.5f));
-      y[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    for (int j = 0; j < kQK4_1; ++j) {
+      L[j] = static_cast<uint8_t>(std::min(15, static_cast<int>((x[j] - min) * id + 0.5f)));
     }
+    detail::pack_nibbles(L, y[i].qs);
   }
 }
 
 void to_float_q4_1(const void* src, float* dst, int64_t n) {
   const BlockQ4_1* x = static_cast<const BlockQ4_1*>(src);
+  int L[kQK4_1];
   for (int64_t i = 0; i < n / kQK4_1; ++i) {
     const float d = f16_to_f32(x[i].d);
     const float m = f16_to_f32(x[i].m);
-    float* y = dst + i * kQK4_1;
-    for (int j = 0; j < kQK4_1 / 2; ++j) {
-      y[j] = static_cast<float>(x[i].qs[j] & 0x0F) * d + m;
-      y[j + kQK4_1 / 2] = static_cast<float>(x[i].qs[j] >> 4) * d + m;
-    }
+    unpack_levels(x[i], L);
+    for (int j = 0; j < kQK4_1; ++j) dst[i * kQK4_1 + j] = static_cast<float>(L[j]) * d + m;
   }
 }
 
@@ -138,14 +154,11 @@ float vec_dot_q4_1_q8_1(int64_t n, const void* vx, const void* vy) {
   const BlockQ4_1* x = static_cast<const BlockQ4_1*>(vx);
   const BlockQ8_1* y = static_cast<const BlockQ8_1*>(vy);
   float sumf = 0.0f;
+  int L[kQK8_1];
   for (int64_t i = 0; i < n / kQK8_1; ++i) {
-    int sumi0 = 0;
-    int sumi1 = 0;
-    for (int j = 0; j < kQK8_1 / 2; ++j) {
-      sumi0 += (x[i].qs[j] & 0x0F) * y[i].qs[j];
-      sumi1 += (x[i].qs[j] >> 4) * y[i].qs[j + kQK8_1 / 2];
-    }
-    const int sumi = sumi0 + sumi1;
+    unpack_levels(x[i], L);
+    int sumi = 0;
+    for (int j = 0; j < kQK8_1; ++j) sumi += L[j] * y[i].qs[j];
     // sum(x*y) = sum((d_x q_x + m_x) d_y q_y) = d_x d_y sum(q_x q_y) + m_x (d_y sum(q_y)).
     sumf += (f16_to_f32(x[i].d) * f16_to_f32(y[i].d)) * static_cast<float>(sumi) +
             f16_to_f32(x[i].m) * f16_to_f32(y[i].s);
@@ -157,35 +170,27 @@ float vec_dot_q4_1_q8_1(int64_t n, const void* vx, const void* vy) {
 
 void from_float_q5_0(const float* src, void* dst, int64_t n) {
   BlockQ5_0* y = static_cast<BlockQ5_0*>(dst);
+  uint8_t L[kQK5_0];
   for (int64_t i = 0; i < n / kQK5_0; ++i) {
     const float* x = src + i * kQK5_0;
     const float d = signed_absmax(x, kQK5_0) / -16;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = f32_to_f16(d);
-    uint32_t qh = 0;
-    for (int j = 0; j < kQK5_0 / 2; ++j) {
-      const int q0 = std::min(31, static_cast<int>(x[j] * id + 16.5f));
-      const int q1 = std::min(31, static_cast<int>(x[j + kQK5_0 / 2] * id + 16.5f));
-      y[i].qs[j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
-      qh |= static_cast<uint32_t>((q0 & 0x10) >> 4) << j;
-      qh |= static_cast<uint32_t>((q1 & 0x10) >> 4) << (j + kQK5_0 / 2);
+    for (int j = 0; j < kQK5_0; ++j) {
+      L[j] = static_cast<uint8_t>(std::min(31, static_cast<int>(x[j] * id + 16.5f)));
     }
-    std::memcpy(y[i].qh, &qh, sizeof qh);
+    detail::pack_nibbles(L, y[i].qs);
+    detail::pack_high_bits(L, y[i].qh);
   }
 }
 
 void to_float_q5_0(const void* src, float* dst, int64_t n) {
   const BlockQ5_0* x = static_cast<const BlockQ5_0*>(src);
+  int L[kQK5_0];
   for (int64_t i = 0; i < n / kQK5_0; ++i) {
     const float d = f16_to_f32(x[i].d);
-    const uint32_t qh = load_qh(x[i].qh);
-    float* y = dst + i * kQK5_0;
-    for (int j = 0; j < kQK5_0 / 2; ++j) {
-      const int h0 = ((qh >> j) << 4) & 0x10;
-      const int h1 = (qh >> (j + 12)) & 0x10;
-      y[j] = static_cast<float>(((x[i].qs[j] & 0x0F) | h0) - 16) * d;
-      y[j + kQK5_0 / 2] = static_cast<float>(((x[i].qs[j] >> 4) | h1) - 16) * d;
-    }
+    unpack_levels(x[i], L);
+    for (int j = 0; j < kQK5_0; ++j) dst[i * kQK5_0 + j] = static_cast<float>(L[j] - 16) * d;
   }
 }
 
@@ -193,17 +198,11 @@ float vec_dot_q5_0_q8_0(int64_t n, const void* vx, const void* vy) {
   const BlockQ5_0* x = static_cast<const BlockQ5_0*>(vx);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(vy);
   float sumf = 0.0f;
+  int L[kQK8_0];
   for (int64_t i = 0; i < n / kQK8_0; ++i) {
-    const uint32_t qh = load_qh(x[i].qh);
-    int sumi0 = 0;
-    int sumi1 = 0;
-    for (int j = 0; j < kQK8_0 / 2; ++j) {
-      const int h0 = ((qh >> j) << 4) & 0x10;
-      const int h1 = (qh >> (j + 12)) & 0x10;
-      sumi0 += (((x[i].qs[j] & 0x0F) | h0) - 16) * y[i].qs[j];
-      sumi1 += (((x[i].qs[j] >> 4) | h1) - 16) * y[i].qs[j + kQK8_0 / 2];
-    }
-    const int sumi = sumi0 + sumi1;
+    unpack_levels(x[i], L);
+    int sumi = 0;
+    for (int j = 0; j < kQK8_0; ++j) sumi += (L[j] - 16) * y[i].qs[j];
     sumf += (f16_to_f32(x[i].d) * f16_to_f32(y[i].d)) * static_cast<float>(sumi);
   }
   return sumf;
@@ -213,6 +212,7 @@ float vec_dot_q5_0_q8_0(int64_t n, const void* vx, const void* vy) {
 
 void from_float_q5_1(const float* src, void* dst, int64_t n) {
   BlockQ5_1* y = static_cast<BlockQ5_1*>(dst);
+  uint8_t L[kQK5_1];
   for (int64_t i = 0; i < n / kQK5_1; ++i) {
     const float* x = src + i * kQK5_1;
     float min, max;
@@ -221,32 +221,23 @@ void from_float_q5_1(const float* src, void* dst, int64_t n) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y[i].d = f32_to_f16(d);
     y[i].m = f32_to_f16(min);
-    uint32_t qh = 0;
-    for (int j = 0; j < kQK5_1 / 2; ++j) {
-      // ggml casts to uint8_t without a clamp: (x - min)/d never exceeds 31 + 0.5.
-      const int q0 = static_cast<uint8_t>(static_cast<int>((x[j] - min) * id + 0.5f));
-      const int q1 = static_cast<uint8_t>(static_cast<int>((x[j + kQK5_1 / 2] - min) * id + 0.5f));
-      y[i].qs[j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
-      qh |= static_cast<uint32_t>((q0 & 0x10) >> 4) << j;
-      qh |= static_cast<uint32_t>((q1 & 0x10) >> 4) << (j + kQK5_1 / 2);
+    // ggml casts to uint8_t without a clamp: (x - min)/d never exceeds 31 + 0.5.
+    for (int j = 0; j < kQK5_1; ++j) {
+      L[j] = static_cast<uint8_t>(static_cast<int>((x[j] - min) * id + 0.5f));
     }
-    std::memcpy(y[i].qh, &qh, sizeof qh);
+    detail::pack_nibbles(L, y[i].qs);
+    detail::pack_high_bits(L, y[i].qh);
   }
 }
 
 void to_float_q5_1(const void* src, float* dst, int64_t n) {
   const BlockQ5_1* x = static_cast<const BlockQ5_1*>(src);
+  int L[kQK5_1];
   for (int64_t i = 0; i < n / kQK5_1; ++i) {
     const float d = f16_to_f32(x[i].d);
     const float m = f16_to_f32(x[i].m);
-    const uint32_t qh = load_qh(x[i].qh);
-    float* y = dst + i * kQK5_1;
-    for (int j = 0; j < kQK5_1 / 2; ++j) {
-      const int h0 = ((qh >> j) << 4) & 0x10;
-      const int h1 = (qh >> (j + 12)) & 0x10;
-      y[j] = static_cast<float>((x[i].qs[j] & 0x0F) | h0) * d + m;
-      y[j + kQK5_1 / 2] = static_cast<float>((x[i].qs[j] >> 4) | h1) * d + m;
-    }
+    unpack_levels(x[i], L);
+    for (int j = 0; j < kQK5_1; ++j) dst[i * kQK5_1 + j] = static_cast<float>(L[j]) * d + m;
   }
 }
 
@@ -254,17 +245,11 @@ float vec_dot_q5_1_q8_1(int64_t n, const void* vx, const void* vy) {
   const BlockQ5_1* x = static_cast<const BlockQ5_1*>(vx);
   const BlockQ8_1* y = static_cast<const BlockQ8_1*>(vy);
   float sumf = 0.0f;
+  int L[kQK8_1];
   for (int64_t i = 0; i < n / kQK8_1; ++i) {
-    const uint32_t qh = load_qh(x[i].qh);
-    int sumi0 = 0;
-    int sumi1 = 0;
-    for (int j = 0; j < kQK8_1 / 2; ++j) {
-      const int h0 = ((qh >> j) << 4) & 0x10;
-      const int h1 = (qh >> (j + 12)) & 0x10;
-      sumi0 += ((x[i].qs[j] & 0x0F) | h0) * y[i].qs[j];
-      sumi1 += ((x[i].qs[j] >> 4) | h1) * y[i].qs[j + kQK8_1 / 2];
-    }
-    const int sumi = sumi0 + sumi1;
+    unpack_levels(x[i], L);
+    int sumi = 0;
+    for (int j = 0; j < kQK8_1; ++j) sumi += L[j] * y[i].qs[j];
     sumf += (f16_to_f32(x[i].d) * f16_to_f32(y[i].d)) * static_cast<float>(sumi) +
             f16_to_f32(x[i].m) * f16_to_f32(y[i].s);
   }

@@ -3,12 +3,12 @@
 #include "quant/weighted.h"
 
 #include <cmath>
-#include <cstring>
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "quant/block_steps.h"
 #include "quant/blocks.h"
-#include "quant/weighted_search.h"
+#include "quant/kquant_search.h"
 
 namespace quanta {
 namespace ref {
@@ -28,20 +28,6 @@ void block_weights(const float* xb, const float* qw, float sigma2, float* weight
   for (int j = 0; j < kQK; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
 }
 
-// Nibbles of levels 0..15 (low bits of 0..31): value j low, value j+16 high.
-void pack_nibbles(const uint8_t* L, uint8_t* qs) {
-  for (int j = 0; j < kQK / 2; ++j) {
-    qs[j] = static_cast<uint8_t>((L[j] & 0x0F) | ((L[j + kQK / 2] & 0x0F) << 4));
-  }
-}
-
-// Bit 4 of each level into a little-endian u32 (value j -> bit j).
-void pack_high_bits(const uint8_t* L, uint8_t* qh) {
-  uint32_t bits = 0;
-  for (int j = 0; j < kQK; ++j) bits |= static_cast<uint32_t>((L[j] & 0x10u) >> 4) << j;
-  std::memcpy(qh, &bits, sizeof bits);
-}
-
 // Symmetric types (Q4_0: nmax 8, Q5_0: nmax 16): d = weighted-search scale.
 template <typename Block>
 void quantize_symmetric(const float* x, Block* y, int64_t n, const float* qw, int nmax) {
@@ -51,11 +37,11 @@ void quantize_symmetric(const float* x, Block* y, int64_t n, const float* qw, in
   for (int64_t ib = 0; ib < n / kQK; ++ib) {
     const float* xb = x + kQK * ib;
     block_weights(xb, qw + kQK * ib, sigma2, weight);
-    const float d = detail::make_qx_quants_weighted(kQK, nmax, xb, weight, L);
+    const float d = detail::make_qx_quants(kQK, nmax, xb, weight, L);
     y[ib].d = f32_to_f16(d);
     const uint8_t* levels = reinterpret_cast<const uint8_t*>(L);
-    pack_nibbles(levels, y[ib].qs);
-    if constexpr (sizeof(Block) == sizeof(BlockQ5_0)) pack_high_bits(levels, y[ib].qh);
+    detail::pack_nibbles(levels, y[ib].qs);
+    if constexpr (sizeof(Block) == sizeof(BlockQ5_0)) detail::pack_high_bits(levels, y[ib].qh);
   }
 }
 
@@ -71,11 +57,11 @@ void quantize_affine(const float* x, Block* y, int64_t n, const float* qw, int n
     block_weights(xb, qw + kQK * ib, sigma2, weight);
     float min;
     const float d =
-        detail::make_qkx3_quants(kQK, nmax, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36);
+        detail::make_qkx2_quants(kQK, nmax, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36);
     y[ib].d = f32_to_f16(d);
     y[ib].m = f32_to_f16(-min);
-    pack_nibbles(L, y[ib].qs);
-    if constexpr (sizeof(Block) == sizeof(BlockQ5_1)) pack_high_bits(L, y[ib].qh);
+    detail::pack_nibbles(L, y[ib].qs);
+    if constexpr (sizeof(Block) == sizeof(BlockQ5_1)) detail::pack_high_bits(L, y[ib].qh);
   }
 }
 

@@ -24,6 +24,12 @@ models::ContextOptions context_options(const models::Model& model, const EngineO
   if (o.draft_max < 1 || o.draft_max > kMaxSpecDraft) {
     fail("draft_max must be in [1, %d], got %d", kMaxSpecDraft, o.draft_max);
   }
+  if (o.draft_min < 1 || o.draft_min > o.draft_max) {
+    fail("draft_min must be in [1, draft_max = %d], got %d", o.draft_max, o.draft_min);
+  }
+  if (o.draft_model != nullptr && o.lookup_ngram > 0) {
+    fail("a draft model and lookup_ngram are alternative speculation defaults: give one");
+  }
   if (o.n_ctx < 0) fail("n_ctx must be >= 0, got %d", o.n_ctx);
   models::ContextOptions c;
   c.n_ctx = o.n_ctx;
@@ -97,6 +103,11 @@ EngineImpl::EngineImpl(const models::Model& model, const tokenizer::Tokenizer& t
   sc.watermark_blocks = n_blocks_ / 100;  // vLLM's 1% watermark
   sc.prefix_caching = options.prefix_caching;
   scheduler_ = std::make_unique<Scheduler>(ctx_->kv().pool(), block_size_, sc);
+  if (options.draft_model != nullptr) {
+    drafter_ = std::make_unique<DraftRunner>(*options.draft_model, n_vocab_, ctx_->options(),
+                                             n_blocks_ + options.max_running, options.max_running);
+    draft_jobs_.reserve(options.max_running);
+  }
   const size_t nb = static_cast<size_t>(options.max_batch_tokens);
   tokens_.resize(nb);
   positions_.resize(nb);
@@ -147,6 +158,21 @@ void EngineImpl::validate(const GenerationRequest& r) const {
   }
   if (sp.max_draft != -1 && (sp.max_draft < 1 || sp.max_draft > kMaxSpecDraft)) {
     fail("speculative.max_draft: must be in [1, %d], got %d", kMaxSpecDraft, sp.max_draft);
+  }
+  if (sp.min_draft != -1 && (sp.min_draft < 1 || sp.min_draft > kMaxSpecDraft)) {
+    fail("speculative.min_draft: must be in [1, %d], got %d", kMaxSpecDraft, sp.min_draft);
+  }
+  const int32_t max_draft = sp.max_draft >= 0 ? sp.max_draft : options_.draft_max;
+  if (sp.min_draft > max_draft) {
+    fail("speculative.min_draft: must be <= max_draft = %d, got %d", max_draft, sp.min_draft);
+  }
+  if (sp.draft < -1 || sp.draft > 1) fail("speculative.draft: must be 0, 1 or -1");
+  if (sp.draft == 1 && drafter_ == nullptr) {
+    fail("speculative.draft: the server has no draft model (start it with --draft-model or "
+         "--draft-quant)");
+  }
+  if (sp.draft == 1 && sp.ngram > 0) {
+    fail("speculative.draft: a draft model and ngram lookup are alternatives: give one");
   }
   quanta::validate(r.sampling);
 }

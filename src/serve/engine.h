@@ -38,19 +38,30 @@ struct EngineOptions {
   // -1 fields): the n-gram length (0 = off) and the most draft tokens per step.
   int32_t lookup_ngram = 0;
   int32_t draft_max = 8;
+  // Speculative decoding with a draft model (same vocabulary size; it outlives the engine),
+  // the default for requests that do not say; exclusive with lookup_ngram. Null = none. Its
+  // KV pool has as many blocks as the target's plus one per running request.
+  const models::Model* draft_model = nullptr;
+  int32_t draft_min = 1;  // least draft tokens per step of the adaptive draft length
 };
 
 // Most draft tokens one request may verify per step, and the longest lookup n-gram.
 inline constexpr int32_t kMaxSpecDraft = 16;
 inline constexpr int32_t kMaxSpecNgram = 16;
 
-// Per-request speculative decoding with n-gram prompt lookup: each step, the last `ngram`
-// tokens are looked up earlier in the prompt and output, up to max_draft following tokens are
-// verified in the same forward pass, and the accepted ones plus one target token are kept.
-// Greedy outputs are unchanged; sampled outputs keep the target's distribution.
+// Per-request speculative decoding. With n-gram prompt lookup, each step the last `ngram`
+// tokens are looked up earlier in the prompt and output and up to max_draft following tokens
+// are proposed; with the server's draft model (`draft`), the draft model proposes them (its
+// length adapting in [min_draft, max_draft] to the measured acceptance). They are verified in
+// the same forward pass as the other requests, and the accepted ones plus one target token
+// are kept. Greedy outputs are unchanged; sampled outputs keep the target's distribution.
+// Which method: draft = 1 the draft model, draft = 0 or ngram >= 0 not the draft model, all
+// -1 the server's default (its draft model if it has one, else EngineOptions::lookup_ngram).
 struct SpecParams {
   int32_t ngram = -1;      // 0 = off, 1..kMaxSpecNgram; -1 = EngineOptions::lookup_ngram
   int32_t max_draft = -1;  // 1..kMaxSpecDraft; -1 = EngineOptions::draft_max
+  int32_t draft = -1;      // 1 = the draft model (with ngram <= 0), 0 = not, -1 = default
+  int32_t min_draft = -1;  // 1..max_draft; -1 = min(EngineOptions::draft_min, max_draft)
 };
 
 // What the client asked for, already validated and tokenized by the API layer.

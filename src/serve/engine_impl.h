@@ -15,6 +15,7 @@
 #include "engine/scheduler.h"
 #include "engine/speculative_verify.h"
 #include "models/context.h"
+#include "serve/draft_runner.h"
 #include "serve/engine.h"
 #include "serve/metrics.h"
 #include "serve/request_stream.h"
@@ -41,6 +42,11 @@ namespace quanta::serve {
 //   draft equals the argmax, sampling accepts d with probability p(d)) yields the accepted
 //   drafts and one target token, which are emitted one at a time with the EOS and stop-string
 //   checks, so generation ends exactly where the non-speculative run would.
+// - Draft-model speculation (per choice, DraftRunner): after update(), every choice with a
+//   DraftSeq asks its adaptive length for k, the runner catches the draft KV up and drafts
+//   for all of them together (one draft pass per position), and the proposal (with the
+//   draft's q when sampling) is verified like an n-gram one the next step. The draft KV rows
+//   of a choice are freed when it finishes (cancellation included) or is preempted.
 // - Preemption needs nothing here: tokens already sampled stay in the scheduler's request,
 //   their K/V rows are recomputed, and the sampler is asked again only at the end of them.
 
@@ -60,6 +66,7 @@ struct ChoiceState {
   bool finished = false;
   int32_t ngram = 0;      // n-gram lookup length; 0 = no speculation
   int32_t max_draft = 0;  // draft tokens per step at most
+  std::unique_ptr<DraftSeq> dm;  // draft-model speculation state; null = not with the model
 };
 
 // A request inside the engine thread.
@@ -99,6 +106,8 @@ class EngineImpl final : public Engine {
   // times the scheduler preempted a sequence.
   int32_t peak_blocks_used() const { return peak_used_.load(std::memory_order_relaxed); }
   int64_t n_preemptions() const { return preemptions_.load(std::memory_order_relaxed); }
+  // Draft-model KV blocks in use (0 without a draft model); updated with the gauges.
+  int32_t draft_blocks_used() const { return draft_used_.load(std::memory_order_relaxed); }
 
  private:
   void validate(const GenerationRequest& r) const;
@@ -116,6 +125,8 @@ class EngineImpl final : public Engine {
                     StepResult& result);
   bool emit_token(ChoiceState& c, const float* row, int32_t token);  // true: stop here
   void propose_drafts();
+  void resolve_speculation(ChoiceState& c, const SpecParams& sp, const SamplingParams& params);
+  void release_draft(ChoiceState& c);
   void finish_choices();
   void finish_request(LiveRequest& r);  // metrics and queue count of a request's end
   void fail_all(const char* why);
@@ -140,6 +151,9 @@ class EngineImpl final : public Engine {
   std::atomic<int64_t> preemptions_{0};
   int64_t spec_drafted_ = 0;   // engine thread: draft tokens verified
   int64_t spec_accepted_ = 0;  // of them accepted
+  int64_t spec_passes_ = 0;    // engine thread: sampled chunks that verified drafts
+  std::atomic<int32_t> draft_used_{0};
+  double verify_seconds_ = 0.0;  // engine thread: the last target forward pass
   std::string failure_;        // set by the engine thread when a step threw (under inbox_->mu)
 
   // Engine-thread state.
@@ -162,6 +176,8 @@ class EngineImpl final : public Engine {
   Draft draft_;        // verify_chunk scratch (point-mass drafts)
   Verifier verifier_;
   std::vector<int32_t> spec_out_, lookup_;
+  std::unique_ptr<DraftRunner> drafter_;  // the draft model's context; null without one
+  std::vector<DraftRunner::Job> draft_jobs_;
 };
 
 }  // namespace quanta::serve

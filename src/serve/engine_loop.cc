@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "core/error.h"
+#include "core/system.h"
 #include "engine/ngram.h"
 #include "serve/engine_impl.h"
 #include "serve/logprobs.h"
@@ -77,12 +78,33 @@ void EngineImpl::admit(Submission& s) {
     // The prompt enters the penalty window, as in llama-server.
     const int32_t window = std::min(params.repeat_last_n, n_prompt);
     for (int32_t t = n_prompt - window; t < n_prompt; ++t) c.sampler.accept(req.prompt[t]);
-    c.ngram = req.speculative.ngram >= 0 ? req.speculative.ngram : options_.lookup_ngram;
-    c.max_draft = req.speculative.max_draft >= 0 ? req.speculative.max_draft : options_.draft_max;
+    resolve_speculation(c, req.speculative, params);
     scheduler_->add(sched_id, req.prompt, req.max_tokens, first_id);
     if (i == 0) first_id = sched_id;
     choices_.emplace(sched_id, &c);
   }
+}
+
+// Which speculation a choice uses (SpecParams): n-gram lookup, the draft model, or none.
+void EngineImpl::resolve_speculation(ChoiceState& c, const SpecParams& sp,
+                                     const SamplingParams& params) {
+  c.max_draft = std::min(sp.max_draft >= 0 ? sp.max_draft : options_.draft_max, kMaxSpecDraft);
+  const bool use_model =
+      sp.draft == 1 || (sp.draft < 0 && sp.ngram < 0 && drafter_ != nullptr);
+  if (!use_model) {
+    c.ngram = sp.ngram >= 0 ? sp.ngram : options_.lookup_ngram;
+    return;
+  }
+  QUANTA_ASSERT(drafter_ != nullptr);
+  c.ngram = 0;
+  const int32_t min_draft =
+      sp.min_draft >= 0 ? sp.min_draft : std::min(options_.draft_min, c.max_draft);
+  c.dm = std::make_unique<DraftSeq>(n_vocab_, drafter_->block_size(), drafter_->n_ctx(), params,
+                                    min_draft, c.max_draft);
+}
+
+void EngineImpl::release_draft(ChoiceState& c) {
+  if (c.dm) drafter_->release(*c.dm);
 }
 
 void EngineImpl::cancel_request(LiveRequest& r) {
@@ -99,6 +121,7 @@ void EngineImpl::step() {
   peak_used_.store(std::max(peak_used_.load(std::memory_order_relaxed), ctx_->kv().pool().n_used()),
                    std::memory_order_relaxed);
   preemptions_.fetch_add(static_cast<int64_t>(out.preempted.size()), std::memory_order_relaxed);
+  for (int64_t id : out.preempted) release_draft(*choices_.at(id));  // recomputed later
   if (!idle) {
     for (const kv::BlockCopy& copy : out.copies) ctx_->kv().copy_block(copy.src, copy.dst);
     const Clock::time_point now = Clock::now();
@@ -119,7 +142,9 @@ void EngineImpl::step() {
     batch.seq = seq_.data();
     batch.want_logits = want_.data();
     batch.tables = tables_.data();
+    const double t0 = now_seconds();
     const float* logits = ctx_->forward(batch);
+    verify_seconds_ = now_seconds() - t0;
     sample_chunks(out, logits);
     scheduler_->update(results_);
     propose_drafts();
@@ -174,16 +199,30 @@ void EngineImpl::sample_one(ChoiceState& c, const float* row, StepResult& result
 }
 
 // rows: [1 + n_draft, n_vocab], row i the logits after chunk.tokens[0..i].
+// The scheduler may have cut the draft (budget, room, max_tokens): its first n_draft tokens
+// are verified.
 void EngineImpl::verify_chunk(ChoiceState& c, const ScheduledChunk& chunk, const float* rows,
                               StepResult& result) {
-  draft_.clear();
-  draft_.point_mass = true;
-  draft_.tokens.assign(chunk.tokens + 1, chunk.tokens + 1 + chunk.n_draft);
-  draft_.q_token.assign(chunk.n_draft, 1.0f);
+  Draft* draft = &draft_;
+  if (c.dm) {
+    draft = &c.dm->draft;
+    QUANTA_ASSERT(draft->size() >= chunk.n_draft);
+    draft->tokens.resize(chunk.n_draft);
+    draft->q_token.resize(chunk.n_draft);
+    QUANTA_ASSERT(std::equal(draft->tokens.begin(), draft->tokens.end(), chunk.tokens + 1));
+  } else {
+    draft_.clear();
+    draft_.point_mass = true;
+    draft_.tokens.assign(chunk.tokens + 1, chunk.tokens + 1 + chunk.n_draft);
+    draft_.q_token.assign(chunk.n_draft, 1.0f);
+  }
   spec_out_.clear();
-  const int32_t accepted = verifier_.verify(c.sampler, rows, draft_, spec_out_);
+  const int32_t accepted = verifier_.verify(c.sampler, rows, *draft, spec_out_);
+  if (c.dm) c.dm->length.observe(chunk.n_draft, accepted, c.dm->seconds, verify_seconds_);
+  draft->clear();
   spec_drafted_ += chunk.n_draft;
   spec_accepted_ += accepted;
+  ++spec_passes_;
   // spec_out_ = d_1..d_accepted, then the target's token; stop at the first that ends it.
   const int32_t n_out = static_cast<int32_t>(spec_out_.size());
   for (int32_t i = 0; i < n_out; ++i) {
@@ -233,21 +272,43 @@ bool EngineImpl::emit_token(ChoiceState& c, const float* row, int32_t token) {
   return finished;
 }
 
+// Gives every choice that was just sampled and speculates a draft for the next step: n-gram
+// lookup, or one batched DraftRunner::propose for all the draft-model choices.
 void EngineImpl::propose_drafts() {
+  draft_jobs_.clear();
   for (const StepResult& res : results_) {
-    const ChoiceState& c = *choices_.at(res.request_id);
-    if (c.ngram <= 0) continue;
+    ChoiceState& c = *choices_.at(res.request_id);
     const Request* r = scheduler_->find(res.request_id);
     if (r == nullptr) continue;  // finished
+    if (c.dm) {
+      // Only drafts that can be verified: the step yields k + 1 tokens within max_tokens and
+      // the context.
+      const int32_t k = std::min({c.dm->length.next(), r->max_tokens - r->n_output() - 1,
+                                  n_ctx_ - r->n_tokens() - 1});
+      if (k > 0) draft_jobs_.push_back({res.request_id, c.dm.get(), r->tokens.data(), r->n_tokens(), k});
+      continue;
+    }
+    if (c.ngram <= 0) continue;
     const int32_t n = ngram_lookup(r->tokens.data(), r->n_tokens(), c.ngram,
                                    std::min(c.max_draft, kMaxSpecDraft), lookup_.data());
     if (n > 0) scheduler_->set_draft(res.request_id, std::span<const int32_t>(lookup_.data(), n));
+  }
+  if (draft_jobs_.empty()) return;
+  const double t0 = now_seconds();
+  drafter_->propose(draft_jobs_);
+  const double seconds = now_seconds() - t0;
+  for (const DraftRunner::Job& job : draft_jobs_) {
+    DraftSeq& s = *job.seq;
+    if (s.draft.size() == 0) continue;
+    s.seconds = seconds;  // the request waits for the whole (batched) draft phase
+    scheduler_->set_draft(job.id, std::span<const int32_t>(s.draft.tokens));
   }
 }
 
 void EngineImpl::finish_choices() {
   finished_.clear();
   scheduler_->drain_finished(finished_);
+  for (const FinishedRequest& f : finished_) release_draft(*choices_.at(f.id));
   if (!finished_.empty()) publish_gauges();  // freed blocks visible once a stream is done
   for (FinishedRequest& f : finished_) {
     const auto it = choices_.find(f.id);
@@ -349,6 +410,13 @@ void EngineImpl::publish_gauges() {
   g.prefix_hit_tokens = pool.prefix_stats().hit_tokens;
   g.spec_draft_tokens = spec_drafted_;
   g.spec_accepted_tokens = spec_accepted_;
+  g.spec_verify_passes = spec_passes_;
+  if (drafter_) {
+    g.spec_draft_passes = drafter_->n_passes();
+    g.spec_draft_seconds = drafter_->forward_seconds();
+    g.spec_draft_kv_blocks_used = drafter_->pool().n_used();
+    draft_used_.store(g.spec_draft_kv_blocks_used, std::memory_order_relaxed);
+  }
   metrics_.set_gauges(g);
 }
 

@@ -169,11 +169,21 @@ std::string Metrics::text() const {
          "Prompt tokens found in the prefix cache.",
          static_cast<double>(gauges_.prefix_hit_tokens));
   scalar(out, "quanta_spec_draft_tokens_total", "counter",
-         "Draft tokens verified by speculative decoding (n-gram lookup).",
+         "Draft tokens verified by speculative decoding (n-gram lookup or draft model).",
          static_cast<double>(gauges_.spec_draft_tokens));
   scalar(out, "quanta_spec_accepted_tokens_total", "counter",
          "Draft tokens accepted by speculative decoding.",
          static_cast<double>(gauges_.spec_accepted_tokens));
+  scalar(out, "quanta_spec_verify_passes_total", "counter",
+         "Sequence steps that verified draft tokens (each yields accepted + 1 tokens).",
+         static_cast<double>(gauges_.spec_verify_passes));
+  scalar(out, "quanta_spec_draft_model_passes_total", "counter",
+         "Forward passes of the draft model (catch-up and draft steps, all sequences batched).",
+         static_cast<double>(gauges_.spec_draft_passes));
+  scalar(out, "quanta_spec_draft_model_seconds_total", "counter",
+         "Time spent in draft-model forward passes.", gauges_.spec_draft_seconds);
+  scalar(out, "quanta_spec_draft_kv_blocks_used", "gauge", "Draft-model KV cache blocks in use.",
+         gauges_.spec_draft_kv_blocks_used);
   scalar(out, "quanta_requests_running", "gauge", "Requests computing (holding KV blocks).",
          gauges_.running);
   scalar(out, "quanta_requests_waiting", "gauge", "Requests queued, not yet scheduled.",

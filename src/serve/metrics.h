@@ -54,6 +54,10 @@ struct EngineGauges {
   int64_t prefix_hit_tokens = 0;
   int64_t spec_draft_tokens = 0;     // cumulative: draft tokens verified
   int64_t spec_accepted_tokens = 0;  // cumulative: of them accepted
+  int64_t spec_verify_passes = 0;    // cumulative: sequence steps that verified drafts
+  int64_t spec_draft_passes = 0;     // cumulative: draft-model forward passes
+  double spec_draft_seconds = 0.0;   // cumulative: time in draft-model forward passes
+  int32_t spec_draft_kv_blocks_used = 0;  // draft-model KV blocks in use
 };
 
 class Metrics {

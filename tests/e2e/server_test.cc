@@ -1,6 +1,7 @@
 // `quanta serve` end to end with stories260K, driven by curl: completions and chat (streamed
 // and not), n=2, stop strings, logprobs, validation errors, auth, 413, 429 under a full queue,
-// disconnect -> request cancelled and blocks freed (/metrics), graceful shutdown on SIGTERM.
+// disconnect -> request cancelled and blocks freed (/metrics), graceful shutdown on SIGTERM,
+// speculative decoding (the request field; a --draft-model server).
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -233,6 +234,37 @@ TEST_F(ServeE2E, SpeculativeExtensionFieldKeepsGreedyOutput) {
   const HttpResult bad = http(url("/v1/completions"), body.dump());
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(json::parse(bad.body)["error"]["param"], "speculative.ngram");
+}
+
+// `quanta serve --draft-model`: requests speculate with the draft model by default (batched
+// with plain ones), and a greedy completion equals the non-speculative server's.
+TEST_F(ServeE2E, DraftModelServerKeepsGreedyOutput) {
+  const json body = {{"prompt", "Once upon a time, there was a little girl"},
+                     {"max_tokens", 48},
+                     {"temperature", 0},
+                     {"ignore_eos", true}};
+  const json plain = post("/v1/completions", body);
+  testlib::ServerProcess draft_server(
+      model(), "-t 1 --draft-max 6 --draft-model " +
+                   testlib::shared_path("models/stories260K-Q8_0mix.gguf"));
+  const auto draft_post = [&](const json& b) {
+    return http(draft_server.url() + "/v1/completions", b.dump());
+  };
+  const HttpResult spec = draft_post(body);
+  ASSERT_EQ(spec.status, 200) << spec.body;
+  EXPECT_EQ(json::parse(spec.body)["choices"][0]["text"], plain["choices"][0]["text"]);
+  const std::string m = http(draft_server.url() + "/metrics").body;
+  EXPECT_GT(metric(m, "quanta_spec_draft_model_passes_total"), 0.0);
+  EXPECT_GT(metric(m, "quanta_spec_accepted_tokens_total"), 20.0);
+  EXPECT_EQ(metric(m, "quanta_spec_draft_kv_blocks_used"), 0.0);
+  json fixed = body;
+  fixed["speculative"] = {{"draft", true}, {"min_draft", 3}, {"max_draft", 3}};
+  const HttpResult spec3 = draft_post(fixed);
+  ASSERT_EQ(spec3.status, 200) << spec3.body;
+  EXPECT_EQ(json::parse(spec3.body)["choices"][0]["text"], plain["choices"][0]["text"]);
+  // The shared server has no draft model: asking for it is a 400.
+  const HttpResult bad = http(url("/v1/completions"), fixed.dump());
+  EXPECT_EQ(bad.status, 400) << bad.body;
 }
 
 TEST_F(ServeE2E, EveryValidationErrorIsA400NamingTheField) {

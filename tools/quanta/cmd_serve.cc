@@ -18,6 +18,7 @@
 #include "kv/kv_cache.h"
 #include "models/model.h"
 #include "serve/engine.h"
+#include "spec_flags.h"
 #include "tokenizer/tokenizer.h"
 
 namespace quanta::cli {
@@ -30,6 +31,7 @@ struct ServeFlags {
   float kv_memory_gib = 0.0f;
   uint64_t max_body = 4u << 20;
   bool no_prefix_cache = false;
+  std::string draft_model, draft_quant;  // speculative decoding with a draft model
   serve::EngineOptions engine;
 };
 
@@ -62,8 +64,17 @@ void add_flags(ArgParser& args, ServeFlags& f) {
   args.add_int("--lookup-ngram", "N", &e.lookup_ngram,
                "speculative decoding by n-gram prompt lookup for every request that does not "
                "say otherwise (\"speculative\" field); 0 = off (default)");
+  args.add_string("--draft-model", "PATH", &f.draft_model,
+                  "speculative decoding with this draft model (same vocabulary) for every "
+                  "request that does not say otherwise (\"speculative\" field)");
+  args.add_string("--draft-quant", "TYPE", &f.draft_quant,
+                  "as --draft-model, the draft being the model itself quantized to TYPE at load "
+                  "(e.g. Q4_0; the model must be F32/F16/BF16)");
   args.add_int("--draft-max", "K", &e.draft_max,
                "draft tokens verified per step at most (default 8)");
+  args.add_int("--draft-min", "K", &e.draft_min,
+               "least draft-model tokens per step; the length adapts in [min, max] to the "
+               "measured acceptance (default 1; = --draft-max for a fixed length)");
   args.add_flag("--no-prefix-cache", &f.no_prefix_cache, "disable automatic prefix caching");
   args.require("--model");
 }
@@ -83,6 +94,14 @@ void validate(const ServeFlags& f) {
   }
   if (e.draft_max < 1 || e.draft_max > serve::kMaxSpecDraft) {
     fail("--draft-max must be in [1, %d], got %d", serve::kMaxSpecDraft, e.draft_max);
+  }
+  if (!f.draft_model.empty() + !f.draft_quant.empty() + (e.lookup_ngram > 0) > 1) {
+    fail("--draft-model, --draft-quant and --lookup-ngram are alternatives: give one");
+  }
+  const bool with_model = !f.draft_model.empty() || !f.draft_quant.empty();
+  if (e.draft_min != 1 && !with_model) fail("--draft-min needs --draft-model or --draft-quant");
+  if (e.draft_min < 1 || e.draft_min > e.draft_max) {
+    fail("--draft-min must be in [1, --draft-max = %d], got %d", e.draft_max, e.draft_min);
   }
   if (f.max_body < 1024) fail("--max-body must be at least 1024 bytes");
 }
@@ -148,6 +167,11 @@ int cmd_serve(int argc, char** argv) {
   std::string note;
   const api::ChatTemplate chat = api::chat_template_for(model->file(), tok, f.chat_template, &note);
   if (!note.empty()) std::fprintf(stderr, "quanta serve: note: %s\n", note.c_str());
+  SpecFlags spec;
+  spec.draft_model = f.draft_model;
+  spec.draft_quant = f.draft_quant;
+  const auto draft = load_draft_model(spec, f.model);  // null without a draft
+  f.engine.draft_model = draft.get();
   const auto engine = serve::Engine::create(*model, tok, f.engine);
 
   const api::ServerOptions so = server_options(f);
@@ -156,6 +180,12 @@ int cmd_serve(int argc, char** argv) {
   std::printf("quanta serve: listening on http://%s:%d (model %s, context %d, chat template %s)\n",
               f.host.c_str(), port, so.model_id.c_str(), engine->n_ctx(),
               api::chat_family_name(chat.family));
+  if (draft) {
+    std::printf("quanta serve: speculative decoding with draft %s, draft length %d..%d\n",
+                f.draft_quant.empty() ? f.draft_model.c_str()
+                                      : ("the model quantized to " + f.draft_quant).c_str(),
+                f.engine.draft_min, f.engine.draft_max);
+  }
   std::fflush(stdout);
 
   std::atomic<bool> finished{false};

@@ -4,7 +4,8 @@
 // rows are converted once per tile (F16C) and shared by all query heads of the group.
 // Quantized K: the queries are quantized to Q8_0 once per call, and scores are integer block
 // dot products (ggml's vec_dot_q8_0_q8_0 / q4_0_q8_0 math, fused here over up to four query
-// heads per K row); quantized V rows are dequantized once per tile.
+// heads per K row); quantized V rows are dequantized once per tile. Packed quantized rows
+// (several narrow heads per row) are dequantized, K and V, and take the F32 path.
 // NOTE: no std:: templates or shared inline helpers here (see simd.h): AVX2 code only.
 #include "kernels/x86_avx2/flash_attention_avx2.h"
 
@@ -31,6 +32,7 @@ struct Scratch {
   float* vt;    // [kTile, head_dim] F16 V rows converted
   float* zero;  // [head_dim] zeros: the padding row of a tile whose length is not a multiple of 4
   uint8_t* qq;  // [group, q_row_bytes] quantized query rows (quantized K only)
+  float* span;  // [(d / 32 + 2) * 32] the dequantized blocks of one packed row's head
 
   Scratch(float* base, int32_t group, int32_t d) {
     s = base;
@@ -40,7 +42,9 @@ struct Scratch {
     vt = kt + aligned(static_cast<int64_t>(kTile) * d);
     zero = vt + aligned(static_cast<int64_t>(kTile) * d);
     // A Q8_0 row takes 34 bytes per 32 values, well inside group * d floats.
-    qq = reinterpret_cast<uint8_t*>(zero + aligned(d));
+    float* q_part = zero + aligned(d);
+    qq = reinterpret_cast<uint8_t*>(q_part);
+    span = q_part + aligned(static_cast<int64_t>(group) * d);
   }
 };
 
@@ -130,22 +134,61 @@ void dequantize_q4_0(const uint8_t* src, float* dst, int32_t d) {
   }
 }
 
-// Byte offset of position pos's row of the group's KV head.
+// Byte offset of position pos's stored row holding the group's KV head.
 inline size_t row_offset(const FlashGroupArgs& a, int32_t pos) {
   const size_t block = static_cast<size_t>(a.block_ids[pos / a.block_size]);
-  return ((block * a.n_kv_head + a.kv_head) * a.block_size + pos % a.block_size) * a.row_bytes;
+  const size_t rows = static_cast<size_t>(a.n_kv_head / a.row_heads);
+  return ((block * rows + a.kv_head / a.row_heads) * a.block_size + pos % a.block_size) *
+         a.row_bytes;
+}
+
+// The whole 32-value blocks of a packed row that hold the group's KV head: they start
+// byte_offset bytes into the row and hold n_values values, the head's from index skip.
+struct PackedSpan {
+  size_t byte_offset = 0;
+  int32_t n_values = 0;
+  int32_t skip = 0;
+};
+
+PackedSpan packed_span(const FlashGroupArgs& a) {
+  const int32_t first = (a.kv_head % a.row_heads) * a.head_dim;
+  const int32_t b0 = first / 32;
+  const int32_t b1 = (first + a.head_dim - 1) / 32;
+  PackedSpan span;
+  span.byte_offset = static_cast<size_t>(b0) * (a.type == GgmlType::Q4_0 ? 18 : 34);
+  span.n_values = (b1 - b0 + 1) * 32;
+  span.skip = first - 32 * b0;
+  return span;
+}
+
+// The group's head_dim values of a packed Q8_0 / Q4_0 row, dequantized into dst.
+void load_packed_row(const FlashGroupArgs& a, const Scratch& sc, const PackedSpan& span,
+                     const uint8_t* row, float* dst) {
+  if (a.type == GgmlType::Q4_0) {
+    dequantize_q4_0(row + span.byte_offset, sc.span, span.n_values);
+  } else {
+    dequantize_q8_0(row + span.byte_offset, sc.span, span.n_values);
+  }
+  std::memcpy(dst, sc.span + span.skip, sizeof(float) * a.head_dim);
 }
 
 // Row pointers of positions [p0, p0 + n), padded with the zero row to a multiple of 4; F16
-// rows are converted into the scratch tiles first. Quantized K rows stay raw (kq); quantized
-// V rows are dequantized.
-void load_tile(const FlashGroupArgs& a, const Scratch& sc, int32_t p0, int32_t n,
-               const float** krows, const uint8_t** kq, const float** vrows) {
+// and packed rows are converted into the scratch tiles first. Other quantized K rows stay raw
+// (kq); quantized V rows are dequantized.
+void load_tile(const FlashGroupArgs& a, const Scratch& sc, const PackedSpan& span, int32_t p0,
+               int32_t n, const float** krows, const uint8_t** kq, const float** vrows) {
   const int64_t d = a.head_dim;
   const uint8_t* k = static_cast<const uint8_t*>(a.k);
   const uint8_t* v = static_cast<const uint8_t*>(a.v);
   for (int32_t j = 0; j < n; ++j) {
     const size_t off = row_offset(a, p0 + j);
+    if (a.row_heads > 1) {
+      load_packed_row(a, sc, span, k + off, sc.kt + j * d);
+      load_packed_row(a, sc, span, v + off, sc.vt + j * d);
+      krows[j] = sc.kt + j * d;
+      vrows[j] = sc.vt + j * d;
+      continue;
+    }
     switch (a.type) {
       case GgmlType::F16:
         convert_row(reinterpret_cast<const uint16_t*>(k + off), sc.kt + j * d, a.head_dim);
@@ -347,7 +390,7 @@ void tile_values(const FlashGroupArgs& a, const float* const* vrows, int32_t n, 
 int64_t flash_scratch_floats(int32_t group, int32_t head_dim) {
   return aligned(static_cast<int64_t>(group) * kTile) + 2 * aligned(group) +
          2 * aligned(static_cast<int64_t>(kTile) * head_dim) + aligned(head_dim) +
-         aligned(static_cast<int64_t>(group) * head_dim);
+         aligned(static_cast<int64_t>(group) * head_dim) + aligned((head_dim / 32 + 2) * 32);
 }
 
 void flash_attention_group(const FlashGroupArgs& a) {
@@ -359,7 +402,8 @@ void flash_attention_group(const FlashGroupArgs& a) {
     sc.l[g] = 0.0f;
   }
   std::memset(a.out, 0, sizeof(float) * a.group * d);
-  const bool quantized = is_quantized(a.type);
+  const bool quantized = is_quantized(a.type) && a.row_heads == 1;  // integer K scores
+  const PackedSpan span = a.row_heads > 1 ? packed_span(a) : PackedSpan{};
   if (quantized) {
     for (int32_t g = 0; g < a.group; ++g) a.q_from_float(a.q + g * d, sc.qq + g * a.q_row_bytes, d);
   }
@@ -368,7 +412,7 @@ void flash_attention_group(const FlashGroupArgs& a) {
   const float* vrows[kTile];
   for (int32_t p0 = 0; p0 < a.n_kv; p0 += kTile) {
     const int32_t n = a.n_kv - p0 < kTile ? a.n_kv - p0 : kTile;
-    load_tile(a, sc, p0, n, krows, kq, vrows);
+    load_tile(a, sc, span, p0, n, krows, kq, vrows);
     if (quantized) {
       tile_scores_quantized(a, sc, kq, n, sc.s);
     } else {

@@ -1,5 +1,6 @@
 // AVX2+FMA+F16C flash attention for one token and one KV head group over a paged F32, F16,
-// Q8_0 or Q4_0 KV cache (the portable version and the contract are in ops/flash_attention.h).
+// Q8_0 or Q4_0 KV cache, quantized rows possibly packed across narrow heads (the portable
+// version and the contract are in ops/flash_attention.h).
 // Plain declarations: call only when the CPU has AVX2, FMA and F16C.
 #pragma once
 
@@ -14,12 +15,16 @@ namespace quanta::kernels::avx2 {
 struct FlashGroupArgs {
   const float* q = nullptr;       // [group, head_dim]
   float* out = nullptr;           // [group, head_dim]
-  const void* k = nullptr;        // [n_blocks, n_kv_head, block_size, row_bytes] bytes
-  const void* v = nullptr;        // same layout as k
+  const void* k = nullptr;  // [n_blocks, n_kv_head / row_heads, block_size, row_bytes] bytes
+  const void* v = nullptr;  // same layout as k
   GgmlType type = GgmlType::F32;  // F32, F16, Q8_0 or Q4_0 rows
-  size_t row_bytes = 0;           // bytes of one head's row
-  // Quantized K only: the query rows are quantized with q_from_float (a Q8_0 quantizer,
-  // q_row_bytes per row) and scored against the K blocks with integer dot products.
+  // KV heads per stored row: 1, or (Q8_0/Q4_0 only) row_heads consecutive heads' values
+  // quantized together in 32-value blocks, read by dequantizing the head's blocks to F32.
+  int32_t row_heads = 1;
+  size_t row_bytes = 0;  // bytes of one stored row
+  // Quantized K with row_heads == 1 only: the query rows are quantized with q_from_float (a
+  // Q8_0 quantizer, q_row_bytes per row) and scored against the K blocks with integer dot
+  // products.
   FromFloatFn q_from_float = nullptr;
   size_t q_row_bytes = 0;
   int32_t n_kv_head = 0;

@@ -1,7 +1,8 @@
 // Block pool and block tables: allocation order, reference counts, growth by whole blocks,
 // failure without side effects when the pool runs dry, truncation releasing tail blocks, and
 // K/V rows landing in their block (grouped by KV head), F16 rows rounded on store, Q8_0/Q4_0
-// rows quantized on store (and copied by copy_block), and the KV type checks.
+// rows quantized on store (and copied by copy_block), packed across heads narrower than a
+// block, and the KV type checks.
 #include "kv/block_table.h"
 
 #include <gtest/gtest.h>
@@ -230,16 +231,106 @@ TEST(KvCache, RejectsUnsupportedTypesAndHeadSizes) {
     EXPECT_THROW(KvCache cache(layout), Error) << type_name(type);
   }
   layout.type = GgmlType::Q8_0;
-  layout.head_dim = 48;  // not a multiple of the 32-value block
+  layout.head_dim = 48;  // a token's 48 values are not whole 32-value blocks
   EXPECT_THROW(KvCache cache(layout), Error);
   try {
-    check_kv_type(GgmlType::Q4_0, 8);
+    check_kv_type(GgmlType::Q4_0, 8, 3);  // 24 values per token
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("multiple of 32"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("3 x 8"), std::string::npos) << e.what();
   }
-  check_kv_type(GgmlType::F16, 8);  // plain types take any head size
-  check_kv_type(GgmlType::Q8_0, 64);
+  EXPECT_THROW(check_kv_type(GgmlType::Q8_0, 0, 4), Error);
+  EXPECT_THROW(check_kv_type(GgmlType::Q8_0, 8, 0), Error);
+  check_kv_type(GgmlType::F16, 8, 3);  // plain types take any head size
+  check_kv_type(GgmlType::Q8_0, 64, 1);
+  check_kv_type(GgmlType::Q8_0, 8, 4);   // packed: 4 heads per block
+  check_kv_type(GgmlType::Q4_0, 48, 2);  // packed: 2 heads per 3 blocks
+}
+
+// Heads narrower than a block: the row of a token's values is quantized in 32-value blocks
+// across consecutive heads (head_dim 8: heads 4r..4r+3 share block r, as llama.cpp quantizes
+// its n_kv_head * head_dim K/V rows); such a row is one stored row of the paged layout, and
+// head_span locates each head's values. Head sizes that are whole blocks are not packed.
+TEST(KvCache, NarrowHeadsArePackedIntoWholeBlocks) {
+  EXPECT_EQ(ops::kv_row_heads(GgmlType::Q8_0, 8), 4);
+  EXPECT_EQ(ops::kv_row_heads(GgmlType::Q4_0, 16), 2);
+  EXPECT_EQ(ops::kv_row_heads(GgmlType::Q8_0, 48), 2);
+  EXPECT_EQ(ops::kv_row_heads(GgmlType::Q4_0, 20), 8);
+  EXPECT_EQ(ops::kv_row_heads(GgmlType::Q8_0, 64), 1);
+  EXPECT_EQ(ops::kv_row_heads(GgmlType::F16, 8), 1);
+  EXPECT_EQ(ops::kv_row_heads(GgmlType::F32, 8), 1);
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
+    KvLayout layout;
+    layout.n_layer = 2;
+    layout.n_kv_head = 8;
+    layout.head_dim = 8;
+    layout.block_size = 4;
+    layout.n_blocks = 3;
+    layout.type = type;
+    KvCache cache(layout);
+    const size_t row_bytes = row_size(type, 32);  // one block: 34 (Q8_0) or 18 (Q4_0) bytes
+    EXPECT_EQ(layout.row_heads(), 4);
+    EXPECT_EQ(layout.n_rows(), 2);
+    EXPECT_EQ(layout.row_bytes(), row_bytes);
+    EXPECT_EQ(layout.block_bytes(), 2 * 4 * row_bytes);
+    EXPECT_EQ(layout.total_bytes(), 2ull * 2 * 3 * 2 * 4 * row_bytes);
+    BlockTable a = cache.new_table(8);
+    BlockTable b = cache.new_table(8);
+    ASSERT_TRUE(a.append(cache.pool(), 6));  // blocks 0, 1
+    ASSERT_TRUE(b.append(cache.pool(), 2));  // block 2
+    std::vector<float> k(64), v(64);
+    for (int i = 0; i < 64; ++i) {
+      k[i] = std::sin(0.37f * i) * (i < 32 ? 1.0f : 50.0f);  // rows with different scales
+      v[i] = std::cos(0.11f * i) - 0.5f;
+    }
+    cache.store(1, a, 5, k.data(), v.data());
+    const ops::PagedKvView view = cache.view(1, a);
+    EXPECT_EQ(view.row_heads, 4);
+    EXPECT_EQ(view.row_bytes, row_bytes);
+    // Block 1, stored row 1 (heads 4..7), position 1 of the block.
+    EXPECT_EQ(view.offset(5, 5), ((1 * 2 + 1) * 4 + 1) * row_bytes);
+    EXPECT_EQ(view.offset(5, 4), view.offset(5, 7));
+    EXPECT_EQ(view.offset(5, 3), ((1 * 2 + 0) * 4 + 1) * row_bytes);
+    std::vector<uint8_t> want(row_bytes);
+    for (int32_t r = 0; r < 2; ++r) {
+      quantize_row(type, k.data() + 32 * r, want.data(), 32);
+      EXPECT_EQ(std::memcmp(view.k_row<uint8_t>(5, 4 * r), want.data(), row_bytes), 0) << r;
+      quantize_row(type, v.data() + 32 * r, want.data(), 32);
+      EXPECT_EQ(std::memcmp(view.v_row<uint8_t>(5, 4 * r), want.data(), row_bytes), 0) << r;
+    }
+    // head_span: head 6's values are values 16..23 of its row's only block.
+    const ops::PagedKvView::HeadSpan span = view.head_span(6);
+    EXPECT_EQ(span.byte_offset, 0u);
+    EXPECT_EQ(span.n_values, 32);
+    EXPECT_EQ(span.skip, 16);
+    std::vector<float> row(32);
+    dequantize_row(type, view.k_row<uint8_t>(5, 6), row.data(), 32);
+    for (int i = 0; i < 8; ++i) {
+      EXPECT_NEAR(row[span.skip + i], k[6 * 8 + i], type == GgmlType::Q8_0 ? 0.25f : 3.5f);
+    }
+    cache.copy_block(a.blocks()[1], b.blocks()[0]);
+    const ops::PagedKvView copy = cache.view(1, b);
+    for (int32_t h : {0, 4}) {
+      EXPECT_EQ(std::memcmp(copy.k_row<uint8_t>(1, h), view.k_row<uint8_t>(5, h), row_bytes), 0);
+      EXPECT_EQ(std::memcmp(copy.v_row<uint8_t>(1, h), view.v_row<uint8_t>(5, h), row_bytes), 0);
+    }
+  }
+  // head_dim 48, 2 heads per row of 3 blocks: head 1 is values 16..63 of blocks 1 and 2.
+  KvLayout layout;
+  layout.n_layer = 1;
+  layout.n_kv_head = 2;
+  layout.head_dim = 48;
+  layout.n_blocks = 1;
+  layout.type = GgmlType::Q4_0;
+  KvCache cache(layout);
+  BlockTable t = cache.new_table(1);
+  ASSERT_TRUE(t.append(cache.pool(), 1));
+  const ops::PagedKvView::HeadSpan span = cache.view(0, t).head_span(1);
+  EXPECT_EQ(span.byte_offset, 18u);
+  EXPECT_EQ(span.n_values, 64);
+  EXPECT_EQ(span.skip, 16);
+  EXPECT_EQ(cache.view(0, t).row_bytes, 3 * 18u);
 }
 
 TEST(KvCache, ParsesKvTypeNames) {

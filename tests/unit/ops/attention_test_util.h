@@ -1,5 +1,6 @@
 // Test helpers for attention: a paged K/V pool with a shuffled (non-contiguous) block table,
-// F32, F16, Q8_0 or Q4_0 rows, unused rows filled with NaN; and naive attention in double
+// F32, F16, Q8_0 or Q4_0 rows (packed across heads narrower than a block, as kv::KvCache
+// stores them), unused rows filled with NaN; and naive attention in double
 // (softmax of the full score row) with the per-element magnitude sum_j p_j |v_j[i]| used to
 // scale error bounds.
 #pragma once
@@ -38,7 +39,9 @@ class PagedKv {
         n_kv_head_(n_kv_head),
         head_dim_(head_dim),
         row_(static_cast<int64_t>(n_kv_head) * head_dim),
-        row_bytes_(row_size(type, head_dim)),
+        row_heads_(kv_row_heads(type, head_dim)),
+        stored_(static_cast<int64_t>(row_heads_) * head_dim),
+        row_bytes_(row_size(type, stored_)),
         block_size_(block_size),
         type_(type) {
     const int32_t n_used = (n_tokens + block_size - 1) / block_size;
@@ -63,10 +66,11 @@ class PagedKv {
 
   // Writes the logical rows into the pool in its type; every other row is NaN.
   void sync() {
-    const size_t pool_rows = static_cast<size_t>(n_blocks_) * block_size_ * n_kv_head_;
+    const size_t pool_rows =
+        static_cast<size_t>(n_blocks_) * block_size_ * (n_kv_head_ / row_heads_);
     k_pool_.resize(pool_rows * row_bytes_);
     v_pool_.resize(pool_rows * row_bytes_);
-    const std::vector<float> nan_row(head_dim_, std::numeric_limits<float>::quiet_NaN());
+    const std::vector<float> nan_row(stored_, std::numeric_limits<float>::quiet_NaN());
     for (size_t r = 0; r < pool_rows; ++r) {
       store_row(nan_row.data(), k_pool_.data() + r * row_bytes_);
       store_row(nan_row.data(), v_pool_.data() + r * row_bytes_);
@@ -74,7 +78,7 @@ class PagedKv {
     k_seen_.resize(k_logical_.size());
     v_seen_.resize(v_logical_.size());
     for (int32_t p = 0; p < n_tokens_; ++p) {
-      for (int32_t h = 0; h < n_kv_head_; ++h) {
+      for (int32_t h = 0; h < n_kv_head_; h += row_heads_) {  // one stored row
         const int64_t at = p * row_ + static_cast<int64_t>(h) * head_dim_;
         uint8_t* kd = k_pool_.data() + offset(p, h);
         uint8_t* vd = v_pool_.data() + offset(p, h);
@@ -93,6 +97,7 @@ class PagedKv {
     view.v = v_pool_.data();
     view.n_kv_head = n_kv_head_;
     view.head_dim = head_dim_;
+    view.row_heads = row_heads_;
     view.row_bytes = row_bytes_;
     view.block_size = block_size_;
     view.block_ids = blocks_.data();
@@ -100,30 +105,32 @@ class PagedKv {
   }
 
  private:
-  // Byte offset of a row in [n_blocks, n_kv_head, block_size, row_bytes], as in kv::KvCache.
+  // Byte offset of the row holding `head` in [n_blocks, n_kv_head / row_heads, block_size,
+  // row_bytes], as in kv::KvCache.
   size_t offset(int32_t pos, int32_t head) const {
     const size_t block = static_cast<size_t>(blocks_[pos / block_size_]);
-    return ((block * n_kv_head_ + head) * block_size_ + pos % block_size_) * row_bytes_;
+    const size_t rows = static_cast<size_t>(n_kv_head_ / row_heads_);
+    return ((block * rows + head / row_heads_) * block_size_ + pos % block_size_) * row_bytes_;
   }
   void store_row(const float* src, uint8_t* dst) const {
     if (type_ == GgmlType::F16) {
       uint16_t* h = reinterpret_cast<uint16_t*>(dst);
-      for (int32_t i = 0; i < head_dim_; ++i) h[i] = f32_to_f16(src[i]);
+      for (int64_t i = 0; i < stored_; ++i) h[i] = f32_to_f16(src[i]);
     } else if (type_ == GgmlType::F32) {
-      std::memcpy(dst, src, head_dim_ * sizeof(float));
+      std::memcpy(dst, src, stored_ * sizeof(float));
     } else if (std::isnan(src[0])) {  // a NaN row: NaN scales (0x7e00) in every block
       std::memset(dst, 0, row_bytes_);
       const size_t block_bytes = type_traits(type_).type_size;
       for (size_t b = 0; b < row_bytes_; b += block_bytes) dst[b + 1] = 0x7e;
     } else {
-      quantize_row(type_, src, dst, head_dim_);
+      quantize_row(type_, src, dst, stored_);
     }
   }
   void load_row(const uint8_t* src, float* dst) const {
     if (type_ == GgmlType::F32) {
-      std::memcpy(dst, src, head_dim_ * sizeof(float));
+      std::memcpy(dst, src, stored_ * sizeof(float));
     } else {
-      dequantize_row(type_, src, dst, head_dim_);
+      dequantize_row(type_, src, dst, stored_);
     }
   }
 
@@ -131,6 +138,8 @@ class PagedKv {
   int32_t n_kv_head_;
   int32_t head_dim_;
   int64_t row_;
+  int32_t row_heads_;  // KV heads per stored row (kv_row_heads)
+  int64_t stored_;     // values per stored row
   size_t row_bytes_;
   int32_t block_size_;
   int32_t n_blocks_ = 0;
@@ -141,10 +150,13 @@ class PagedKv {
   std::vector<uint8_t> k_pool_, v_pool_;      // the pools, in type_
 };
 
-// The query as a kernel scores it against K rows of `type`: unchanged for F32/F16 K, else
-// each head's row quantized to the type's vec_dot_type and dequantized.
+// The query as a kernel scores it against K rows of `type`: unchanged for F32/F16 K and for
+// packed quantized rows (scored in F32), else each head's row quantized to the type's
+// vec_dot_type and dequantized.
 inline std::vector<float> query_seen(const std::vector<float>& q, GgmlType type, int32_t head_dim) {
-  if (type == GgmlType::F32 || type == GgmlType::F16) return q;
+  if (type == GgmlType::F32 || type == GgmlType::F16 || kv_row_heads(type, head_dim) > 1) {
+    return q;
+  }
   const GgmlType dot_type = type_traits(type).vec_dot_type;
   std::vector<uint8_t> row(row_size(dot_type, head_dim));
   std::vector<float> out(q.size());

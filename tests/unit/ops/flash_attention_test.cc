@@ -3,9 +3,10 @@
 // 1/16/32 and their boundaries, shuffled block tables whose unused rows are NaN, scores whose
 // max keeps growing (the rescaling path), F16, Q8_0 and Q4_0 KV (exact against the values
 // the kernel reads, the query quantized as for a quantized K; within an error bound of the
-// F32 values; and against the reference attention_head), and the threaded batch driver; each
-// on every kernel ISA this machine runs (the portable kernel under "ref", the AVX2 one
-// otherwise).
+// F32 values; and against the reference attention_head), Q8_0 / Q4_0 rows packed across
+// heads narrower than a block (the same bits as F32 rows of the dequantized values), and the
+// threaded batch driver; each on every kernel ISA this machine runs (the portable kernel
+// under "ref", the AVX2 one otherwise).
 #include "ops/flash_attention.h"
 
 #include <gtest/gtest.h>
@@ -100,7 +101,8 @@ TEST_P(FlashSweep, MatchesNaiveAcrossShapesLengthsAndBlocks) {
   for_each_isa([&](const std::string& isa) {
     std::mt19937 rng(1234 + c.head_dim);
     double worst = 0.0;
-    for (int32_t n_kv_head : {1, 3}) {
+    for (int32_t kv_rows : {1, 3}) {
+      const int32_t n_kv_head = kv_rows * kv_row_heads(c.type, c.head_dim);  // packed: whole rows
       for (int32_t group : {1, 2, 4, 8}) {
         const AttentionShape shape = make_shape(n_kv_head, group, c.head_dim);
         for (int32_t block : {1, 16, 32}) {
@@ -125,7 +127,9 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(SweepCase{GgmlType::F32, 64}, SweepCase{GgmlType::F32, 36},
                       SweepCase{GgmlType::F16, 128}, SweepCase{GgmlType::F16, 40},
                       SweepCase{GgmlType::F16, 20}, SweepCase{GgmlType::Q8_0, 64},
-                      SweepCase{GgmlType::Q4_0, 32}),
+                      SweepCase{GgmlType::Q4_0, 32}, SweepCase{GgmlType::Q8_0, 8},
+                      SweepCase{GgmlType::Q4_0, 8}, SweepCase{GgmlType::Q8_0, 48},
+                      SweepCase{GgmlType::Q4_0, 20}),
     [](const auto& info) {
       return std::string(type_name(info.param.type)) + "_d" + std::to_string(info.param.head_dim);
     });
@@ -253,6 +257,51 @@ TEST(FlashAttention, MatchesReferenceForEveryKvType) {
       EXPECT_LE(worst, 2e-6) << type_name(type);
       std::printf("[ %s, %s KV ] max |flash - reference| %.3g\n", isa.c_str(), type_name(type),
                   worst);
+    }
+  });
+}
+
+// Packed rows (head sizes 8, 16, 48 and 20: 4, 2, 2 and 8 heads per stored row) are attended
+// to exactly as an F32 cache holding their dequantized values: flash (every ISA) and the
+// reference give the same bits for both caches, for every KV head of the row.
+TEST(FlashAttention, PackedRowsGiveTheBitsOfF32RowsOfTheirValues) {
+  for_each_isa([](const std::string& isa) {
+    for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
+      for (int32_t d : {8, 16, 48, 20}) {
+        SCOPED_TRACE(std::string(type_name(type)) + " head_dim " + std::to_string(d));
+        std::mt19937 rng(31 + d);
+        const int32_t n = 77, n_kv_head = 2 * kv_row_heads(type, d);
+        const AttentionShape shape = make_shape(n_kv_head, 2, d);
+        PagedKv packed(rng, n, n_kv_head, d, 16, type);
+        ASSERT_GT(packed.view().row_heads, 1);
+        PagedKv f32(rng, n, n_kv_head, d, 16, GgmlType::F32);
+        for (int32_t p = 0; p < n; ++p) {
+          for (int64_t i = 0; i < int64_t{n_kv_head} * d; ++i) {
+            f32.k()[p * n_kv_head * d + i] = packed.k_at(p, i);
+            f32.v()[p * n_kv_head * d + i] = packed.v_at(p, i);
+          }
+        }
+        f32.sync();
+        const std::vector<float> q = random_floats(rng, shape.n_head * d);
+        std::vector<float> scratch(flash_scratch_floats(shape));
+        std::vector<float> a(q.size(), NAN), b(q.size(), NAN);
+        for (int32_t h = 0; h < n_kv_head; ++h) {
+          flash_attention_group(q.data() + h * 2 * d, packed.view(), n, shape, h, scratch.data(),
+                                a.data() + h * 2 * d);
+          flash_attention_group(q.data() + h * 2 * d, f32.view(), n, shape, h, scratch.data(),
+                                b.data() + h * 2 * d);
+        }
+        EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << isa;
+        std::vector<float> scores(n), ra(d), rb(d);
+        for (int32_t h = 0; h < shape.n_head; ++h) {
+          attention_head(q.data() + h * d, packed.view(), n, shape, h, scores.data(), ra.data());
+          attention_head(q.data() + h * d, f32.view(), n, shape, h, scores.data(), rb.data());
+          EXPECT_EQ(std::memcmp(ra.data(), rb.data(), d * sizeof(float)), 0) << "head " << h;
+          for (int32_t i = 0; i < d; ++i) {
+            EXPECT_NEAR(a[h * d + i], ra[i], 2e-6) << "flash vs reference, head " << h;
+          }
+        }
+      }
     }
   });
 }
