@@ -52,6 +52,56 @@ void unpack_levels(const Block& b, int* L) {
   }
 }
 
+// Integer dot of one block's levels, less `offset`, with 32 Q8 quants: sum (L - offset) * q8.
+template <typename Block>
+int block_dot(const Block& x, int offset, const int8_t* q8) {
+  int L[kQK8_0];
+  unpack_levels(x, L);
+  int sumi = 0;
+  for (int j = 0; j < kQK8_0; ++j) sumi += (L[j] - offset) * q8[j];
+  return sumi;
+}
+
+// Dequantization of the symmetric types (Q4_0: offset 8, Q5_0: 16): (L - offset) * d.
+template <typename Block, int kOffset>
+void to_float_symmetric(const void* src, float* dst, int64_t n) {
+  const Block* x = static_cast<const Block*>(src);
+  int L[kQK4_0];
+  for (int64_t i = 0; i < n / kQK4_0; ++i) {
+    const float d = f16_to_f32(x[i].d);
+    unpack_levels(x[i], L);
+    for (int j = 0; j < kQK4_0; ++j) dst[i * kQK4_0 + j] = static_cast<float>(L[j] - kOffset) * d;
+  }
+}
+
+// Dequantization of the scale-and-min types (Q4_1, Q5_1): L * d + m.
+template <typename Block>
+void to_float_affine(const void* src, float* dst, int64_t n) {
+  const Block* x = static_cast<const Block*>(src);
+  int L[kQK4_1];
+  for (int64_t i = 0; i < n / kQK4_1; ++i) {
+    const float d = f16_to_f32(x[i].d);
+    const float m = f16_to_f32(x[i].m);
+    unpack_levels(x[i], L);
+    for (int j = 0; j < kQK4_1; ++j) dst[i * kQK4_1 + j] = static_cast<float>(L[j]) * d + m;
+  }
+}
+
+// Q4_1/Q5_1 x Q8_1: sum(x*y) = sum((d_x q_x + m_x) d_y q_y) = d_x d_y sum(q_x q_y) +
+// m_x (d_y sum(q_y)), the last factor being Q8_1's s.
+template <typename Block>
+float vec_dot_affine(int64_t n, const void* vx, const void* vy) {
+  const Block* x = static_cast<const Block*>(vx);
+  const BlockQ8_1* y = static_cast<const BlockQ8_1*>(vy);
+  float sumf = 0.0f;
+  for (int64_t i = 0; i < n / kQK8_1; ++i) {
+    const int sumi = block_dot(x[i], 0, y[i].qs);
+    sumf += (f16_to_f32(x[i].d) * f16_to_f32(y[i].d)) * static_cast<float>(sumi) +
+            f16_to_f32(x[i].m) * f16_to_f32(y[i].s);
+  }
+  return sumf;
+}
+
 // Sign-symmetric 8-bit quantization shared by Q8_0 and Q8_1: d = amax / 127, q = round(x/d)
 // with roundf (halfway away from zero). Returns d; writes the quants.
 float quantize_q8_block(const float* x, int8_t* qs) {
@@ -96,24 +146,16 @@ void from_float_q4_0(const float* src, void* dst, int64_t n) {
 }
 
 void to_float_q4_0(const void* src, float* dst, int64_t n) {
-  const BlockQ4_0* x = static_cast<const BlockQ4_0*>(src);
-  int L[kQK4_0];
-  for (int64_t i = 0; i < n / kQK4_0; ++i) {
-    const float d = f16_to_f32(x[i].d);
-    unpack_levels(x[i], L);
-    for (int j = 0; j < kQK4_0; ++j) dst[i * kQK4_0 + j] = static_cast<float>(L[j] - 8) * d;
-  }
+  to_float_symmetric<BlockQ4_0, 8>(src, dst, n);
 }
 
 float vec_dot_q4_0_q8_0(int64_t n, const void* vx, const void* vy) {
   const BlockQ4_0* x = static_cast<const BlockQ4_0*>(vx);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(vy);
   float sumf = 0.0f;
-  int L[kQK8_0];
   for (int64_t i = 0; i < n / kQK8_0; ++i) {
-    unpack_levels(x[i], L);
-    int sumi = 0;
-    for (int j = 0; j < kQK8_0; ++j) sumi += (L[j] - 8) * y[i].qs[j];
+    const int sumi = block_dot(x[i], 8, y[i].qs);
+    // NOTE: ggml scales by d_x, then d_y here, but by (d_x d_y) for Q5_0.
     sumf += static_cast<float>(sumi) * f16_to_f32(x[i].d) * f16_to_f32(y[i].d);
   }
   return sumf;
@@ -140,30 +182,11 @@ void from_float_q4_1(const float* src, void* dst, int64_t n) {
 }
 
 void to_float_q4_1(const void* src, float* dst, int64_t n) {
-  const BlockQ4_1* x = static_cast<const BlockQ4_1*>(src);
-  int L[kQK4_1];
-  for (int64_t i = 0; i < n / kQK4_1; ++i) {
-    const float d = f16_to_f32(x[i].d);
-    const float m = f16_to_f32(x[i].m);
-    unpack_levels(x[i], L);
-    for (int j = 0; j < kQK4_1; ++j) dst[i * kQK4_1 + j] = static_cast<float>(L[j]) * d + m;
-  }
+  to_float_affine<BlockQ4_1>(src, dst, n);
 }
 
 float vec_dot_q4_1_q8_1(int64_t n, const void* vx, const void* vy) {
-  const BlockQ4_1* x = static_cast<const BlockQ4_1*>(vx);
-  const BlockQ8_1* y = static_cast<const BlockQ8_1*>(vy);
-  float sumf = 0.0f;
-  int L[kQK8_1];
-  for (int64_t i = 0; i < n / kQK8_1; ++i) {
-    unpack_levels(x[i], L);
-    int sumi = 0;
-    for (int j = 0; j < kQK8_1; ++j) sumi += L[j] * y[i].qs[j];
-    // sum(x*y) = sum((d_x q_x + m_x) d_y q_y) = d_x d_y sum(q_x q_y) + m_x (d_y sum(q_y)).
-    sumf += (f16_to_f32(x[i].d) * f16_to_f32(y[i].d)) * static_cast<float>(sumi) +
-            f16_to_f32(x[i].m) * f16_to_f32(y[i].s);
-  }
-  return sumf;
+  return vec_dot_affine<BlockQ4_1>(n, vx, vy);
 }
 
 // ---------------------------------------------------------------- Q5_0
@@ -185,24 +208,15 @@ void from_float_q5_0(const float* src, void* dst, int64_t n) {
 }
 
 void to_float_q5_0(const void* src, float* dst, int64_t n) {
-  const BlockQ5_0* x = static_cast<const BlockQ5_0*>(src);
-  int L[kQK5_0];
-  for (int64_t i = 0; i < n / kQK5_0; ++i) {
-    const float d = f16_to_f32(x[i].d);
-    unpack_levels(x[i], L);
-    for (int j = 0; j < kQK5_0; ++j) dst[i * kQK5_0 + j] = static_cast<float>(L[j] - 16) * d;
-  }
+  to_float_symmetric<BlockQ5_0, 16>(src, dst, n);
 }
 
 float vec_dot_q5_0_q8_0(int64_t n, const void* vx, const void* vy) {
   const BlockQ5_0* x = static_cast<const BlockQ5_0*>(vx);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(vy);
   float sumf = 0.0f;
-  int L[kQK8_0];
   for (int64_t i = 0; i < n / kQK8_0; ++i) {
-    unpack_levels(x[i], L);
-    int sumi = 0;
-    for (int j = 0; j < kQK8_0; ++j) sumi += (L[j] - 16) * y[i].qs[j];
+    const int sumi = block_dot(x[i], 16, y[i].qs);
     sumf += (f16_to_f32(x[i].d) * f16_to_f32(y[i].d)) * static_cast<float>(sumi);
   }
   return sumf;
@@ -231,29 +245,11 @@ void from_float_q5_1(const float* src, void* dst, int64_t n) {
 }
 
 void to_float_q5_1(const void* src, float* dst, int64_t n) {
-  const BlockQ5_1* x = static_cast<const BlockQ5_1*>(src);
-  int L[kQK5_1];
-  for (int64_t i = 0; i < n / kQK5_1; ++i) {
-    const float d = f16_to_f32(x[i].d);
-    const float m = f16_to_f32(x[i].m);
-    unpack_levels(x[i], L);
-    for (int j = 0; j < kQK5_1; ++j) dst[i * kQK5_1 + j] = static_cast<float>(L[j]) * d + m;
-  }
+  to_float_affine<BlockQ5_1>(src, dst, n);
 }
 
 float vec_dot_q5_1_q8_1(int64_t n, const void* vx, const void* vy) {
-  const BlockQ5_1* x = static_cast<const BlockQ5_1*>(vx);
-  const BlockQ8_1* y = static_cast<const BlockQ8_1*>(vy);
-  float sumf = 0.0f;
-  int L[kQK8_1];
-  for (int64_t i = 0; i < n / kQK8_1; ++i) {
-    unpack_levels(x[i], L);
-    int sumi = 0;
-    for (int j = 0; j < kQK8_1; ++j) sumi += L[j] * y[i].qs[j];
-    sumf += (f16_to_f32(x[i].d) * f16_to_f32(y[i].d)) * static_cast<float>(sumi) +
-            f16_to_f32(x[i].m) * f16_to_f32(y[i].s);
-  }
-  return sumf;
+  return vec_dot_affine<BlockQ5_1>(n, vx, vy);
 }
 
 // ---------------------------------------------------------------- Q8_0
