@@ -3,6 +3,7 @@
 // CPU time (which other processes on a shared machine distort less than wall time); the
 // best of the repetitions (the least disturbed one) and the median.
 //   gemm_bench [--types q4_0,q8_0] [--rows 2048] [--k 2048] [--tokens 1,16,64] [--reps 5]
+// Type "q4_0x8" is Q4_0 repacked to WeightLayout::kQ4_0x8 (kernels/repack.h).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "kernels/kernel_table.h"
+#include "kernels/repack.h"
 #include "quant/types.h"
 
 namespace {
@@ -80,7 +82,10 @@ int main(int argc, char** argv) {
   std::mt19937 rng(1);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   for (const std::string& name : types) {
-    const GgmlType type = type_by_name(name);
+    const bool packed = name == "q4_0x8";
+    const auto layout = packed ? quanta::kernels::WeightLayout::kQ4_0x8
+                               : quanta::kernels::WeightLayout::kGguf;
+    const GgmlType type = type_by_name(packed ? "q4_0" : name);
     const GgmlType act = quanta::type_traits(type).vec_dot_type;
     const size_t rb = quanta::row_size(type, k), ab = quanta::row_size(act, k);
     std::vector<uint8_t> w(rb * rows);
@@ -89,6 +94,8 @@ int main(int argc, char** argv) {
       for (float& v : row) v = dist(rng);
       quanta::quantize_row(type, row.data(), w.data() + r * rb, k);
     }
+    quanta::kernels::repack_rows(layout, type, k, w.data(), w.data(), rows);
+    const quanta::kernels::MatmulRowsFn rows_fn = table.rows_fn(layout);
     for (const std::string& ts : tokens) {
       const int64_t n = std::atoll(ts.c_str());
       std::vector<uint8_t> xq(ab * n);
@@ -103,7 +110,7 @@ int main(int argc, char** argv) {
       for (int rep = 0; rep < reps; ++rep) {
         const double c0 = cpu_seconds();
         for (int it = 0; it < inner; ++it) {
-          table.matmul_rows(type, w.data(), rb, k, xq.data(), ab, n, y.data(), rows, 0, rows);
+          rows_fn(type, w.data(), rb, k, xq.data(), ab, n, y.data(), rows, 0, rows);
         }
         rates.push_back(macs * inner / (cpu_seconds() - c0) / 1e9);
       }

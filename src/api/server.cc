@@ -1,12 +1,19 @@
-// HTTP routes, authentication, CORS, error bodies, SSE streaming with disconnect detection and
-// graceful draining, over cpp-httplib's thread pool.
+// HTTP routes, authentication, CORS, error bodies, SSE streaming, client-disconnect detection
+// (streamed or not) and graceful draining, over cpp-httplib's thread pool.
 #include "api/server.h"
 
+#include <dirent.h>
 #include <httplib.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -51,6 +58,71 @@ const char* status_message(int status) {
   }
 }
 
+// How often a handler waiting for the engine checks that its client is still connected.
+constexpr std::chrono::milliseconds kProbeInterval{100};
+
+// The numeric address and port of a socket's local (peer = false) or remote end, formatted as
+// cpp-httplib formats Request::remote_addr / local_addr (getnameinfo, NI_NUMERICHOST).
+bool socket_end(int fd, bool peer, int want_port, std::string& addr) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  sockaddr* sa = reinterpret_cast<sockaddr*>(&ss);
+  if ((peer ? ::getpeername(fd, sa, &len) : ::getsockname(fd, sa, &len)) != 0) return false;
+  int port = -1;
+  if (ss.ss_family == AF_INET) port = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  if (ss.ss_family == AF_INET6) port = ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  if (port != want_port) return false;
+  char host[NI_MAXHOST];
+  if (::getnameinfo(sa, len, host, sizeof(host), nullptr, 0, NI_NUMERICHOST) != 0) return false;
+  addr = host;
+  return true;
+}
+
+// True when descriptor `fd` is the TCP connection `req` arrived on: the same local and peer
+// address and port (unique among a host's open TCP connections).
+bool is_connection(int fd, const httplib::Request& req) {
+  std::string addr;
+  return socket_end(fd, false, req.local_port, addr) && addr == req.local_addr &&
+         socket_end(fd, true, req.remote_port, addr) && addr == req.remote_addr;
+}
+
+// The socket of the connection a handler serves, or -1. cpp-httplib 0.11 does not give it to
+// handlers, so it is looked up among the process's descriptors (/proc/self/fd) by its address
+// pair, trying first the one this thread found last: httplib serves each connection, all its
+// requests and the response's content provider on one pool thread, and closes the socket only
+// after them, so the descriptor stays this connection's while the handler and provider run.
+int connection_socket(const httplib::Request& req) {
+  thread_local int last = -1;
+  if (req.remote_port < 0 || req.local_port < 0) return -1;
+  if (last >= 0 && is_connection(last, req)) return last;
+  last = -1;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  while (const dirent* e = ::readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0' || fd == ::dirfd(dir)) continue;
+    if (is_connection(static_cast<int>(fd), req)) {
+      last = static_cast<int>(fd);
+      break;
+    }
+  }
+  ::closedir(dir);
+  return last;
+}
+
+// True when the client has closed the connection (or it failed): hang-up, an error, the peer
+// shutting down its sending side, or end-of-file on a read probe that consumes nothing. Bytes
+// waiting (a pipelined next request) mean it is still there.
+bool peer_closed(int fd) {
+  pollfd p{fd, POLLIN | POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) <= 0) return false;
+  if ((p.revents & (POLLERR | POLLHUP | POLLNVAL | POLLRDHUP)) != 0) return true;
+  char byte;
+  const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 // cpp-httplib 0.11 listens with a backlog of 5: a burst of new connections (a load test
 // starting) overflows it and clients wait a SYN retransmission (1 s). Linux lets listen() be
 // called again on the bound socket to raise it.
@@ -67,6 +139,8 @@ struct StreamState {
   std::vector<serve::ChoiceDelta> deltas;
   bool cancelled = false;  // a choice ended with kCancelled (engine shutdown)
   Clock::time_point last_write = Clock::now();
+  int socket = -1;  // the client's connection (-1: unknown, found by failed writes only)
+  Clock::time_point next_probe = Clock::now() + kProbeInterval;
 };
 
 }  // namespace
@@ -89,9 +163,9 @@ struct Server::Impl {
   std::shared_ptr<serve::RequestStream> submit(serve::GenerationRequest gen,
                                                httplib::Response& res);
   void respond_whole(const ResponseMeta& meta, serve::RequestStream& stream, int32_t n,
-                     httplib::Response& res);
+                     int socket, httplib::Response& res);
   void respond_stream(const ResponseMeta& meta, std::shared_ptr<serve::RequestStream> stream,
-                      int32_t n, httplib::Response& res);
+                      int32_t n, int socket, httplib::Response& res);
   bool stream_step(StreamState& st, httplib::DataSink& sink);
   void models(httplib::Response& res) const;
 
@@ -134,7 +208,8 @@ std::shared_ptr<serve::RequestStream> Server::Impl::submit(serve::GenerationRequ
   try {
     return engine.submit(std::move(gen));
   } catch (const serve::QueueFull& q) {
-    const int secs = std::max(1, static_cast<int>(std::ceil(q.retry_after_seconds)));
+    const double wait = std::isfinite(q.retry_after_seconds) ? q.retry_after_seconds : 1.0;
+    const int secs = static_cast<int>(std::clamp(std::ceil(wait), 1.0, 60.0));
     res.set_header("Retry-After", std::to_string(secs));
     throw ApiError(429, "The server has too many requests waiting; retry later.", "",
                    "rate_limit_exceeded");
@@ -157,25 +232,40 @@ void Server::Impl::generate(Endpoint endpoint, const httplib::Request& req,
   meta.logprobs = r.logprobs;
   meta.include_usage = r.include_usage;
   const int32_t n = r.gen.n;
+  const int socket = connection_socket(req);
   std::shared_ptr<serve::RequestStream> stream = submit(std::move(r.gen), res);
   in_flight.fetch_add(1);
   if (r.stream) {
-    respond_stream(meta, std::move(stream), n, res);  // in_flight drops in the releaser
+    respond_stream(meta, std::move(stream), n, socket, res);  // in_flight drops in the releaser
     return;
   }
   struct Done {
     std::atomic<int32_t>& c;
     ~Done() { c.fetch_sub(1); }
   } done{in_flight};
-  respond_whole(meta, *stream, n, res);
+  respond_whole(meta, *stream, n, socket, res);
 }
 
+// Collects the whole response, checking every kProbeInterval that the client is still there:
+// one that left has its request cancelled (the engine frees its blocks at its next step).
 void Server::Impl::respond_whole(const ResponseMeta& meta, serve::RequestStream& stream, int32_t n,
-                                 httplib::Response& res) {
+                                 int socket, httplib::Response& res) {
   std::vector<ChoiceResult> choices(static_cast<size_t>(n));
   std::vector<serve::ChoiceDelta> deltas;
   bool cancelled = false;
-  while (stream.next(deltas, std::chrono::milliseconds(100)) || !deltas.empty()) {
+  Clock::time_point next_probe = Clock::now() + kProbeInterval;
+  while (stream.next(deltas, kProbeInterval) || !deltas.empty()) {
+    if (socket >= 0 && Clock::now() >= next_probe) {
+      next_probe = Clock::now() + kProbeInterval;
+      if (peer_closed(socket)) {
+        stream.cancel();
+        res.status = 499;  // nginx's "client closed request"; nobody is left to read it
+        res.set_content(error_body("The client closed the connection.", "invalid_request_error",
+                                   ""),
+                        kJson);
+        return;
+      }
+    }
     for (serve::ChoiceDelta& d : deltas) {
       ChoiceResult& c = choices.at(static_cast<size_t>(d.index));
       c.text += d.text;
@@ -195,6 +285,13 @@ void Server::Impl::respond_whole(const ResponseMeta& meta, serve::RequestStream&
 // One provider call: waits briefly for deltas and writes their events. Returns false to abort
 // the connection (client gone: the request is cancelled).
 bool Server::Impl::stream_step(StreamState& st, httplib::DataSink& sink) {
+  if (st.socket >= 0 && Clock::now() >= st.next_probe) {
+    st.next_probe = Clock::now() + kProbeInterval;
+    if (peer_closed(st.socket)) {
+      st.stream->cancel();
+      return false;
+    }
+  }
   st.deltas.clear();
   const bool more = st.stream->next(st.deltas, opts.poll);
   std::string out;
@@ -231,9 +328,10 @@ bool Server::Impl::stream_step(StreamState& st, httplib::DataSink& sink) {
 
 void Server::Impl::respond_stream(const ResponseMeta& meta,
                                   std::shared_ptr<serve::RequestStream> stream, int32_t n,
-                                  httplib::Response& res) {
+                                  int socket, httplib::Response& res) {
   auto st = std::make_shared<StreamState>();
   st->stream = std::move(stream);
+  st->socket = socket;
   st->meta = meta;
   st->choices.resize(static_cast<size_t>(n));
   res.set_header("Cache-Control", "no-cache");

@@ -67,7 +67,7 @@ int32_t Verifier::residual_draw(Sampler& sampler, const Draft& draft, int32_t i)
 int32_t Verifier::verify(Sampler& sampler, const float* logits, const Draft& draft,
                          std::vector<int32_t>& out) {
   QUANTA_ASSERT(sampler.n_vocab() == n_vocab_);
-  QUANTA_ASSERT(draft.size() <= draft.max_tokens());
+  QUANTA_ASSERT(draft.point_mass || draft.size() <= draft.max_tokens());  // q_i needed
   if (sampler.params().temperature <= 0.0f) return verify_greedy(sampler, logits, draft, out);
   const int32_t k = draft.size();
   for (int32_t i = 0; i <= k; ++i) {

@@ -17,7 +17,8 @@ struct Draft {
 
   std::vector<int32_t> tokens;  // proposed tokens d_1..d_k, k = tokens.size() <= max_tokens
   std::vector<float> q_token;   // [k] q_i(d_i), normalised over q_i's candidates
-  // [max_tokens] q_i as the draft sampler's apply() left it (unused when point_mass).
+  // [max_tokens] q_i as the draft sampler's apply() left it (unused when point_mass: a
+  // point-mass draft may be made with max_tokens 0 and hold any number of tokens).
   std::vector<Candidates> q;
   // True when every q_i is a point mass on d_i (n-gram lookup, or any deterministic proposal).
   bool point_mass = false;

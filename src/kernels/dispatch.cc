@@ -27,6 +27,7 @@ KernelTable make_reference() {
     table.vec_dot[code] = traits.vec_dot;
   }
   table.matmul_rows = ref::matmul_rows;
+  table.packed_rows[static_cast<int>(WeightLayout::kQ4_0x8)] = ref::matmul_rows_q4_0x8;
   return table;
 }
 
@@ -56,6 +57,9 @@ KernelTable make_avx2() {
   set(T::Q6_K, nullptr, avx2::vec_dot_q6_K_q8_K);
   set(T::Q8_K, avx2::from_float_q8_K, nullptr);
   t.matmul_rows = avx2::matmul_rows;
+  // Q4_0 weights repacked at load: transposed groups (kernels/repack.h).
+  t.preferred_layout[static_cast<uint32_t>(T::Q4_0)] = WeightLayout::kQ4_0x8;
+  t.packed_rows[static_cast<int>(WeightLayout::kQ4_0x8)] = avx2::matmul_rows_packed_q4_0x8;
   return t;
 }
 

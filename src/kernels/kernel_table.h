@@ -18,12 +18,32 @@ using MatmulRowsFn = void (*)(GgmlType type, const uint8_t* w, size_t row_bytes,
                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens,
                               float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 
+// How the bytes of a weight matrix are arranged (see kernels/repack.h). kGguf: as in the
+// file. Every other layout keeps the row size of kGguf, so row strides and views stay valid.
+enum class WeightLayout : uint8_t {
+  kGguf = 0,
+  kQ4_0x8 = 1,  // Q4_0 rows, each group of 8 blocks with its nibbles transposed (repack.h)
+};
+inline constexpr int kWeightLayoutCount = 2;
+
 struct KernelTable {
   const char* isa = "ref";
   ToFloatFn to_float[kGgmlTypeCount] = {};
   FromFloatFn from_float[kGgmlTypeCount] = {};
   VecDotFn vec_dot[kGgmlTypeCount] = {};
   MatmulRowsFn matmul_rows = nullptr;
+  // The layout this path multiplies weights of each type fastest in: a model loader repacks
+  // such weights once (kGguf: used as stored). The reference never asks for repacking.
+  WeightLayout preferred_layout[kGgmlTypeCount] = {};
+  // matmul_rows for weights stored in each layout other than kGguf (same contract; `type`
+  // must be the layout's type). Every table fills every entry, so repacked weights stay
+  // usable after another path is selected.
+  MatmulRowsFn packed_rows[kWeightLayoutCount] = {};
+
+  // The row kernel for weights of `type` stored in `layout`.
+  MatmulRowsFn rows_fn(WeightLayout layout) const {
+    return layout == WeightLayout::kGguf ? matmul_rows : packed_rows[static_cast<int>(layout)];
+  }
 };
 
 // The active table (selected on first use from the CPU and QUANTA_FORCE_ISA).

@@ -185,7 +185,11 @@ std::shared_ptr<RequestStream> EngineImpl::submit(GenerationRequest request) {
     std::lock_guard<std::mutex> lock(inbox_->mu);
     if (!failure_.empty()) fail("engine stopped after an internal error: %s", failure_.c_str());
     if (inbox_->stopping) fail("the engine is shutting down");
-    if (inbox_->queued >= options_.max_queue) throw QueueFull{1.0};
+    if (inbox_->queued >= options_.max_queue) {
+      // Retry-After: the time to drain the queue at the recent service rate (api-ops).
+      throw QueueFull{static_cast<double>(retry_after_seconds(
+          inbox_->queued, metrics_.mean_service_seconds(), options_.max_running))};
+    }
     const int64_t id = next_request_id_++;
     stream = std::make_shared<StreamImpl>(id, request.n, inbox_, now);
     inbox_->submissions.push_back(Submission{id, std::move(request), stream, now});

@@ -417,6 +417,7 @@ void EngineImpl::publish_gauges() {
     g.spec_draft_kv_blocks_used = drafter_->pool().n_used();
     draft_used_.store(g.spec_draft_kv_blocks_used, std::memory_order_relaxed);
   }
+  g.preemptions = preemptions_.load(std::memory_order_relaxed);  // api-ops
   metrics_.set_gauges(g);
 }
 

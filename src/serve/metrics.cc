@@ -1,6 +1,7 @@
 // Metrics recording and the Prometheus text exposition (format 0.0.4).
 #include "serve/metrics.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <utility>
@@ -55,6 +56,14 @@ void scalar(std::string& out, const char* name, const char* type, const char* he
 }
 
 }  // namespace
+
+int32_t retry_after_seconds(int32_t waiting, double mean_service_seconds, int32_t slots) {
+  constexpr double kMin = 1.0, kMax = 60.0;
+  if (!(mean_service_seconds > 0.0)) return static_cast<int32_t>(kMin);
+  const double drain = static_cast<double>(std::max(waiting, 1)) * mean_service_seconds /
+                       static_cast<double>(std::max(slots, 1));
+  return static_cast<int32_t>(std::clamp(std::ceil(drain), kMin, kMax));
+}
 
 std::string prometheus_number(double value) {
   if (std::isnan(value)) return "NaN";
@@ -124,6 +133,18 @@ void Metrics::record_request(FinishReason outcome, int32_t prompt_tokens, int32_
   if (times.ttft >= 0) ttft_.observe(times.ttft);
   if (times.tpot >= 0) tpot_.observe(times.tpot);
   if (times.e2e >= 0) e2e_.observe(times.e2e);
+  if ((outcome == FinishReason::kStop || outcome == FinishReason::kLength) && times.e2e >= 0) {
+    service_.push_back(std::max(0.0, times.e2e - std::max(0.0, times.queue)));
+    if (service_.size() > kServiceWindow) service_.pop_front();
+  }
+}
+
+double Metrics::mean_service_seconds() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (service_.empty()) return 0.0;
+  double sum = 0.0;
+  for (double s : service_) sum += s;
+  return sum / static_cast<double>(service_.size());
 }
 
 void Metrics::record_rejected(int http_status) {
@@ -184,6 +205,9 @@ std::string Metrics::text() const {
          "Time spent in draft-model forward passes.", gauges_.spec_draft_seconds);
   scalar(out, "quanta_spec_draft_kv_blocks_used", "gauge", "Draft-model KV cache blocks in use.",
          gauges_.spec_draft_kv_blocks_used);
+  scalar(out, "quanta_preemptions_total", "counter",
+         "Sequences preempted when KV blocks ran out (blocks freed, recomputed later).",
+         static_cast<double>(gauges_.preemptions));
   scalar(out, "quanta_requests_running", "gauge", "Requests computing (holding KV blocks).",
          gauges_.running);
   scalar(out, "quanta_requests_waiting", "gauge", "Requests queued, not yet scheduled.",

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <string>
@@ -58,7 +59,14 @@ struct EngineGauges {
   int64_t spec_draft_passes = 0;     // cumulative: draft-model forward passes
   double spec_draft_seconds = 0.0;   // cumulative: time in draft-model forward passes
   int32_t spec_draft_kv_blocks_used = 0;  // draft-model KV blocks in use
+  int64_t preemptions = 0;  // cumulative: sequences preempted (blocks freed, recomputed later)
 };
+
+// Seconds a client refused with 429 (queue full) should wait: the time the engine needs to
+// drain the queue, max(`waiting`, 1) requests x `mean_service_seconds` (a request's time from
+// first scheduling to its end) / `slots` (requests computing at once), rounded up and clamped
+// to [1, 60]. An unknown service time (<= 0: nothing finished yet) gives 1.
+int32_t retry_after_seconds(int32_t waiting, double mean_service_seconds, int32_t slots);
 
 class Metrics {
  public:
@@ -71,6 +79,11 @@ class Metrics {
   // A request rejected with an HTTP 4xx before (or by) the engine.
   void record_rejected(int http_status);
   void set_gauges(const EngineGauges& gauges);
+  // Mean service time (e2e - queue) of the last kServiceWindow requests that finished with
+  // kStop or kLength; 0 before the first.
+  double mean_service_seconds() const;
+
+  static constexpr size_t kServiceWindow = 64;
 
   // The whole exposition, every metric preceded by its # HELP and # TYPE lines.
   std::string text() const;
@@ -87,6 +100,7 @@ class Metrics {
   std::map<int, uint64_t> rejected_;  // by HTTP status
   uint64_t prompt_tokens_ = 0;
   uint64_t generation_tokens_ = 0;
+  std::deque<double> service_;  // [<= kServiceWindow] service seconds, most recent last
   EngineGauges gauges_;
 };
 

@@ -1,7 +1,7 @@
 // `quanta serve` end to end with stories260K, driven by curl: completions and chat (streamed
 // and not), n=2, stop strings, logprobs, validation errors, auth, 413, 429 under a full queue,
-// disconnect -> request cancelled and blocks freed (/metrics), graceful shutdown on SIGTERM,
-// speculative decoding (the request field; a --draft-model server).
+// disconnect (streamed or not) -> request cancelled and blocks freed (/metrics), graceful
+// shutdown on SIGTERM, speculative decoding (the request field; a --draft-model server).
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -323,24 +323,36 @@ TEST_F(ServeE2E, ModelsHealthAndMetrics) {
   }
 }
 
-TEST_F(ServeE2E, DisconnectMidStreamCancelsAndFreesBlocks) {
+// A client that goes away has its request cancelled and its blocks freed: mid-stream (a write
+// fails) and while waiting for a whole response (the handler probes the connection).
+TEST_F(ServeE2E, DisconnectCancelsAndFreesBlocksStreamedOrNot) {
   const auto cancelled = [] {
     const std::string m = http(url("/metrics")).body;
     const size_t at = m.find("quanta_requests_total{outcome=\"cancelled\"} ");
     return at == std::string::npos ? -1.0 : std::stod(m.substr(m.find(' ', at) + 1));
   };
-  const double before = cancelled();
-  const json body = {
-      {"prompt", "Once upon a time"}, {"max_tokens", 1900}, {"ignore_eos", true}, {"stream", true}};
-  testlib::ChildProcess curl(curl_command(url("/v1/completions"), body.dump(), ""));
-  ASSERT_TRUE(
-      eventually([&] { return curl.stdout_text().find("data: ") != std::string::npos; }, 10));
-  EXPECT_GT(metric(http(url("/metrics")).body, "quanta_kv_blocks_used"), 0.0);
-  curl.signal(SIGKILL);
-  EXPECT_TRUE(eventually([&] { return cancelled() == before + 1; }, 5)) << cancelled();
-  EXPECT_TRUE(eventually(
-      [&] { return metric(http(url("/metrics")).body, "quanta_kv_blocks_used") == 0; }, 5));
-  EXPECT_EQ(metric(http(url("/metrics")).body, "quanta_requests_running"), 0.0);
+  for (const bool stream : {true, false}) {
+    SCOPED_TRACE(stream ? "streamed" : "whole response");
+    const double before = cancelled();
+    const json body = {{"prompt", "Once upon a time"},
+                       {"max_tokens", 2000},
+                       {"ignore_eos", true},
+                       {"stream", stream}};
+    testlib::ChildProcess curl(curl_command(url("/v1/completions"), body.dump(), ""));
+    ASSERT_TRUE(eventually(
+        [&] { return metric(http(url("/metrics")).body, "quanta_requests_running") == 1; }, 10));
+    if (stream) {
+      ASSERT_TRUE(
+          eventually([&] { return curl.stdout_text().find("data: ") != std::string::npos; }, 10));
+    }
+    EXPECT_GT(metric(http(url("/metrics")).body, "quanta_kv_blocks_used"), 0.0);
+    curl.signal(SIGKILL);
+    EXPECT_TRUE(eventually([&] { return cancelled() == before + 1; }, 5)) << cancelled();
+    EXPECT_TRUE(eventually(
+        [&] { return metric(http(url("/metrics")).body, "quanta_kv_blocks_used") == 0; }, 5));
+    EXPECT_EQ(metric(http(url("/metrics")).body, "quanta_requests_running"), 0.0);
+    if (!stream) EXPECT_EQ(curl.stdout_text(), "");  // killed before any answer
+  }
 }
 
 TEST(ServeE2ELimits, AuthBodyLimitAndFullQueue) {

@@ -1,6 +1,11 @@
 // Scalar reference matrix product over weight rows: one vec_dot per (row, token) pair.
 #include "kernels/ref/ref.h"
 
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/repack.h"
+
 namespace quanta::kernels::ref {
 
 void matmul_rows(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
@@ -11,6 +16,24 @@ void matmul_rows(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
     const uint8_t* w_row = w + static_cast<size_t>(r) * row_bytes;
     for (int64_t t = 0; t < n_tokens; ++t) {
       y[t * y_stride + r] = dot(k, w_row, act + static_cast<size_t>(t) * act_row_bytes);
+    }
+  }
+}
+
+void matmul_rows_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                        const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                        int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  QUANTA_ASSERT(type == GgmlType::Q4_0 && row_bytes == row_size(type, k));
+  const VecDotFn dot = type_traits(type).vec_dot;
+  // Rows up to 16 KiB (k <= 29127) unpack on the stack; longer ones need a heap buffer.
+  constexpr size_t kStackBytes = 16384;
+  alignas(64) uint8_t stack_row[kStackBytes];
+  std::vector<uint8_t> heap_row(row_bytes > kStackBytes ? row_bytes : 0);
+  uint8_t* row = row_bytes > kStackBytes ? heap_row.data() : stack_row;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    unpack_rows(WeightLayout::kQ4_0x8, type, k, w + static_cast<size_t>(r) * row_bytes, row, 1);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      y[t * y_stride + r] = dot(k, row, act + static_cast<size_t>(t) * act_row_bytes);
     }
   }
 }

@@ -9,4 +9,10 @@ void matmul_rows(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
                  const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                  int64_t y_stride, int64_t row_begin, int64_t row_end);
 
+// matmul_rows for Q4_0 weights in WeightLayout::kQ4_0x8: each row unpacked to GGUF, then the
+// reference vec_dot (the same results as matmul_rows on the unpacked weights).
+void matmul_rows_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                        const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                        int64_t y_stride, int64_t row_begin, int64_t row_end);
+
 }  // namespace quanta::kernels::ref

@@ -3,6 +3,7 @@
 // of an F32: shifting even elements left by 16 and masking odd ones gives exact F32 values,
 // and a dot product does not care that they arrive as separate even/odd halves).
 #include "kernels/x86_avx2/avx2.h"
+#include "kernels/x86_avx2/float_gemm.h"
 #include "kernels/x86_avx2/simd.h"
 #include "kernels/x86_avx2/tiling.h"
 
@@ -63,9 +64,6 @@ struct FloatKernel {
   static constexpr int kPrep = kConvert ? 1 : 0;
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
-  static constexpr int kGemmRows = 3;
-  static constexpr int kGemmTokens = 4;
-  static constexpr int64_t kGemmMinTokens = 3;
   static constexpr int64_t kLineValues = 64 / F::kElem;
 
   static void prepare(const uint8_t* act, int64_t n, float* prep, int64_t) {
@@ -112,14 +110,9 @@ struct FloatKernel {
       }
     }
     for (int i = 0; i < R; ++i) {
-      for (int t = 0; t < T; ++t) {
-        float sum = hsum(acc[i][t]);
-        for (int64_t e = v; e < n; ++e) {  // the last, partial line
-          const size_t pos = static_cast<size_t>(e) * F::kElem;
-          sum += F::scalar(a.w + i * a.row_stride + pos) *
-                 F::scalar(a.act + t * a.act_row_bytes + pos);
-        }
-        out[i * T + t] = sum;
+      for (int t = 0; t < T; ++t) {  // hsum, then the last, partial line
+        out[i * T + t] =
+            finish_output<F>(acc[i][t], a.w + i * a.row_stride, a.act + t * a.act_row_bytes, v, n);
       }
     }
   }
@@ -141,8 +134,45 @@ float vec_dot_bf16(int64_t n, const void* x, const void* y) {
   return vec_dot<BF16Kernel>(n, x, y);
 }
 
-QUANTA_AVX2_DEFINE_ROWS(matmul_rows_f32, F32Kernel)
-QUANTA_AVX2_DEFINE_ROWS(matmul_rows_f16, F16Kernel)
-QUANTA_AVX2_DEFINE_ROWS(matmul_rows_bf16, BF16Kernel)
+namespace {
+
+// Products of at least kGemmMinTokens tokens take the blocked GEMM (float_gemm.h), fewer the
+// decode tiles; both compute each output the same way, over the decode kernel's segments.
+constexpr int64_t kGemmMinTokens = 3;
+
+template <class F>
+void float_rows(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act,
+                size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
+                int64_t row_begin, int64_t row_end) {
+  using K = FloatKernel<F>;
+  if (n_tokens >= kGemmMinTokens && k > 0) {
+    FloatGemm<F>::run(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
+                      row_end, min64(k, segment_blocks<K>()));
+  } else {
+    matmul_rows<K>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
+                   row_end);
+  }
+}
+
+}  // namespace
+
+void matmul_rows_f32(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act,
+                     size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
+                     int64_t row_begin, int64_t row_end) {
+  float_rows<F32Format>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
+                        row_end);
+}
+void matmul_rows_f16(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act,
+                     size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
+                     int64_t row_begin, int64_t row_end) {
+  float_rows<F16Format>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
+                        row_end);
+}
+void matmul_rows_bf16(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act,
+                      size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
+                      int64_t row_begin, int64_t row_end) {
+  float_rows<BF16Format>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
+                         row_end);
+}
 
 }  // namespace quanta::kernels::avx2

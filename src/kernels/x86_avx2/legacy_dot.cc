@@ -1,5 +1,5 @@
-// AVX2 dot products and row tiles of the legacy 32-value block types Q4_1, Q5_0, Q5_1 and
-// Q8_0 against Q8_0/Q8_1 activations (Q4_0: q4_0_dot.cc). Unsigned weights (Q4/Q5 levels) go
+// AVX2 dot products and row tiles of the legacy 32-value block types Q4_1, Q5_0 and Q5_1
+// against Q8_0/Q8_1 activations (Q4_0: q4_0_dot.cc, Q8_0: q8_0_dot.cc). Unsigned weights (Q4/Q5 levels) go
 // straight into maddubs, two blocks per vector; their offset (-8/-16, or the Q4_1/Q5_1 min) is
 // applied per block from per-token activation sums prepared once, and the per-block F16 scales are
 // converted 8 blocks at a time.
@@ -222,86 +222,6 @@ struct UnsignedKernel {
   }
 };
 
-// Q8_0: signed levels, one block at a time through maddubs(|x|, sign(y, x)). Per output
-// and group of 8 blocks: scale = dx * dy of the 8 blocks (one vector product), then for
-// blocks 0..7 acc = fma(sums, scale of the block, acc); tail blocks the same way with a
-// scalar product; hsum at the end. Prepared per token and block (kPrep = 1): dy.
-struct Q8_0Kernel {
-  static constexpr int64_t kBlockValues = 32;
-  static constexpr size_t kWBytes = sizeof(BlockQ8_0);
-  static constexpr size_t kABytes = sizeof(BlockQ8_0);
-  static constexpr int kPrep = 1;
-  static constexpr int kRows = 4;
-  static constexpr int kTokens = 2;
-  static constexpr int kGemmRows = 4;
-  static constexpr int kGemmTokens = 6;
-  static constexpr int64_t kGemmMinTokens = 4;
-
-  static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
-    for (int64_t b = 0; b < nb; ++b) prep[b] = f16_to_f32(load_u16(act + b * kABytes));
-  }
-
-  static __m256i dot_lanes(__m256i x, __m256i ux, __m256i qy) {
-    const __m256i p16 = _mm256_maddubs_epi16(ux, _mm256_sign_epi8(qy, x));
-    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-  }
-
-  // One group of 8 blocks of row `blk` against T tokens (activations `act`, `dy` their
-  // prepared scales, both at the group's first block).
-  template <int T>
-  static void group(const uint8_t* blk, const uint8_t* act, size_t act_row_bytes, const float* dy,
-                    int64_t prep_stride, __m256* acc) {
-    alignas(32) float scale[T][8];  // dx * dy of the 8 blocks, broadcast from memory below
-    const __m256 dx = load_f16x8_strided(blk, kWBytes);
-    for (int t = 0; t < T; ++t) {
-      _mm256_store_ps(scale[t], _mm256_mul_ps(dx, _mm256_loadu_ps(dy + t * prep_stride)));
-    }
-#pragma GCC unroll 8
-    for (int j = 0; j < 8; ++j) {
-      const __m256i x = loadu256(blk + j * kWBytes + 2);
-      const __m256i ux = _mm256_abs_epi8(x);
-      for (int t = 0; t < T; ++t) {
-        const __m256i qy = loadu256(act + t * act_row_bytes + j * kABytes + 2);
-        const __m256 d = _mm256_cvtepi32_ps(dot_lanes(x, ux, qy));
-        acc[t] = _mm256_fmadd_ps(d, _mm256_broadcast_ss(&scale[t][j]), acc[t]);
-      }
-    }
-  }
-
-  template <int R, int T>
-  [[gnu::noinline]] static void tile(const TileArgs& a, float* out) {
-    __m256 acc[R][T];
-    for (int i = 0; i < R; ++i) {
-      for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
-    }
-    const size_t seg_bytes = static_cast<size_t>(a.nb) * kWBytes;
-    int64_t b = 0;
-    for (; b + 8 <= a.nb; b += 8) {
-      prefetch_rows<R>(a, seg_bytes, b * kWBytes, (8 * kWBytes + 63) / 64);
-      for (int i = 0; i < R; ++i) {
-        group<T>(a.w + i * a.row_stride + b * kWBytes, a.act + b * kABytes, a.act_row_bytes,
-                 a.prep + b, a.prep_stride, acc[i]);
-      }
-    }
-    for (; b < a.nb; ++b) {  // fewer than 8 blocks left: one scale at a time
-      for (int i = 0; i < R; ++i) {
-        const uint8_t* blk = a.w + i * a.row_stride + b * kWBytes;
-        const float dx = f16_to_f32(load_u16(blk));
-        const __m256i x = loadu256(blk + 2);
-        const __m256i ux = _mm256_abs_epi8(x);
-        for (int t = 0; t < T; ++t) {
-          const __m256i qy = loadu256(a.act + t * a.act_row_bytes + b * kABytes + 2);
-          const __m256 s = _mm256_set1_ps(dx * a.prep[t * a.prep_stride + b]);
-          acc[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_lanes(x, ux, qy)), s, acc[i][t]);
-        }
-      }
-    }
-    for (int i = 0; i < R; ++i) {
-      for (int t = 0; t < T; ++t) out[i * T + t] = hsum(acc[i][t]);
-    }
-  }
-};
-
 using Q4_1Kernel = UnsignedKernel<Q4_1Format>;
 using Q5_0Kernel = UnsignedKernel<Q5_0Format>;
 using Q5_1Kernel = UnsignedKernel<Q5_1Format>;
@@ -317,13 +237,9 @@ float vec_dot_q5_0_q8_0(int64_t n, const void* x, const void* y) {
 float vec_dot_q5_1_q8_1(int64_t n, const void* x, const void* y) {
   return vec_dot<Q5_1Kernel>(n, x, y);
 }
-float vec_dot_q8_0_q8_0(int64_t n, const void* x, const void* y) {
-  return vec_dot<Q8_0Kernel>(n, x, y);
-}
 
 QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q4_1, Q4_1Kernel)
 QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q5_0, Q5_0Kernel)
 QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q5_1, Q5_1Kernel)
-QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q8_0, Q8_0Kernel)
 
 }  // namespace quanta::kernels::avx2

@@ -160,14 +160,9 @@ struct Q4_0Kernel {
 
   template <int R, int T>
   [[gnu::noinline]] static void tile(const TileArgs& a, float* out) {
-    const __m256i ones16 = _mm256_set1_epi16(1);
     __m256 acc[R][T];
-    float tail[R][T];
     for (int i = 0; i < R; ++i) {
-      for (int t = 0; t < T; ++t) {
-        acc[i][t] = _mm256_setzero_ps();
-        tail[i][t] = 0.0f;
-      }
+      for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
     }
     const int64_t groups = a.nb / 8;
     if constexpr (T <= 4) {  // decode shapes: accumulators in registers
@@ -183,8 +178,19 @@ struct Q4_0Kernel {
         }
       }
     }
-    int64_t b = groups * 8;
-    for (; b < a.nb; ++b) {  // fewer than 8 blocks left: one block at a time
+    finish<R, T>(a, acc, out);
+  }
+
+  // After the full groups: the last nb % 8 blocks of each row (in the GGUF layout in every
+  // weight layout) one at a time, then out[i * T + t] = hsum(acc) + the offset terms.
+  template <int R, int T>
+  static void finish(const TileArgs& a, __m256 (&acc)[R][T], float* out) {
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    float tail[R][T];
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < T; ++t) tail[i][t] = 0.0f;
+    }
+    for (int64_t b = a.nb / 8 * 8; b < a.nb; ++b) {
       const float* g = a.prep + (b / 8) * kGroupFloats;
       for (int i = 0; i < R; ++i) {
         const uint8_t* blk = a.w + i * a.row_stride + b * kWBytes;
@@ -208,6 +214,150 @@ struct Q4_0Kernel {
   }
 };
 
+// The same products on weights repacked at load (WeightLayout::kQ4_0x8, kernels/repack.h):
+// a group's levels come from 4 aligned-size loads (v[m] = low nibbles of vector m, v[m + 4]
+// the high ones) and its 8 scales from one 16-byte load, with the same arithmetic as
+// Q4_0Kernel per (row, token) output, so both layouts give bit-identical results. The GEMM
+// tile keeps kBlockRows x kBlockTokens int16 sums in registers over a group's 8 steps m:
+// each weight vector serves kBlockTokens tokens and each activation vector kBlockRows rows.
+struct Q4_0x8Kernel : Q4_0Kernel {
+  static constexpr int64_t kGroupBytes = 8 * kWBytes;  // 144
+#ifndef Q4X8_R
+#define Q4X8_R 3
+#define Q4X8_T 12
+#define Q4X8_TB 3
+#endif
+  static constexpr int kGemmRows = Q4X8_R;
+  static constexpr int kGemmTokens = Q4X8_T;
+  static constexpr int kBlockTokens = Q4X8_TB;  // tokens of a register block (rows: kGemmRows)
+  static constexpr int64_t kGemmMinTokens = 3;
+
+  static void levels(const uint8_t* grp, __m256i* v) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int m = 0; m < 4; ++m) {
+      const __m256i w = loadu256(grp + 32 * m);
+      v[m] = _mm256_and_si256(w, m4);
+      v[m + 4] = _mm256_and_si256(_mm256_srli_epi16(w, 4), m4);
+    }
+  }
+
+  static __m256 scales(const uint8_t* grp) { return _mm256_cvtph_ps(loadu128(grp + 128)); }
+
+  // One group (weights `grp`) of one row against T tokens, accumulators in registers.
+  template <int T>
+  [[gnu::always_inline]] static inline void group_row(const uint8_t* grp, const float* prep,
+                                                      int64_t prep_stride, __m256* acc) {
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256i v[8];
+    levels(grp, v);
+    const __m256 dx = scales(grp);
+    for (int t = 0; t < T; ++t) {
+      const float* p = prep + t * prep_stride;
+      const auto* y = reinterpret_cast<const uint8_t*>(p + 16);
+      __m256i s = _mm256_maddubs_epi16(v[0], loadu256(y));
+      for (int m = 1; m < 8; ++m) {
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(v[m], loadu256(y + 32 * m)));
+      }
+      const __m256 c = _mm256_fmadd_ps(dx, _mm256_loadu_ps(p + 8), acc[t]);
+      const __m256 scale = _mm256_mul_ps(dx, _mm256_loadu_ps(p));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s, ones16)), scale, c);
+    }
+  }
+
+  template <int T>
+  [[gnu::noinline]] static void row_groups(const uint8_t* w, int64_t groups, const float* prep,
+                                           int64_t prep_stride, __m256* acc_io) {
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = acc_io[t];
+    for (int64_t g = 0; g < groups; ++g) {
+      const uint8_t* grp = w + g * kGroupBytes;
+      for (int l = 0; l < 3; ++l) prefetch(grp + kPrefetchBytes + 64 * l);  // never faults
+      group_row<T>(grp, prep + g * kGroupFloats, prep_stride, acc);
+    }
+    for (int t = 0; t < T; ++t) acc_io[t] = acc[t];
+  }
+
+  // One group of R rows (levels lv[i * 8 + m], scales dx[i]) against TB tokens: the R x TB
+  // int16 sums over the 8 steps in registers, then each (row, token) accumulator
+  // acc[i * T + t] (in memory) is updated as in group_row.
+  template <int R, int TB, int T>
+  [[gnu::always_inline]] static inline void group_block(const __m256i* lv, const __m256* dx,
+                                                        const float* prep, int64_t prep_stride,
+                                                        __m256* acc) {
+    __m256i s[R][TB];
+    const auto step = [&](int m, bool first) [[gnu::always_inline]] {
+      __m256i v[R];
+      for (int i = 0; i < R; ++i) v[i] = lv[i * 8 + m];
+      for (int t = 0; t < TB; ++t) {
+        const auto* y = reinterpret_cast<const uint8_t*>(prep + t * prep_stride + 16);
+        const __m256i yv = loadu256(y + 32 * m);
+        for (int i = 0; i < R; ++i) {
+          const __m256i p = _mm256_maddubs_epi16(v[i], yv);
+          s[i][t] = first ? p : _mm256_add_epi16(s[i][t], p);
+          // Keeps GCC from reassociating the sums (it would keep all 8 products live and
+          // spill them): one running sum per (row, token) in a register.
+          __asm__("" : "+x"(s[i][t]));
+        }
+      }
+    };
+    step(0, true);
+#pragma GCC unroll 8
+    for (int m = 1; m < 8; ++m) step(m, false);
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < TB; ++t) {
+        const float* p = prep + t * prep_stride;
+        __m256& a = acc[i * T + t];
+        const __m256 c = _mm256_fmadd_ps(dx[i], _mm256_loadu_ps(p + 8), a);
+        const __m256 scale = _mm256_mul_ps(dx[i], _mm256_loadu_ps(p));
+        a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s[i][t], ones16)), scale, c);
+      }
+    }
+  }
+
+  // The full groups of R rows against T tokens: per group, each row's levels unpacked once
+  // (to an L1 buffer) for register blocks of kBlockTokens tokens.
+  template <int R, int T>
+  [[gnu::noinline]] static void gemm_groups(const TileArgs& a, __m256 (&acc)[R][T]) {
+    constexpr int TB = kBlockTokens;
+    const int64_t groups = a.nb / 8;
+    __m256i lv[R * 8];
+    __m256 dx[R];
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int i = 0; i < R; ++i) {
+        const uint8_t* grp = a.w + i * a.row_stride + g * kGroupBytes;
+        for (int l = 0; l < 3; ++l) prefetch(grp + kPrefetchBytes + 64 * l);
+        levels(grp, lv + i * 8);
+        dx[i] = scales(grp);
+      }
+      const float* prep = a.prep + g * kGroupFloats;
+      int t0 = 0;
+      for (; t0 + TB <= T; t0 += TB) {
+        group_block<R, TB, T>(lv, dx, prep + t0 * a.prep_stride, a.prep_stride, &acc[0][t0]);
+      }
+      if constexpr (T % TB != 0) {
+        group_block<R, T % TB, T>(lv, dx, prep + t0 * a.prep_stride, a.prep_stride, &acc[0][t0]);
+      }
+    }
+  }
+
+  template <int R, int T>
+  [[gnu::noinline]] static void tile(const TileArgs& a, float* out) {
+    __m256 acc[R][T];
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
+    }
+    if constexpr (T <= 2) {  // decode shapes: accumulators in registers, a row at a time
+      for (int i = 0; i < R; ++i) {
+        row_groups<T>(a.w + i * a.row_stride, a.nb / 8, a.prep, a.prep_stride, acc[i]);
+      }
+    } else {
+      gemm_groups<R, T>(a, acc);
+    }
+    finish<R, T>(a, acc, out);
+  }
+};
+
 }  // namespace
 
 float vec_dot_q4_0_q8_0(int64_t n, const void* x, const void* y) {
@@ -215,5 +365,6 @@ float vec_dot_q4_0_q8_0(int64_t n, const void* x, const void* y) {
 }
 
 QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q4_0, Q4_0Kernel)
+QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q4_0x8, Q4_0x8Kernel)
 
 }  // namespace quanta::kernels::avx2

@@ -113,6 +113,7 @@ class FakeEngine : public serve::Engine {
  public:
   std::chrono::milliseconds token_interval{0};
   int32_t max_active = 1000;  // unfinished streams before QueueFull
+  double retry_after = 1.5;   // QueueFull's estimate
   int32_t ctx = 256;
 
   int32_t n_ctx() const override { return ctx; }
@@ -121,7 +122,7 @@ class FakeEngine : public serve::Engine {
     if (stopped_) throw Error("the engine is shutting down");
     int32_t active = 0;
     for (const auto& s : streams_) active += !s->done();
-    if (active >= max_active) throw serve::QueueFull{1.5};
+    if (active >= max_active) throw serve::QueueFull{retry_after};
     streams_.push_back(std::make_shared<FakeStream>(std::move(request), token_interval));
     return streams_.back();
   }

@@ -1,10 +1,16 @@
 // The HTTP layer against a scripted engine: response and stream shapes, validation and context
-// errors, auth, 404/413/429 bodies, CORS, disconnect -> cancel, graceful shutdown.
+// errors, auth, 404/413/429 bodies, CORS, disconnect -> cancel (streamed or not; pipelined
+// requests are no disconnect), graceful shutdown.
 #include "api/server.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -22,6 +28,38 @@ const tokenizer::Tokenizer& stories_tokenizer() {
   static const gguf::File file = gguf::File::open(testlib::shared_path("models/stories260K.gguf"));
   static const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_gguf(file);
   return tok;
+}
+
+// A raw HTTP/1.1 request (the test controls when the connection closes).
+std::string raw_post(const std::string& body, bool close) {
+  return "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+         "Content-Length: " +
+         std::to_string(body.size()) + (close ? "\r\nConnection: close" : "") + "\r\n\r\n" +
+         body;
+}
+
+// A connected loopback socket that has sent `data`, or -1.
+int connect_and_send(int32_t port, const std::string& data) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      ::send(fd, data.data(), data.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(data.size())) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+template <class F>
+bool eventually(F condition, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!condition() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return condition();
 }
 
 class ServerTest : public ::testing::Test {
@@ -223,8 +261,12 @@ TEST_F(ServerTest, FullQueueIs429WithRetryAfter) {
   start();
   const auto res = post("/v1/completions", R"({"prompt":"x"})");
   EXPECT_EQ(res->status, 429);
-  EXPECT_EQ(res->get_header_value("Retry-After"), "2");
+  EXPECT_EQ(res->get_header_value("Retry-After"), "2");  // the engine's 1.5 s, rounded up
   EXPECT_EQ(engine_.rejected(), std::vector<int>{429});
+  engine_.retry_after = 1e9;  // the header stays in [1, 60] whatever the engine says
+  EXPECT_EQ(post("/v1/completions", R"({"prompt":"x"})")->get_header_value("Retry-After"), "60");
+  engine_.retry_after = std::nan("");
+  EXPECT_EQ(post("/v1/completions", R"({"prompt":"x"})")->get_header_value("Retry-After"), "1");
 }
 
 TEST_F(ServerTest, CorsOnlyWhenAnOriginIsGiven) {
@@ -263,6 +305,47 @@ TEST_F(ServerTest, ClientDisconnectMidStreamCancelsTheRequest) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(engine_.streams()[0]->client_cancelled());
+}
+
+// A non-streamed request writes nothing until it ends, so no failed write can reveal that its
+// client left: the handler probes the connection while it waits.
+TEST_F(ServerTest, ClientDisconnectWhileWaitingForAWholeResponseCancelsTheRequest) {
+  engine_.token_interval = std::chrono::milliseconds(20);  // 200 tokens: 4 s
+  start();
+  const int fd = connect_and_send(port_, raw_post(R"({"prompt":"x","max_tokens":200})", false));
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(eventually([&] { return !engine_.streams().empty(); }, std::chrono::seconds(5)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_FALSE(engine_.streams()[0]->client_cancelled());  // connected: not cancelled
+  const auto closed_at = std::chrono::steady_clock::now();
+  ::close(fd);
+  EXPECT_TRUE(eventually([&] { return engine_.streams()[0]->client_cancelled(); },
+                         std::chrono::seconds(2)));
+  EXPECT_LT(std::chrono::steady_clock::now() - closed_at, std::chrono::seconds(1));
+}
+
+// The probe peeks: a pipelined next request waiting on the connection is no disconnect, and
+// both requests are answered in order.
+TEST_F(ServerTest, PipelinedRequestIsNotADisconnect) {
+  engine_.token_interval = std::chrono::milliseconds(10);
+  start();
+  const int fd = connect_and_send(port_, raw_post(R"({"prompt":"x","max_tokens":30})", false));
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(eventually([&] { return !engine_.streams().empty(); }, std::chrono::seconds(5)));
+  const std::string second = raw_post(R"({"prompt":"x","max_tokens":2})", true);
+  ASSERT_EQ(::send(fd, second.data(), second.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(second.size()));
+  std::string got;
+  char buf[4096];
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) got.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  EXPECT_FALSE(engine_.streams().at(0)->client_cancelled());
+  const size_t first = got.find("HTTP/1.1 200");
+  ASSERT_NE(first, std::string::npos) << got;
+  EXPECT_NE(got.find("HTTP/1.1 200", first + 1), std::string::npos) << got;
+  EXPECT_LT(got.find("t29 "), got.rfind("t1 ")) << got;  // the first response comes first
 }
 
 TEST_F(ServerTest, ShutdownLetsInFlightRequestsFinish) {

@@ -1,5 +1,6 @@
 // Prometheus text exposition: exact histogram lines (cumulative buckets, +Inf, _sum, _count),
-// HELP/TYPE headers for every metric, counters by outcome and HTTP status, gauges, numbers.
+// HELP/TYPE headers for every metric, counters by outcome and HTTP status, preemptions, gauges,
+// numbers; the service-time window and the Retry-After estimate built on it.
 #include "serve/metrics.h"
 
 #include <gtest/gtest.h>
@@ -63,6 +64,11 @@ TEST(Metrics, EveryMetricHasHelpAndTypeAndTheRecordedValues) {
   g.prefix_hit_tokens = 10;
   g.spec_draft_tokens = 12;
   g.spec_accepted_tokens = 7;
+  g.spec_verify_passes = 4;
+  g.spec_draft_passes = 9;
+  g.spec_draft_seconds = 0.125;
+  g.spec_draft_kv_blocks_used = 6;
+  g.preemptions = 11;
   m.set_gauges(g);
   const std::string text = m.text();
   for (const char* line : {
@@ -95,6 +101,16 @@ TEST(Metrics, EveryMetricHasHelpAndTypeAndTheRecordedValues) {
            "# TYPE quanta_spec_draft_tokens_total counter",
            "quanta_spec_draft_tokens_total 12",
            "quanta_spec_accepted_tokens_total 7",
+           "quanta_spec_verify_passes_total 4",
+           "# TYPE quanta_spec_draft_model_passes_total counter",
+           "quanta_spec_draft_model_passes_total 9",
+           "quanta_spec_draft_model_seconds_total 0.125",
+           "# TYPE quanta_spec_draft_kv_blocks_used gauge",
+           "quanta_spec_draft_kv_blocks_used 6",
+           "# HELP quanta_preemptions_total Sequences preempted when KV blocks ran out (blocks "
+           "freed, recomputed later).",
+           "# TYPE quanta_preemptions_total counter",
+           "quanta_preemptions_total 11",
            "# TYPE quanta_requests_running gauge",
            "quanta_requests_running 3",
            "quanta_requests_waiting 2",
@@ -124,8 +140,48 @@ TEST(Metrics, EveryMetricHasHelpAndTypeAndTheRecordedValues) {
     EXPECT_EQ(line.rfind(family, 0), 0u) << line << " outside family " << family;
     EXPECT_NE(line.find(' '), std::string::npos) << line;
   }
-  EXPECT_EQ(families.size(), 16u);
+  EXPECT_EQ(families.size(), 21u);
   EXPECT_GT(samples, 60);
+}
+
+TEST(Metrics, MeanServiceTimeOfTheLastFinishedRequests) {
+  Metrics m;
+  EXPECT_EQ(m.mean_service_seconds(), 0.0);
+  RequestTimes t;
+  t.queue = 1.0;
+  t.e2e = 3.0;  // service 2 s
+  m.record_request(FinishReason::kStop, 1, 1, t);
+  t.queue = -1.0;  // never scheduled (not observed): all of e2e is service
+  t.e2e = 4.0;
+  m.record_request(FinishReason::kLength, 1, 1, t);
+  EXPECT_DOUBLE_EQ(m.mean_service_seconds(), 3.0);
+  t.e2e = 100.0;  // cancelled requests say nothing about the service rate
+  m.record_request(FinishReason::kCancelled, 1, 0, t);
+  EXPECT_DOUBLE_EQ(m.mean_service_seconds(), 3.0);
+  t.queue = 0.5;
+  t.e2e = 1.0;  // the window keeps the most recent kServiceWindow: 0.5 s each
+  for (size_t i = 0; i < Metrics::kServiceWindow; ++i) {
+    m.record_request(FinishReason::kStop, 1, 1, t);
+  }
+  EXPECT_DOUBLE_EQ(m.mean_service_seconds(), 0.5);
+}
+
+TEST(Metrics, RetryAfterIsTheQueueDrainTimeClampedToOneToSixtySeconds) {
+  EXPECT_EQ(retry_after_seconds(64, 2.0, 16), 8);   // 64 x 2 s / 16 slots
+  EXPECT_EQ(retry_after_seconds(10, 1.5, 4), 4);    // 3.75 rounds up
+  EXPECT_EQ(retry_after_seconds(3, 0.01, 16), 1);   // at least 1
+  EXPECT_EQ(retry_after_seconds(64, 30.0, 2), 60);  // at most 60
+  EXPECT_EQ(retry_after_seconds(64, 0.0, 16), 1);   // nothing finished yet
+  EXPECT_EQ(retry_after_seconds(0, 5.0, 1), 5);     // no queue: one request's service
+  EXPECT_EQ(retry_after_seconds(8, 5.0, 0), 40);    // slots < 1 count as 1
+  EXPECT_EQ(retry_after_seconds(8, std::numeric_limits<double>::quiet_NaN(), 4), 1);
+  // From recorded requests, as the engine computes it for a 429.
+  Metrics m;
+  RequestTimes t;
+  t.queue = 2.0;
+  t.e2e = 8.0;
+  m.record_request(FinishReason::kStop, 1, 1, t);
+  EXPECT_EQ(retry_after_seconds(16, m.mean_service_seconds(), 4), 24);
 }
 
 TEST(Metrics, HitRateIsZeroBeforeAnyLookup) {

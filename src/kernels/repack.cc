@@ -1,0 +1,103 @@
+// Weight repacking between GGUF and the kernel layouts (see repack.h): plain byte moves,
+// group by group through a small buffer, so a row can be rewritten in place.
+#include "kernels/repack.h"
+
+#include <cstring>
+
+#include "core/error.h"
+#include "quant/blocks.h"
+
+namespace quanta::kernels {
+namespace {
+
+constexpr size_t kQ4Block = sizeof(BlockQ4_0);  // 18: f16 d, then 16 bytes of nibbles
+static_assert(8 * kQ4Block == kQ4_0x8GroupBytes, "a group keeps its GGUF size");
+
+// One group of 8 Q4_0 blocks, GGUF -> kQ4_0x8 (to_packed) or back.
+void convert_group(const uint8_t* src, uint8_t* dst, bool to_packed) {
+  uint8_t tmp[kQ4_0x8GroupBytes];
+  for (int l = 0; l < 8; ++l) {
+    const size_t block = l * kQ4Block;
+    const size_t scale = 128 + 2 * l;
+    for (int j = 0; j < 4; ++j) {
+      const size_t packed = 32 * j + 4 * l;
+      const size_t gguf = block + 2 + 4 * j;
+      if (to_packed) {
+        std::memcpy(tmp + packed, src + gguf, 4);
+      } else {
+        std::memcpy(tmp + gguf, src + packed, 4);
+      }
+    }
+    if (to_packed) {
+      std::memcpy(tmp + scale, src + block, 2);
+    } else {
+      std::memcpy(tmp + block, src + scale, 2);
+    }
+  }
+  std::memcpy(dst, tmp, sizeof tmp);
+}
+
+void convert_rows(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* src, uint8_t* dst,
+                  int64_t n_rows, bool to_packed) {
+  QUANTA_ASSERT(layout_fits(layout, type, k));
+  const size_t row_bytes = row_size(type, k);
+  if (layout == WeightLayout::kGguf) {
+    if (dst != src) std::memmove(dst, src, row_bytes * static_cast<size_t>(n_rows));
+    return;
+  }
+  const int64_t groups = k / 256;
+  const size_t tail = row_bytes - static_cast<size_t>(groups) * kQ4_0x8GroupBytes;
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const uint8_t* s = src + static_cast<size_t>(r) * row_bytes;
+    uint8_t* d = dst + static_cast<size_t>(r) * row_bytes;
+    for (int64_t g = 0; g < groups; ++g) {
+      convert_group(s + g * kQ4_0x8GroupBytes, d + g * kQ4_0x8GroupBytes, to_packed);
+    }
+    if (d != s && tail > 0) std::memcpy(d + row_bytes - tail, s + row_bytes - tail, tail);
+  }
+}
+
+}  // namespace
+
+GgmlType layout_type(WeightLayout layout, GgmlType type) {
+  return layout == WeightLayout::kQ4_0x8 ? GgmlType::Q4_0 : type;
+}
+
+bool layout_fits(WeightLayout layout, GgmlType type, int64_t k) {
+  switch (layout) {
+    case WeightLayout::kGguf:
+      return true;
+    case WeightLayout::kQ4_0x8:
+      return type == GgmlType::Q4_0 && k > 0 && k % 32 == 0;
+  }
+  return false;
+}
+
+void repack_rows(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* src, uint8_t* dst,
+                 int64_t n_rows) {
+  convert_rows(layout, type, k, src, dst, n_rows, /*to_packed=*/true);
+}
+
+void unpack_rows(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* src, uint8_t* dst,
+                 int64_t n_rows) {
+  convert_rows(layout, type, k, src, dst, n_rows, /*to_packed=*/false);
+}
+
+void dequantize_packed_row(WeightLayout layout, GgmlType type, const uint8_t* src, float* out,
+                           int64_t k) {
+  const ToFloatFn to_float = type_traits(type).to_float;
+  if (layout == WeightLayout::kGguf) return to_float(src, out, k);
+  QUANTA_ASSERT(layout_fits(layout, type, k));
+  // Group by group through a stack buffer: no row-sized allocation.
+  const int64_t groups = k / 256;
+  uint8_t gguf[kQ4_0x8GroupBytes];
+  for (int64_t g = 0; g < groups; ++g) {
+    convert_group(src + g * kQ4_0x8GroupBytes, gguf, /*to_packed=*/false);
+    to_float(gguf, out + 256 * g, 256);
+  }
+  if (k > 256 * groups) {
+    to_float(src + groups * kQ4_0x8GroupBytes, out + 256 * groups, k - 256 * groups);
+  }
+}
+
+}  // namespace quanta::kernels

@@ -1,0 +1,213 @@
+// AVX2 dot products and row tiles of Q8_0 weights against Q8_0 activations, one arithmetic
+// for decode and for products with many tokens (every tile shape computes each output the
+// same way: batch invariance). The 8 blocks of a group end in the 8 int32 lanes as exact
+// integer sums, then one conversion and one FMA per (row, token, group) add them up in float.
+#include "kernels/x86_avx2/avx2.h"
+#include "kernels/x86_avx2/simd.h"
+#include "kernels/x86_avx2/tiling.h"
+#include "quant/blocks.h"
+
+namespace quanta::kernels::avx2 {
+namespace {
+
+static_assert(sizeof(BlockQ8_0) == 34);
+
+// The 8 blocks' quants of a group (block L at `blk` + 34 L + 2) as 16 int16 vectors: v[2m]
+// and v[2m + 1] hold, in int32 lane L, values (4m, 4m+2) and (4m+1, 4m+3) of block L,
+// sign-extended. A madd of two such vectors (weights, activations) sums 4 products of
+// block L in lane L; the 16 madds of a group give each block's exact dot product.
+inline void widen_group(const uint8_t* blk, __m256i* v) {
+  __m256i r[8], t[8], u[8];
+  for (int l = 0; l < 8; ++l) r[l] = loadu256(blk + l * sizeof(BlockQ8_0) + 2);
+  for (int p = 0; p < 4; ++p) {  // an 8 x 8 transpose of dwords: u[m] lane L = dword m of L
+    t[2 * p] = _mm256_unpacklo_epi32(r[2 * p], r[2 * p + 1]);
+    t[2 * p + 1] = _mm256_unpackhi_epi32(r[2 * p], r[2 * p + 1]);
+  }
+  for (int q = 0; q < 2; ++q) {
+    r[4 * q + 0] = _mm256_unpacklo_epi64(t[4 * q], t[4 * q + 2]);
+    r[4 * q + 1] = _mm256_unpackhi_epi64(t[4 * q], t[4 * q + 2]);
+    r[4 * q + 2] = _mm256_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
+    r[4 * q + 3] = _mm256_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
+  }
+  for (int m = 0; m < 4; ++m) {
+    u[m] = _mm256_permute2x128_si256(r[m], r[m + 4], 0x20);
+    u[m + 4] = _mm256_permute2x128_si256(r[m], r[m + 4], 0x31);
+  }
+  for (int m = 0; m < 8; ++m) {
+    v[2 * m] = _mm256_srai_epi16(_mm256_slli_epi16(u[m], 8), 8);
+    v[2 * m + 1] = _mm256_srai_epi16(u[m], 8);
+  }
+}
+
+// Sum of the products of one block as 8 int32 lanes (the sign of x moved onto y: |x| is
+// unsigned for maddubs; |pair| <= 2 * 128 * 127 does not saturate).
+inline __m256i dot_lanes(__m256i x, __m256i ux, __m256i qy) {
+  const __m256i p16 = _mm256_maddubs_epi16(ux, _mm256_sign_epi8(qy, x));
+  return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+// Per output: S_L^g = exact integer dot product of block L of group g; for each full group
+//   acc = fma(float(S^g), dx^g * dy^g, acc)           (8 lanes: lane L = block L)
+// then the last nb % 8 blocks one at a time: acc = fma(float(dot lanes), dx * dy, acc);
+// out = hsum(acc). Decode shapes (1-2 tokens) compute S^g with maddubs per block and an
+// hadd tree; GEMM shapes with the int16 vectors of widen_group (weights widened once per
+// row and group, activations once per token): integer sums are exact, so both give the same
+// S^g and therefore the same bits.
+// Prepared per token and group of 8 blocks (kGroupFloats = 136 floats, kPrep = 17): floats
+// 0-7 dy, then the 16 vectors of widen_group (512 bytes). A last partial group holds dy only.
+struct Q8_0Kernel {
+  static constexpr int64_t kBlockValues = 32;
+  static constexpr size_t kWBytes = sizeof(BlockQ8_0);
+  static constexpr size_t kABytes = sizeof(BlockQ8_0);
+  static constexpr int kPrep = 17;
+  static constexpr int64_t kGroupFloats = 8 * kPrep;
+  static constexpr int kRows = 4;
+  static constexpr int kTokens = 2;
+  static constexpr int kGemmRows = 2;
+  static constexpr int kGemmTokens = 12;
+  static constexpr int64_t kGemmMinTokens = 3;
+  static constexpr int kPass = 4;  // tokens per register pass of a GEMM tile
+
+  static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
+    const int64_t full = nb / 8 * 8;
+    for (int64_t b = 0; b < full; b += 8) {
+      float* g = prep + b / 8 * kGroupFloats;
+      _mm256_storeu_ps(g, load_f16x8_strided(act + b * kABytes, kABytes));
+      __m256i v[16];
+      widen_group(act + b * kABytes, v);
+      auto* dst = reinterpret_cast<__m256i*>(g + 8);
+      for (int m = 0; m < 16; ++m) _mm256_storeu_si256(dst + m, v[m]);
+    }
+    for (int64_t b = full; b < nb; ++b) {
+      prep[(b / 8) * kGroupFloats + b % 8] = f16_to_f32(load_u16(act + b * kABytes));
+    }
+  }
+
+  // Decode: one group of one row against T tokens (raw activations `act` at the group's
+  // first block, prepared data `prep` at the group).
+  template <int T>
+  static void decode_group(const uint8_t* blk, const uint8_t* act, size_t act_row_bytes,
+                           const float* prep, int64_t prep_stride, __m256* acc) {
+    __m256i h[T][4];
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) {  // blocks 2q, 2q+1
+      const __m256i xa = loadu256(blk + 2 * q * kWBytes + 2);
+      const __m256i xb = loadu256(blk + (2 * q + 1) * kWBytes + 2);
+      const __m256i uxa = _mm256_abs_epi8(xa), uxb = _mm256_abs_epi8(xb);
+      for (int t = 0; t < T; ++t) {
+        const uint8_t* y = act + t * act_row_bytes + 2 * q * kABytes + 2;
+        h[t][q] = _mm256_hadd_epi32(dot_lanes(xa, uxa, loadu256(y)),
+                                    dot_lanes(xb, uxb, loadu256(y + kABytes)));
+      }
+    }
+    const __m256 dx = load_f16x8_strided(blk, kWBytes);
+    for (int t = 0; t < T; ++t) {
+      // Lane halves: [blocks 0-3 of dwords 0-3 | blocks 0-3 of dwords 4-7], then 4-7.
+      const __m256i lo = _mm256_hadd_epi32(h[t][0], h[t][1]);
+      const __m256i hi = _mm256_hadd_epi32(h[t][2], h[t][3]);
+      const __m256i s = _mm256_add_epi32(_mm256_permute2x128_si256(lo, hi, 0x20),
+                                         _mm256_permute2x128_si256(lo, hi, 0x31));
+      const __m256 scale = _mm256_mul_ps(dx, _mm256_loadu_ps(prep + t * prep_stride));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale, acc[t]);
+    }
+  }
+
+  // GEMM: the widened weights `wv` (R rows x 16 vectors) of one group against Ts tokens'
+  // prepared data; integer accumulators in registers, float accumulators in memory
+  // (`acc` row i at acc + i * acc_row).
+  template <int R, int Ts>
+  [[gnu::noinline]] static void gemm_pass(const __m256i* wv, const __m256* dx, const float* prep,
+                                          int64_t prep_stride, __m256* acc, int acc_row) {
+    __m256i s[R][Ts];
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < Ts; ++t) s[i][t] = _mm256_setzero_si256();
+    }
+#pragma GCC unroll 2
+    for (int m = 0; m < 16; ++m) {
+      __m256i w[R];
+      for (int i = 0; i < R; ++i) w[i] = _mm256_load_si256(wv + 16 * i + m);
+      for (int t = 0; t < Ts; ++t) {
+        const auto* yv = reinterpret_cast<const __m256i*>(prep + t * prep_stride + 8);
+        const __m256i y = _mm256_loadu_si256(yv + m);
+        for (int i = 0; i < R; ++i) s[i][t] = _mm256_add_epi32(s[i][t], _mm256_madd_epi16(w[i], y));
+      }
+    }
+    for (int t = 0; t < Ts; ++t) {
+      const __m256 dy = _mm256_loadu_ps(prep + t * prep_stride);
+      for (int i = 0; i < R; ++i) {
+        __m256* a = acc + i * acc_row + t;
+        *a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i][t]), _mm256_mul_ps(dx[i], dy), *a);
+      }
+    }
+  }
+
+  template <int R, int T>
+  static void gemm_groups(const TileArgs& a, __m256* acc) {
+    alignas(32) __m256i wv[R * 16];
+    const size_t seg_bytes = static_cast<size_t>(a.nb) * kWBytes;
+    for (int64_t g = 0; g < a.nb / 8; ++g) {
+      prefetch_rows<R>(a, seg_bytes, 8 * g * kWBytes, (8 * kWBytes + 63) / 64);
+      __m256 dx[R];
+      for (int i = 0; i < R; ++i) {
+        const uint8_t* blk = a.w + i * a.row_stride + 8 * g * kWBytes;
+        dx[i] = load_f16x8_strided(blk, kWBytes);
+        widen_group(blk, wv + 16 * i);
+      }
+      const float* prep = a.prep + g * kGroupFloats;
+      int t0 = 0;
+      for (; t0 + kPass <= T; t0 += kPass) {
+        gemm_pass<R, kPass>(wv, dx, prep + t0 * a.prep_stride, a.prep_stride, acc + t0, T);
+      }
+      if constexpr (T % kPass != 0) {
+        gemm_pass<R, T % kPass>(wv, dx, prep + t0 * a.prep_stride, a.prep_stride, acc + t0, T);
+      }
+    }
+  }
+
+  template <int R, int T>
+  [[gnu::noinline]] static void tile(const TileArgs& a, float* out) {
+    __m256 acc[R][T];
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
+    }
+    if constexpr (T <= 2) {
+      const size_t seg_bytes = static_cast<size_t>(a.nb) * kWBytes;
+      for (int64_t g = 0; g < a.nb / 8; ++g) {
+        prefetch_rows<R>(a, seg_bytes, 8 * g * kWBytes, (8 * kWBytes + 63) / 64);
+        for (int i = 0; i < R; ++i) {
+          decode_group<T>(a.w + i * a.row_stride + 8 * g * kWBytes, a.act + 8 * g * kABytes,
+                          a.act_row_bytes, a.prep + g * kGroupFloats, a.prep_stride, acc[i]);
+        }
+      }
+    } else {
+      gemm_groups<R, T>(a, &acc[0][0]);
+    }
+    for (int64_t b = a.nb / 8 * 8; b < a.nb; ++b) {  // the tail: one block at a time
+      for (int i = 0; i < R; ++i) {
+        const uint8_t* blk = a.w + i * a.row_stride + b * kWBytes;
+        const float dx = f16_to_f32(load_u16(blk));
+        const __m256i x = loadu256(blk + 2);
+        const __m256i ux = _mm256_abs_epi8(x);
+        for (int t = 0; t < T; ++t) {
+          const __m256i qy = loadu256(a.act + t * a.act_row_bytes + b * kABytes + 2);
+          const float dy = a.prep[t * a.prep_stride + (b / 8) * kGroupFloats + b % 8];
+          acc[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_lanes(x, ux, qy)),
+                                      _mm256_set1_ps(dx * dy), acc[i][t]);
+        }
+      }
+    }
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < T; ++t) out[i * T + t] = hsum(acc[i][t]);
+    }
+  }
+};
+
+}  // namespace
+
+float vec_dot_q8_0_q8_0(int64_t n, const void* x, const void* y) {
+  return vec_dot<Q8_0Kernel>(n, x, y);
+}
+
+QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q8_0, Q8_0Kernel)
+
+}  // namespace quanta::kernels::avx2
