@@ -162,8 +162,8 @@ struct Server::Impl {
   void generate(Endpoint endpoint, const httplib::Request& req, httplib::Response& res);
   std::shared_ptr<serve::RequestStream> submit(serve::GenerationRequest gen,
                                                httplib::Response& res);
-  void respond_whole(const ResponseMeta& meta, serve::RequestStream& stream, int32_t n,
-                     int socket, httplib::Response& res);
+  void respond_whole(const ResponseMeta& meta, serve::RequestStream& stream, int32_t n, int socket,
+                     httplib::Response& res);
   void respond_stream(const ResponseMeta& meta, std::shared_ptr<serve::RequestStream> stream,
                       int32_t n, int socket, httplib::Response& res);
   bool stream_step(StreamState& st, httplib::DataSink& sink);
@@ -260,9 +260,8 @@ void Server::Impl::respond_whole(const ResponseMeta& meta, serve::RequestStream&
       if (peer_closed(socket)) {
         stream.cancel();
         res.status = 499;  // nginx's "client closed request"; nobody is left to read it
-        res.set_content(error_body("The client closed the connection.", "invalid_request_error",
-                                   ""),
-                        kJson);
+        res.set_content(
+            error_body("The client closed the connection.", "invalid_request_error", ""), kJson);
         return;
       }
     }

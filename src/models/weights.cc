@@ -1,9 +1,12 @@
 // Weight binding: name lookup, shape checks and type checks against the hyper-parameters.
 #include "models/weights.h"
 
+#include <cstdlib>
+#include <new>
 #include <string>
 
 #include "core/error.h"
+#include "kernels/repack.h"
 
 namespace quanta::models {
 namespace {
@@ -106,6 +109,45 @@ ModelWeights bind_weights(const gguf::File& file, HParams& hp) {
   w.layers.reserve(hp.n_layer);
   for (int l = 0; l < hp.n_layer; ++l) w.layers.push_back(bind_layer(b, hp, l));
   return w;
+}
+
+void repack_weights(ModelWeights& w, const kernels::KernelTable& table,
+                    const std::function<void(const uint8_t*, size_t)>& release) {
+  std::vector<ops::WeightView*> todo;
+  const auto consider = [&](ops::WeightView& m) {
+    if (m.empty() || m.layout != kernels::WeightLayout::kGguf) return;
+    const kernels::WeightLayout layout = table.preferred_layout[static_cast<uint32_t>(m.type)];
+    if (layout != kernels::WeightLayout::kGguf && kernels::layout_fits(layout, m.type, m.n_cols)) {
+      todo.push_back(&m);
+    }
+  };
+  for (LayerWeights& l : w.layers) {
+    for (ops::WeightView* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      consider(*m);
+    }
+  }
+  if (!w.tied_output) consider(w.output);
+  if (todo.empty()) return;
+  constexpr size_t kAlign = 64;  // every matrix starts on a cache line
+  size_t total = 0;
+  for (const ops::WeightView* m : todo) {
+    total += (m->row_bytes * static_cast<size_t>(m->n_rows) + kAlign - 1) / kAlign * kAlign;
+  }
+  // Not zeroed: every byte is written below, matrix by matrix, while the sources are dropped.
+  auto* base = static_cast<uint8_t*>(std::aligned_alloc(kAlign, total));
+  if (base == nullptr) throw std::bad_alloc();
+  w.repacked.reset(base, [](const uint8_t* p) { std::free(const_cast<uint8_t*>(p)); });
+  w.repacked_bytes = total;
+  uint8_t* next = base;
+  for (ops::WeightView* m : todo) {
+    const size_t bytes = m->row_bytes * static_cast<size_t>(m->n_rows);
+    const kernels::WeightLayout layout = table.preferred_layout[static_cast<uint32_t>(m->type)];
+    kernels::repack_rows(layout, m->type, m->n_cols, m->data, next, m->n_rows);
+    release(m->data, bytes);
+    m->data = next;
+    m->layout = layout;
+    next += (bytes + kAlign - 1) / kAlign * kAlign;
+  }
 }
 
 }  // namespace quanta::models

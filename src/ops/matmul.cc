@@ -3,13 +3,17 @@
 
 #include "core/error.h"
 #include "kernels/kernel_table.h"
+#include "kernels/repack.h"
 
 namespace quanta::ops {
 
 void dequantize_row(const WeightView& w, int64_t r, float* out) {
   QUANTA_ASSERT(r >= 0 && r < w.n_rows);
-  kernels::active().to_float[static_cast<uint32_t>(w.type)](
-      w.data + static_cast<size_t>(r) * w.row_bytes, out, w.n_cols);
+  const uint8_t* row = w.data + static_cast<size_t>(r) * w.row_bytes;
+  if (w.layout != kernels::WeightLayout::kGguf) {
+    return kernels::dequantize_packed_row(w.layout, w.type, row, out, w.n_cols);
+  }
+  kernels::active().to_float[static_cast<uint32_t>(w.type)](row, out, w.n_cols);
 }
 
 size_t matmul_scratch_bytes(GgmlType type, int64_t k, int64_t n_tokens) {
@@ -28,8 +32,9 @@ void matmul(const WeightView& w, const float* x, int64_t x_stride, int64_t n_tok
   for (int64_t t = 0; t < n_tokens; ++t) {
     convert(x + t * x_stride, act + static_cast<size_t>(t) * act_row_bytes, w.n_cols);
   }
+  const kernels::MatmulRowsFn matmul_rows = w.rows_fn(table);
   const auto rows = [&](int64_t begin, int64_t end) {
-    table.matmul_rows(w.type, w.data, w.row_bytes, w.n_cols, act, act_row_bytes, n_tokens, y,
+    matmul_rows(w.type, w.data, w.row_bytes, w.n_cols, act, act_row_bytes, n_tokens, y,
                       y_stride, begin, end);
   };
   pool.parallel_for(w.n_rows, 16, rows);

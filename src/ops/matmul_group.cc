@@ -143,8 +143,8 @@ void MatmulGroupPlan::run(const MatmulInput& in, const MatmulOutput* out, void* 
         const int64_t end = row_end(static_cast<int>(p), i);
         if (begin >= end) continue;
         const WeightView& w = weights_[i];
-        table.matmul_rows(w.type, w.data, w.row_bytes, w.n_cols, c.act[i], c.act_row_bytes[i],
-                          in.n_tokens, out[i].y, out[i].y_stride, begin, end);
+        w.rows_fn(table)(w.type, w.data, w.row_bytes, w.n_cols, c.act[i], c.act_row_bytes[i],
+                         in.n_tokens, out[i].y, out[i].y_stride, begin, end);
       }
     }
   };

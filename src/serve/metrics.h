@@ -53,11 +53,11 @@ struct EngineGauges {
   int32_t kv_blocks_free = 0;
   int64_t prefix_queried_tokens = 0;  // cumulative, from the block pool
   int64_t prefix_hit_tokens = 0;
-  int64_t spec_draft_tokens = 0;     // cumulative: draft tokens verified
-  int64_t spec_accepted_tokens = 0;  // cumulative: of them accepted
-  int64_t spec_verify_passes = 0;    // cumulative: sequence steps that verified drafts
-  int64_t spec_draft_passes = 0;     // cumulative: draft-model forward passes
-  double spec_draft_seconds = 0.0;   // cumulative: time in draft-model forward passes
+  int64_t spec_draft_tokens = 0;          // cumulative: draft tokens verified
+  int64_t spec_accepted_tokens = 0;       // cumulative: of them accepted
+  int64_t spec_verify_passes = 0;         // cumulative: sequence steps that verified drafts
+  int64_t spec_draft_passes = 0;          // cumulative: draft-model forward passes
+  double spec_draft_seconds = 0.0;        // cumulative: time in draft-model forward passes
   int32_t spec_draft_kv_blocks_used = 0;  // draft-model KV blocks in use
   int64_t preemptions = 0;  // cumulative: sequences preempted (blocks freed, recomputed later)
 };

@@ -121,26 +121,48 @@ struct ScaleMinKernel {
 };
 
 // Q6_K: 16 sub-blocks of 16, value = d * scale * (q - 32), q in [0, 63], int8 scales.
+// The 32-value chunks c = 2p, 2p+1 of each half (sub-blocks 2c, 2c+1 in their 128-bit
+// lanes) are paired by 64-bit interleaves: A = unpacklo64(chunk 2p, chunk 2p+1) holds values
+// 0-7 and B = unpackhi64(...) values 8-15 of the same four sub-blocks at the same int16
+// lanes, so the two maddubs add up in int16 (2 x 2 x 63 x 127 < 2^15) before one madd with
+// the four scales: 8 maddubs and 4 madds per (row, token, super-block).
+// Per output and super-block: total = sum of the pairs' madds - 32 * madd(scales, bsums) (int32
+// lanes, exact), acc = fma(float(total), d * yd, acc); out = hsum(acc).
+// Prepared per token and super-block (kPrep = 64 floats): the 256 activation bytes
+// interleaved the same way: half h, pair p at bytes 128h + 64p (A) and + 32 (B).
 struct Q6KKernel {
   static constexpr int64_t kBlockValues = kQK_K;
   static constexpr size_t kWBytes = sizeof(BlockQ6_K);
   static constexpr size_t kABytes = kQ8KBytes;
-  static constexpr int kPrep = 0;
+  static constexpr int kPrep = 64;
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
   static constexpr int kGemmRows = 4;
   static constexpr int kGemmTokens = 4;
   static constexpr int64_t kGemmMinTokens = 4;
 
-  static void prepare(const uint8_t*, int64_t, float*, int64_t) {}
+  static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* qs = act + b * kABytes + 4;
+      auto* out = reinterpret_cast<__m256i*>(prep + b * kPrep);
+      for (int h = 0; h < 2; ++h) {
+        for (int p = 0; p < 2; ++p) {
+          const __m256i c0 = loadu256(qs + 128 * h + 64 * p);
+          const __m256i c1 = loadu256(qs + 128 * h + 64 * p + 32);
+          _mm256_storeu_si256(out + 4 * h + 2 * p, _mm256_unpacklo_epi64(c0, c1));
+          _mm256_storeu_si256(out + 4 * h + 2 * p + 1, _mm256_unpackhi_epi64(c0, c1));
+        }
+      }
+    }
+  }
 
-  // Scale pattern for 32-value chunk c of a half: int16 lanes 0-7 scale 2c, 8-15 scale 2c+1.
-  static __m256i chunk_scales(__m256i half_scales, int c) {
-    const int16_t lo = static_cast<int16_t>((4 * c) | ((4 * c + 1) << 8));
-    const int16_t hi = static_cast<int16_t>((4 * c + 2) | ((4 * c + 3) << 8));
-    const __m256i sel =
-        _mm256_setr_epi16(lo, lo, lo, lo, lo, lo, lo, lo, hi, hi, hi, hi, hi, hi, hi, hi);
-    return _mm256_shuffle_epi8(half_scales, sel);
+  // Scales of pair p of a half (`half_scales`: its 8 scales as int16 in both 128-bit lanes)
+  // at the int16 lanes of A and B: [2p' x4, 2p'+2 x4 | 2p'+1 x4, 2p'+3 x4] with p' = 2p.
+  static __m256i pair_scales(__m256i half_scales, int p) {
+    const auto sel = [](int e) { return static_cast<int16_t>((2 * e) | ((2 * e + 1) << 8)); };
+    const int16_t s0 = sel(4 * p), s1 = sel(4 * p + 1), s2 = sel(4 * p + 2), s3 = sel(4 * p + 3);
+    return _mm256_shuffle_epi8(half_scales, _mm256_setr_epi16(s0, s0, s0, s0, s2, s2, s2, s2, s1,
+                                                               s1, s1, s1, s3, s3, s3, s3));
   }
 
   template <int R, int T>
@@ -174,13 +196,18 @@ struct Q6KKernel {
                                  _mm256_and_si256(qh, m30));
           q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
                                  _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
-#pragma GCC unroll 4
-          for (int c = 0; c < 4; ++c) {
-            const __m256i s = chunk_scales(hs, c);
+#pragma GCC unroll 2
+          for (int p = 0; p < 2; ++p) {
+            const __m256i qa = _mm256_unpacklo_epi64(q[2 * p], q[2 * p + 1]);
+            const __m256i qb = _mm256_unpackhi_epi64(q[2 * p], q[2 * p + 1]);
+            const __m256i s = pair_scales(hs, p);
             for (int t = 0; t < T; ++t) {
-              const uint8_t* yq = a.act + t * a.act_row_bytes + b * kABytes + 4 + 128 * h + 32 * c;
-              const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q[c], loadu256(yq)), s);
-              sum[t] = _mm256_add_epi32(sum[t], p);
+              const auto* y = reinterpret_cast<const uint8_t*>(a.prep + t * a.prep_stride +
+                                                               b * kPrep) +
+                              128 * h + 64 * p;
+              const __m256i m16 = _mm256_add_epi16(_mm256_maddubs_epi16(qa, loadu256(y)),
+                                                   _mm256_maddubs_epi16(qb, loadu256(y + 32)));
+              sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(m16, s));
             }
           }
         }

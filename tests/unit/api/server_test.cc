@@ -34,8 +34,7 @@ const tokenizer::Tokenizer& stories_tokenizer() {
 std::string raw_post(const std::string& body, bool close) {
   return "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
          "Content-Length: " +
-         std::to_string(body.size()) + (close ? "\r\nConnection: close" : "") + "\r\n\r\n" +
-         body;
+         std::to_string(body.size()) + (close ? "\r\nConnection: close" : "") + "\r\n\r\n" + body;
 }
 
 // A connected loopback socket that has sent `data`, or -1.
@@ -339,7 +338,9 @@ TEST_F(ServerTest, PipelinedRequestIsNotADisconnect) {
   char buf[4096];
   timeval tv{10, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) got.append(buf, static_cast<size_t>(n));
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) {
+    got.append(buf, static_cast<size_t>(n));
+  }
   ::close(fd);
   EXPECT_FALSE(engine_.streams().at(0)->client_cancelled());
   const size_t first = got.find("HTTP/1.1 200");

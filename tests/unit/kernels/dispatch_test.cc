@@ -35,8 +35,20 @@ TEST(Dispatch, SelectSwitchesTheActiveTable) {
       const auto act = static_cast<uint32_t>(type_traits(type).vec_dot_type);
       EXPECT_NE(active().from_float[act], nullptr) << isa << " " << type_name(type);
     }
+    // Every path multiplies every layout (weights repacked under another path stay usable).
+    for (int l = 1; l < kWeightLayoutCount; ++l) {
+      EXPECT_NE(active().packed_rows[l], nullptr) << isa << " layout " << l;
+    }
   }
   select(available_isas().back());
+  // The reference never asks for repacking; AVX2 repacks Q4_0.
+  for (uint32_t code = 0; code < kGgmlTypeCount; ++code) {
+    EXPECT_EQ(reference().preferred_layout[code], WeightLayout::kGguf) << code;
+  }
+  if (std::string(active().isa) == "avx2") {
+    EXPECT_EQ(active().preferred_layout[static_cast<uint32_t>(GgmlType::Q4_0)],
+              WeightLayout::kQ4_0x8);
+  }
 }
 
 TEST(Dispatch, UnknownIsaIsRejected) {

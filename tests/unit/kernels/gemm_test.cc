@@ -4,6 +4,8 @@
 // on what else is in its batch), and every output is within the rounding bound of the
 // scalar reference, for row counts that are not a multiple of the tile, 1..N tokens, token
 // counts past the activation chunk, and rows with a tail of blocks after the last group of 8.
+// Weights repacked at load (kernels/repack.h) round-trip exactly and give bit-identical
+// products to the GGUF layout on every path, the reference included.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "kernel_test_util.h"
+#include "kernels/repack.h"
 
 namespace quanta::kernels {
 namespace {
@@ -103,6 +106,44 @@ TEST(Gemm, LargeProductsMatchReference) {
   }
 }
 
+// Q8_0 weights at the ends of int8 (-128 is never written by the quantizer but is a valid
+// stored value) against activations at +-127: the decode and GEMM paths compute each block's
+// integer sum differently (maddubs with the sign moved, int16 madd), so both must be exact
+// there too: batch results equal each token alone, and the f64 dot product.
+TEST(Gemm, Q8_0ExtremeLevelsAreExactInEveryPath) {
+  std::mt19937 rng(34);
+  const int64_t n_rows = 5, k = 32 * 19, n_tokens = 14;  // 2 groups of 8 and a tail of 3
+  const size_t rb = row_size(GgmlType::Q8_0, k);
+  std::vector<uint8_t> w = random_rows(rng, GgmlType::Q8_0, n_rows, k);
+  std::vector<uint8_t> act = random_rows(rng, GgmlType::Q8_0, n_tokens, k);
+  std::uniform_int_distribution<int> coin(0, 2);
+  for (size_t b = 0; b < w.size() / sizeof(BlockQ8_0); ++b) {
+    for (int i = 0; i < 32; ++i) {
+      const int c = coin(rng);  // -128, 127 or the random level
+      if (c < 2) w[b * sizeof(BlockQ8_0) + 2 + i] = static_cast<uint8_t>(c == 0 ? -128 : 127);
+    }
+  }
+  for (size_t b = 0; b < act.size() / sizeof(BlockQ8_0); ++b) {
+    for (int i = 0; i < 32; ++i) {
+      act[b * sizeof(BlockQ8_0) + 2 + i] = static_cast<uint8_t>(coin(rng) == 0 ? -127 : 127);
+    }
+  }
+  for (const std::string& isa : fast_isas()) {
+    IsaScope scope(isa);
+    const std::vector<float> batch = product(GgmlType::Q8_0, w, n_rows, k, act.data(), n_tokens);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const std::vector<float> alone = product(GgmlType::Q8_0, w, n_rows, k, &act[t * rb], 1);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        ASSERT_EQ(batch[t * n_rows + r], alone[r]) << isa << " token " << t << " row " << r;
+        const double want = testing::exact_dot(GgmlType::Q8_0, &w[r * rb], &act[t * rb], k);
+        ASSERT_NEAR(batch[t * n_rows + r], want,
+                    testing::rounding_bound(GgmlType::Q8_0, &w[r * rb], &act[t * rb], k))
+            << isa << " token " << t << " row " << r;
+      }
+    }
+  }
+}
+
 // A product split over row ranges (as the thread pool splits it) equals the whole product.
 TEST(Gemm, RowSplitsOfManyTokensAreExact) {
   std::mt19937 rng(33);
@@ -121,6 +162,55 @@ TEST(Gemm, RowSplitsOfManyTokensAreExact) {
                              cuts[c + 1]);
       }
       EXPECT_EQ(whole, split) << isa << " " << type_name(type);
+    }
+  }
+}
+
+// Q4_0 in WeightLayout::kQ4_0x8: exact round trip and dequantization; on every path (the
+// reference too) each token's products equal the GGUF layout's bit for bit, alone or in a
+// batch, over row splits, and with rows of no full group, groups only, and groups + tail.
+TEST(Gemm, RepackedQ4_0EqualsGgufLayout) {
+  std::mt19937 rng(34);
+  const GgmlType type = GgmlType::Q4_0;
+  const WeightLayout layout = WeightLayout::kQ4_0x8;
+  EXPECT_FALSE(layout_fits(layout, GgmlType::Q8_0, 256));
+  const int64_t n_rows = 13, n_tokens = 23;
+  for (int64_t k : {32, 256, 352, 2144}) {
+    ASSERT_TRUE(layout_fits(layout, type, k));
+    const std::vector<uint8_t> w = random_rows(rng, type, n_rows, k);
+    const size_t wb = row_size(type, k), ab = row_size(act_type(type), k);
+    std::vector<uint8_t> packed(w.size()), back(w.size());
+    repack_rows(layout, type, k, w.data(), packed.data(), n_rows);
+    if (k >= 256) EXPECT_NE(packed, w) << k;
+    unpack_rows(layout, type, k, packed.data(), back.data(), n_rows);
+    EXPECT_EQ(back, w) << k;
+    std::vector<uint8_t> in_place = w;
+    repack_rows(layout, type, k, in_place.data(), in_place.data(), n_rows);
+    EXPECT_EQ(in_place, packed) << k;
+    std::vector<float> got(k);
+    dequantize_packed_row(layout, type, &packed[5 * wb], got.data(), k);
+    EXPECT_EQ(got, testing::dequantize(type, &w[5 * wb], k)) << k;
+    const std::vector<uint8_t> act = random_rows(rng, act_type(type), n_tokens, k);
+    for (const std::string& isa : available_isas()) {
+      IsaScope scope(isa);
+      const MatmulRowsFn packed_rows = active().rows_fn(layout);
+      std::vector<float> want(n_rows * n_tokens), whole(n_rows * n_tokens, -1.0f);
+      active().matmul_rows(type, w.data(), wb, k, act.data(), ab, n_tokens, want.data(), n_rows, 0,
+                           n_rows);
+      const int64_t cuts[] = {0, 4, 5, 11, n_rows};
+      for (int c = 0; c + 1 < 5; ++c) {
+        packed_rows(type, packed.data(), wb, k, act.data(), ab, n_tokens, whole.data(), n_rows,
+                    cuts[c], cuts[c + 1]);
+      }
+      EXPECT_EQ(whole, want) << isa << " k=" << k;
+      for (int64_t t = 0; t < n_tokens; t += 3) {
+        std::vector<float> alone(n_rows);
+        packed_rows(type, packed.data(), wb, k, &act[t * ab], ab, 1, alone.data(), n_rows, 0,
+                    n_rows);
+        for (int64_t r = 0; r < n_rows; ++r) {
+          ASSERT_EQ(alone[r], want[t * n_rows + r]) << isa << " k=" << k << " token " << t;
+        }
+      }
     }
   }
 }

@@ -1,12 +1,15 @@
 // Forward-pass invariants: a prompt processed as one batch, in chunks, or token by token gives
 // the same logits; two sequences batched together (their KV blocks interleaved in the pool)
-// give the same logits as each alone; threads do not change results.
+// give the same logits as each alone; threads do not change results. Q4_0 weights repacked
+// at load (kernels/repack.h) give the same logits as the GGUF layout on the same path.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
 #include "engine/generator.h"
+#include "kernels/kernel_table.h"
+#include "kernels/repack.h"
 #include "models/context.h"
 #include "models/model.h"
 #include "models/synthetic.h"
@@ -101,6 +104,39 @@ TEST_P(Forward, TwoSequencesInOneBatchMatchSeparateRuns) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Archs, Forward, ::testing::Values("llama", "qwen2"));
+
+// Loaded under the reference path a model keeps the GGUF layout; under a path that prefers
+// another layout its Q4_0 matrices are repacked (same values), and the logits equal those
+// of the same path multiplying the GGUF layout, bit for bit, in one batch and token by token.
+TEST(ForwardRepacked, SameLogitsAsGgufLayout) {
+  const std::string path = testlib::shared_path("models/syn-llama-gqa-q4_0.gguf");
+  const std::string best = kernels::available_isas().back();
+  kernels::select("ref");
+  const auto plain = Model::load(path);
+  kernels::select(best);
+  EXPECT_EQ(plain->weights().repacked, nullptr);
+  EXPECT_EQ(plain->weights().layers[0].wq.layout, kernels::WeightLayout::kGguf);
+  const auto packed = Model::load(path);
+  const kernels::WeightLayout want = kernels::active().preferred_layout[static_cast<uint32_t>(
+      GgmlType::Q4_0)];
+  const ops::WeightView& wq = packed->weights().layers[0].wq;
+  ASSERT_EQ(wq.type, GgmlType::Q4_0);
+  EXPECT_EQ(wq.layout, want);
+  if (want != kernels::WeightLayout::kGguf) {
+    EXPECT_NE(packed->weights().repacked, nullptr);
+    EXPECT_NE(wq.data, plain->weights().layers[0].wq.data);
+  }
+  std::vector<float> a(wq.n_cols), b(wq.n_cols);
+  for (int64_t r : {int64_t{0}, wq.n_rows - 1}) {
+    ops::dequantize_row(wq, r, a.data());
+    ops::dequantize_row(plain->weights().layers[0].wq, r, b.data());
+    EXPECT_EQ(a, b) << "row " << r;
+  }
+  for (int32_t chunk : {15, 1}) {
+    EXPECT_EQ(logits_by_chunks(*packed, chunk, 2), logits_by_chunks(*plain, chunk, 2))
+        << "chunk " << chunk;
+  }
+}
 
 }  // namespace
 }  // namespace quanta::models
