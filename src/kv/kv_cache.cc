@@ -4,11 +4,6 @@
 
 #include <cctype>
 #include <cstring>
-#include <cstdio>
-#include <cmath>
-#include <cstdlib>
-#include <vector>
-#include <algorithm>
 
 #include "core/error.h"
 #include "core/fp16.h"
@@ -86,63 +81,8 @@ void KvCache::store_row(const float* src, uint8_t* dst, int64_t n) const {
   }
 }
 
-// EXPERIMENT (temporary): QX_K / QX_V = "q8_0:B" or "q4_0:B" round-trip the F32 K / V values
-// through the type in blocks of B values (B = 8, 16 or 32), scale kept in F32 unless QX_F16.
-static void roundtrip(const char* spec, float* x, int64_t n) {
-  if (!spec) return;
-  const bool q4 = spec[1] == '4';
-  const int b = std::atoi(spec + 5);
-  const bool f16 = std::getenv("QX_F16") != nullptr;
-  const bool rmse = std::getenv("QX_RMSE") != nullptr;
-  for (int64_t i0 = 0; i0 < n; i0 += b) {
-    float amax = 0, maxv = 0;
-    for (int i = 0; i < b; ++i) {
-      if (std::fabs(x[i0 + i]) > amax) { amax = std::fabs(x[i0 + i]); maxv = x[i0 + i]; }
-    }
-    float d = q4 ? maxv / -8 : amax / 127;
-    if (f16) d = f16_to_f32(f32_to_f16(d));
-    float best_d = d;
-    if (rmse && q4 && d != 0) {
-      double best = 1e30;
-      for (int s = -20; s <= 20; ++s) {
-        float dd = d * (1 + 0.02f * s);
-        if (f16) dd = f16_to_f32(f32_to_f16(dd));
-        double err = 0;
-        for (int i = 0; i < b; ++i) {
-          float q = std::nearbyint(x[i0 + i] / dd);
-          q = std::max(-8.f, std::min(7.f, q));
-          err += (q * dd - x[i0 + i]) * (q * dd - x[i0 + i]);
-        }
-        if (err < best) { best = err; best_d = dd; }
-      }
-    }
-    d = best_d;
-    const float id = d ? 1.0f / d : 0.0f;
-    for (int i = 0; i < b; ++i) {
-      float q;
-      if (q4) { q = std::min(15.f, std::floor(x[i0 + i] * id + 8.5f)); q = std::max(0.f, q) - 8; }
-      else q = std::nearbyint(x[i0 + i] * id);
-      x[i0 + i] = q * d;
-    }
-  }
-}
-
-void KvCache::store(int32_t layer, const BlockTable& table, int32_t pos, const float* k_in,
-                    const float* v_in) {
-  std::vector<float> kb(k_in, k_in + layout_.row_elems()), vb(v_in, v_in + layout_.row_elems());
-  if (layout_.type == GgmlType::F16) {
-    roundtrip(std::getenv("QX_K"), kb.data(), layout_.row_elems());
-    roundtrip(std::getenv("QX_V"), vb.data(), layout_.row_elems());
-    if (std::getenv("QX_DUMP") && pos < 128) {
-      static FILE* f = std::fopen(std::getenv("QX_DUMP"), "wb");
-      const int32_t hdr[2] = {layer, pos};
-      std::fwrite(hdr, sizeof hdr, 1, f);
-      std::fwrite(k_in, sizeof(float), layout_.row_elems(), f);
-      std::fwrite(v_in, sizeof(float), layout_.row_elems(), f);
-    }
-  }
-  const float* k = kb.data();
-  const float* v = vb.data();
+void KvCache::store(int32_t layer, const BlockTable& table, int32_t pos, const float* k,
+                    const float* v) {
   const size_t base = row_offset(table, pos);
   const size_t row_stride = static_cast<size_t>(layout_.block_size) * layout_.row_bytes();
   const int64_t n = static_cast<int64_t>(layout_.row_heads()) * layout_.head_dim;

@@ -64,7 +64,7 @@ class DraftRunner {
   const kv::BlockPool& pool() { return ctx_->kv().pool(); }
   int32_t block_size() const { return block_size_; }
   int32_t n_ctx() const { return ctx_->n_ctx(); }
-  int64_t n_passes() const { return n_passes_; }        // draft forward passes run
+  int64_t n_passes() const { return n_passes_; }       // draft forward passes run
   double forward_seconds() const { return seconds_; }  // time in them
 
  private:

@@ -168,8 +168,9 @@ void EngineImpl::validate(const GenerationRequest& r) const {
   }
   if (sp.draft < -1 || sp.draft > 1) fail("speculative.draft: must be 0, 1 or -1");
   if (sp.draft == 1 && drafter_ == nullptr) {
-    fail("speculative.draft: the server has no draft model (start it with --draft-model or "
-         "--draft-quant)");
+    fail(
+        "speculative.draft: the server has no draft model (start it with --draft-model or "
+        "--draft-quant)");
   }
   if (sp.draft == 1 && sp.ngram > 0) {
     fail("speculative.draft: a draft model and ngram lookup are alternatives: give one");

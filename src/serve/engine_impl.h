@@ -64,8 +64,8 @@ struct ChoiceState {
   TextStream text;
   int32_t n_generated = 0;
   bool finished = false;
-  int32_t ngram = 0;      // n-gram lookup length; 0 = no speculation
-  int32_t max_draft = 0;  // draft tokens per step at most
+  int32_t ngram = 0;             // n-gram lookup length; 0 = no speculation
+  int32_t max_draft = 0;         // draft tokens per step at most
   std::unique_ptr<DraftSeq> dm;  // draft-model speculation state; null = not with the model
 };
 
@@ -154,7 +154,7 @@ class EngineImpl final : public Engine {
   int64_t spec_passes_ = 0;    // engine thread: sampled chunks that verified drafts
   std::atomic<int32_t> draft_used_{0};
   double verify_seconds_ = 0.0;  // engine thread: the last target forward pass
-  std::string failure_;        // set by the engine thread when a step threw (under inbox_->mu)
+  std::string failure_;          // set by the engine thread when a step threw (under inbox_->mu)
 
   // Engine-thread state.
   std::unique_ptr<models::Context> ctx_;

@@ -89,8 +89,7 @@ void EngineImpl::admit(Submission& s) {
 void EngineImpl::resolve_speculation(ChoiceState& c, const SpecParams& sp,
                                      const SamplingParams& params) {
   c.max_draft = std::min(sp.max_draft >= 0 ? sp.max_draft : options_.draft_max, kMaxSpecDraft);
-  const bool use_model =
-      sp.draft == 1 || (sp.draft < 0 && sp.ngram < 0 && drafter_ != nullptr);
+  const bool use_model = sp.draft == 1 || (sp.draft < 0 && sp.ngram < 0 && drafter_ != nullptr);
   if (!use_model) {
     c.ngram = sp.ngram >= 0 ? sp.ngram : options_.lookup_ngram;
     return;
@@ -283,9 +282,10 @@ void EngineImpl::propose_drafts() {
     if (c.dm) {
       // Only drafts that can be verified: the step yields k + 1 tokens within max_tokens and
       // the context.
-      const int32_t k = std::min({c.dm->length.next(), r->max_tokens - r->n_output() - 1,
-                                  n_ctx_ - r->n_tokens() - 1});
-      if (k > 0) draft_jobs_.push_back({res.request_id, c.dm.get(), r->tokens.data(), r->n_tokens(), k});
+      const int32_t k = std::min(
+          {c.dm->length.next(), r->max_tokens - r->n_output() - 1, n_ctx_ - r->n_tokens() - 1});
+      if (k > 0)
+        draft_jobs_.push_back({res.request_id, c.dm.get(), r->tokens.data(), r->n_tokens(), k});
       continue;
     }
     if (c.ngram <= 0) continue;

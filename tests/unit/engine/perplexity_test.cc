@@ -8,6 +8,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -123,12 +125,11 @@ TEST(Perplexity, Stories260KQ8MixKlMatchesLlamaCpp) {
       s.perplexity, s.kl_mean, s.kl_unc, s.kl_p99, 100 * s.same_top, r.seconds);
 }
 
-// Quantized KV against F32 KV: the same model as its own base. stories260K's head size (8)
-// rules out quantized KV (as in llama.cpp), so the synthetic GQA model (head size 32, random
-// weights) reads the TinyStories text (same vocabulary), 24 windows of 128. Its logits are
-// ill-conditioned: llama.cpp's own Q8_0 weights (syn-llama-gqa-q8_0) agree on the top token
-// only 94.5% of the time (KL 0.0054). Measured: Q8_0 KV 98.2% (KL 0.00047), Q4_0 KV 79.4%
-// (KL 0.084); the 99% / 95% targets assume a trained model (see the report).
+// Quantized KV against F32 KV: the same model as its own base. The synthetic GQA model (head
+// size 32, random weights) reads the TinyStories text (same vocabulary), 24 windows of 128.
+// Its logits are ill-conditioned: llama.cpp's own Q8_0 weights (syn-llama-gqa-q8_0) agree on
+// the top token only 94.5% of the time (KL 0.0054). Measured: Q8_0 KV 98.2% (KL 0.00047),
+// Q4_0 KV 79.4% (KL 0.084). stories260K (trained) is the next test.
 TEST(Perplexity, QuantizedKvKeepsTopTokenAgreement) {
   const Loaded l = load("syn-llama-gqa-f32.gguf");
   double last_kl = 0.0;
@@ -146,6 +147,37 @@ TEST(Perplexity, QuantizedKvKeepsTopTokenAgreement) {
     std::printf(
         "[ syn-llama-gqa-f32, %s KV vs F32 KV ] PPL %.1f vs %.1f, KL mean %.6f, p99 "
         "%.5f, same top %.2f%% (%lld tokens, %.2f s)\n",
+        type_name(type), s.perplexity, s.base_perplexity, s.kl_mean, s.kl_p99, 100 * s.same_top,
+        static_cast<long long>(s.count), r.seconds);
+  }
+}
+
+// stories260K (head size 8, packed quantized KV rows: a token's 4 KV heads share each
+// 32-value block) against itself with F32 KV, on the first 32 windows of 128 (2,016 scored
+// tokens). NOTE: the targets (Q8_0 >= 99%, Q4_0 >= 95% same top) are NOT met, and
+// these bounds guard the measured figures instead. Whole file (318 windows): Q8_0 96.71%
+// (KL 0.0046), Q4_0 44.57% (KL 1.28); this slice: Q8_0 97.07% (KL 0.0042), Q4_0 44.99%
+// (KL 1.29). The loss is K's (V alone in Q8_0: 99.7%, in Q4_0: 96.6%): K rows carry
+// near-constant channels of up to ~20 (RoPE's slowest pairs) that set each block's scale,
+// and per-head 8-value blocks or an F32 scale do not close the gap (docs/QUANTIZATION.md).
+TEST(Perplexity, Stories260KQuantizedKvAgainstF32Kv) {
+  const Loaded l = load("stories260K.gguf");
+  double last_kl = 0.0;
+  for (const auto& [type, min_same_top, max_kl] :
+       {std::tuple{GgmlType::Q8_0, 0.96, 0.0055}, std::tuple{GgmlType::Q4_0, 0.40, 1.5}}) {
+    PerplexityOptions o = options(128, l.bos, 32);
+    o.kv_type = type;
+    o.base_kv_type = GgmlType::F32;
+    const PerplexityResult r = evaluate_perplexity(*l.model, l.tokens, o, l.model.get());
+    const Summary& s = r.summary;
+    EXPECT_EQ(s.count, 32 * 63);
+    EXPECT_GE(s.same_top, min_same_top) << type_name(type);
+    EXPECT_LT(s.kl_mean, max_kl) << type_name(type);
+    EXPECT_GT(s.kl_mean, last_kl) << type_name(type);  // Q4_0 disturbs more than Q8_0
+    last_kl = s.kl_mean;
+    std::printf(
+        "[ stories260K, %s KV vs F32 KV ] PPL %.4f vs %.4f, KL mean %.6f, p99 %.5f, same top "
+        "%.2f%% (%lld tokens, %.2f s)\n",
         type_name(type), s.perplexity, s.base_perplexity, s.kl_mean, s.kl_p99, 100 * s.same_top,
         static_cast<long long>(s.count), r.seconds);
   }

@@ -144,6 +144,36 @@ TEST(Gemm, Q8_0ExtremeLevelsAreExactInEveryPath) {
   }
 }
 
+// Float rows longer than one reduction segment (4096 values for F16/BF16): the GEMM path
+// adds the segments in the decode path's order, so a token in a batch still equals the token
+// alone, and both stay within the rounding bound of the reference.
+TEST(Gemm, FloatRowsOverSeveralSegmentsAreBatchInvariant) {
+  std::mt19937 rng(34);
+  const int64_t n_rows = 9, n_tokens = 7, k = 8192 + 72;
+  for (const std::string& isa : fast_isas()) {
+    IsaScope scope(isa);
+    for (GgmlType type : {GgmlType::F16, GgmlType::BF16, GgmlType::F32}) {
+      const std::vector<uint8_t> w = random_rows(rng, type, n_rows, k);
+      const std::vector<uint8_t> act = random_rows(rng, act_type(type), n_tokens, k);
+      const size_t wb = row_size(type, k), ab = row_size(act_type(type), k);
+      const std::vector<float> batch = product(type, w, n_rows, k, act.data(), n_tokens);
+      std::vector<float> want(n_rows * n_tokens);
+      reference().matmul_rows(type, w.data(), wb, k, act.data(), ab, n_tokens, want.data(), n_rows,
+                              0, n_rows);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        const std::vector<float> alone = product(type, w, n_rows, k, &act[t * ab], 1);
+        for (int64_t r = 0; r < n_rows; ++r) {
+          ASSERT_EQ(batch[t * n_rows + r], alone[r])
+              << isa << " " << type_name(type) << " token " << t << " row " << r;
+          const double bound = testing::rounding_bound(type, &w[r * wb], &act[t * ab], k);
+          ASSERT_NEAR(batch[t * n_rows + r], want[t * n_rows + r], bound)
+              << isa << " " << type_name(type) << " token " << t << " row " << r;
+        }
+      }
+    }
+  }
+}
+
 // A product split over row ranges (as the thread pool splits it) equals the whole product.
 TEST(Gemm, RowSplitsOfManyTokensAreExact) {
   std::mt19937 rng(33);

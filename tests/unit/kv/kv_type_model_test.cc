@@ -1,7 +1,7 @@
 // The KV cache type through a whole model: F16, Q8_0 and Q4_0 KV keep the llama.cpp golden
-// logits within looser tolerances (and report their distance from F32 KV); logits are
-// bit-identical for 1 and 2 threads with every type; quantized KV types are rejected for
-// models whose head size is not a multiple of 32, and other types always.
+// logits within looser tolerances (and report their distance from F32 KV), stories260K (head
+// size 8) through packed quantized rows too; logits are bit-identical for 1 and 2 threads with
+// every type; BF16 and K-quant KV types are rejected.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -37,18 +37,23 @@ constexpr float kStoriesTol = 0.08f;
 constexpr float kF16Tol = 0.026f;
 constexpr float kQuantTol = 0.8f;
 
-// NOTE: Q8_0 / Q4_0 KV need head_dim % 32 == 0, so only the synthetic Llama models (head size
-// 32) run with them (stories260K's is 8, syn-qwen2's 16). Each K and V row is quantized per
-// 32 values, and the query is quantized to Q8_0 for the K dot products. Measured max
-// |logit - golden| (all cases, ISAs avx2 and ref) in brackets; tolerances ~1.5x:
+// NOTE: Q8_0 / Q4_0 KV. Head size 32 (the synthetic Llama models): each head's K and V row is
+// quantized per 32 values, and the query is quantized to Q8_0 for the K dot products. Head
+// size 8 (stories260K): a token's 4 KV heads share one 32-value block (packed rows, read as
+// F32). Measured max |logit - golden| (all cases, ISAs avx2 and ref) in brackets; tolerances
+// ~1.5x:
 // Q8_0 KV: F32/F16 weights [0.10..0.18], quantized weights [0.42..0.54];
 // Q4_0 KV: F32/F16 weights [1.41..2.55], quantized weights [3.24] (4-bit K/V with 32-value
 // blocks: ~6% relative noise per element; the synthetic models' logits span tens of units).
+// stories260K: Q8_0 [1.70], Q4_0 [12.99] (its K rows carry near-constant channels of up to
+// ~20 that set the block scale; see docs/QUANTIZATION.md).
 // Quality in aggregate (top-token agreement, KL) is checked by the perplexity tests.
 constexpr float kQ8SynTol = 0.27f;
 constexpr float kQ8QuantTol = 0.82f;
 constexpr float kQ4SynTol = 3.8f;
 constexpr float kQ4QuantTol = 4.8f;
+constexpr float kQ8StoriesTol = 2.6f;
+constexpr float kQ4StoriesTol = 19.5f;
 
 constexpr GgmlType kF16 = GgmlType::F16;
 constexpr GgmlType kQ8 = GgmlType::Q8_0;
@@ -63,7 +68,8 @@ const KvCase kCases[] = {
     {"syn-llama-gqa-f16", kQ8, kQ8SynTol},      {"syn-llama-gqa-q8_0", kQ8, kQ8QuantTol},
     {"syn-llama-gqa-q4_k_m", kQ8, kQ8QuantTol}, {"syn-llama-gqa-f32", kQ4, kQ4SynTol},
     {"syn-llama-mha-f32", kQ4, kQ4SynTol},      {"syn-llama-gqa-f16", kQ4, kQ4SynTol},
-    {"syn-llama-gqa-q8_0", kQ4, kQ4QuantTol},
+    {"syn-llama-gqa-q8_0", kQ4, kQ4QuantTol},   {"stories260K", kQ8, kQ8StoriesTol},
+    {"stories260K", kQ4, kQ4StoriesTol},
 };
 
 models::ContextOptions options(GgmlType kv_type, int32_t n_threads) {
@@ -125,12 +131,14 @@ INSTANTIATE_TEST_SUITE_P(SharedModels, KvGolden, ::testing::ValuesIn(kCases), []
   return name;
 });
 
-// Prefill then decode steps; every step's logits must be bit-identical for 1 and 2 threads.
-TEST(KvTypeModel, ThreadCountDoesNotChangeLogits) {
-  const auto model = models::Model::load(testlib::shared_path("models/syn-llama-gqa-f32.gguf"));
+// Prefill then decode steps; every step's logits must be bit-identical for 1 and 2 threads
+// (stories260K: packed quantized rows).
+void expect_thread_count_invariant(const char* model_name, GgmlType kv_type) {
+  SCOPED_TRACE(model_name);
+  const auto model = models::Model::load(testlib::shared_path(std::string("models/") + model_name));
   const std::vector<int32_t> prompt = {1,   403, 407, 261, 378, 300, 301, 302, 303, 304,
                                        305, 306, 307, 308, 309, 310, 311, 312, 313, 314};
-  for (GgmlType kv_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
+  {
     std::vector<std::vector<float>> runs;
     for (int32_t threads : {1, 2}) {
       models::Context ctx(*model, options(kv_type, threads));
@@ -150,17 +158,32 @@ TEST(KvTypeModel, ThreadCountDoesNotChangeLogits) {
   }
 }
 
-// stories260K's head size is 8: quantized KV is refused with a clear error (as llama.cpp's
-// n_embd_head_k % block size check); BF16 and K-quants are never KV types.
+TEST(KvTypeModel, ThreadCountDoesNotChangeLogits) {
+  for (GgmlType kv_type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0}) {
+    expect_thread_count_invariant("syn-llama-gqa-f32.gguf", kv_type);
+  }
+  for (GgmlType kv_type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
+    expect_thread_count_invariant("stories260K.gguf", kv_type);
+  }
+}
+
+// BF16 and K-quants are never KV types. stories260K's head size is 8: Q8_0/Q4_0 rows pack
+// its 4 KV heads into one 32-value block; the synthetic model's head size 32 is not packed.
 TEST(KvTypeModel, RejectsKvTypesTheModelCannotUse) {
   const auto model = models::Model::load(testlib::shared_path("models/stories260K.gguf"));
-  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::BF16, GgmlType::Q4_K}) {
+  for (GgmlType type : {GgmlType::BF16, GgmlType::Q4_K}) {
     EXPECT_THROW(models::Context(*model, options(type, 1)), Error) << type_name(type);
+  }
+  for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0}) {
+    models::Context packed(*model, options(type, 1));
+    EXPECT_EQ(packed.kv().layout().row_heads(), 4) << type_name(type);
+    EXPECT_EQ(packed.kv().layout().row_bytes(), row_size(type, 32)) << type_name(type);
   }
   const auto syn = models::Model::load(testlib::shared_path("models/syn-llama-gqa-f32.gguf"));
   EXPECT_THROW(models::Context(*syn, options(GgmlType::BF16, 1)), Error);
   models::Context ok(*syn, options(GgmlType::Q4_0, 1));
   EXPECT_EQ(ok.kv().layout().type, GgmlType::Q4_0);
+  EXPECT_EQ(ok.kv().layout().row_heads(), 1);
 }
 
 }  // namespace

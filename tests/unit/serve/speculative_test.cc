@@ -230,12 +230,15 @@ void draft_mix(GenerationRequest& r, bool spec, size_t i) {
     sp.draft = 0;  // and ngram -1: the server's lookup_ngram, 0
     return;
   }
-  switch (i % 4) {
-    case 0: sp.draft = 1, sp.max_draft = 8; break;
-    case 1: sp.draft = 1, sp.min_draft = 4, sp.max_draft = 4; break;
-    case 2: sp.ngram = 2; break;
-    default: break;  // the server's default: its draft model
-  }
+  if (i % 4 == 0) {
+    sp.draft = 1;
+    sp.max_draft = 8;
+  } else if (i % 4 == 1) {
+    sp.draft = 1;
+    sp.min_draft = sp.max_draft = 4;
+  } else if (i % 4 == 2) {
+    sp.ngram = 2;
+  }  // else the server's default: its draft model
 }
 
 TEST_P(ServeSpeculativeKv, DraftModelGreedyOutputsOfMixedBatchesEqualNonSpeculativeOnes) {
@@ -263,9 +266,8 @@ TEST_P(ServeSpeculativeKv, DraftModelGreedyOutputsOfMixedBatchesEqualNonSpeculat
 // A KV pool too small for all requests at once: the scheduler preempts, the engine frees the
 // preempted sequences' draft rows, recomputes them after, and the outputs do not change.
 TEST(ServeSpeculative, DraftModelThroughPreemptionKeepsGreedyOutputs) {
-  const std::vector<std::string> prompts = {
-      "Once upon a time", "Tom had a red ball. He liked", "The sun was hot. Lily went",
-      "One day, a little bird"};
+  const std::vector<std::string> prompts = {"Once upon a time", "Tom had a red ball. He liked",
+                                            "The sun was hot. Lily went", "One day, a little bird"};
   std::vector<Case> cs;
   for (const std::string& p : prompts) {
     GenerationRequest r = greedy(p, 44);
@@ -281,10 +283,9 @@ TEST(ServeSpeculative, DraftModelThroughPreemptionKeepsGreedyOutputs) {
   tiny.kv_blocks = 6;  // 96 tokens: room for one request and a half
   tiny.max_batch_tokens = 16;
   const auto engine = draft_engine(tiny);
-  expect_same(run_with(*engine, cs, [](GenerationRequest& r, bool, size_t) {
-                r.speculative.draft = 1;
-              }),
-              want);
+  expect_same(
+      run_with(*engine, cs, [](GenerationRequest& r, bool, size_t) { r.speculative.draft = 1; }),
+      want);
   EXPECT_GT(dynamic_cast<EngineImpl&>(*engine).n_preemptions(), 0);
   EXPECT_GT(metric(engine->metrics_text(), "quanta_spec_accepted_tokens_total"), 20.0);
   EXPECT_EQ(draft_blocks_used(*engine), 0);
