@@ -24,7 +24,8 @@ void check_kv_type(GgmlType type) {
 void check_kv_type(GgmlType type, int32_t head_dim, int32_t n_kv_head) {
   check_kv_type(type);
   const int64_t block = type_traits(type).block_size;
-  if (head_dim <= 0 || n_kv_head <= 0 || (static_cast<int64_t>(n_kv_head) * head_dim) % block != 0) {
+  if (head_dim <= 0 || n_kv_head <= 0 ||
+      (static_cast<int64_t>(n_kv_head) * head_dim) % block != 0) {
     fail(
         "KV cache type %s needs a K/V row (KV heads x head size) that is a multiple of %lld "
         "values; this model's is %d x %d (use f32 or f16)",

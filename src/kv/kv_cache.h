@@ -35,9 +35,7 @@ struct KvLayout {
   // Stored rows per token: n_kv_head / row_heads().
   int32_t n_rows() const { return n_kv_head / row_heads(); }
   // Bytes of one stored row: row_heads() * head_dim values in `type`.
-  size_t row_bytes() const {
-    return row_size(type, static_cast<int64_t>(row_heads()) * head_dim);
-  }
+  size_t row_bytes() const { return row_size(type, static_cast<int64_t>(row_heads()) * head_dim); }
   // Bytes of one block of one layer's K (or V) pool: n_rows() * block_size rows.
   size_t block_bytes() const {
     return static_cast<size_t>(n_rows()) * static_cast<size_t>(block_size) * row_bytes();

@@ -26,7 +26,7 @@ struct ContextOptions {
   int32_t kv_block_size = 16;
   int32_t n_kv_blocks = 0;  // KV pool blocks shared by all sequences; 0 = n_seq full contexts
   // KV cache rows: F32, F16, Q8_0 or Q4_0 (converted on store; the quantized types need
-  // head_dim % 32 == 0).
+  // n_kv_head * head_dim % 32 == 0: narrow heads share quant blocks, see kv::KvLayout).
   GgmlType kv_type = GgmlType::F32;
 };
 

@@ -32,9 +32,9 @@ struct PagedKvView {
   GgmlType type = GgmlType::F32;  // F32, F16, Q8_0 or Q4_0
   int32_t n_kv_head = 0;
   int32_t head_dim = 0;
-  int32_t row_heads = 1;               // KV heads per stored row: kv_row_heads(type, head_dim)
-  size_t row_bytes = 0;  // bytes of one stored row: row_size(type, row_heads * head_dim)
-  int32_t block_size = 0;              // tokens per block
+  int32_t row_heads = 1;   // KV heads per stored row: kv_row_heads(type, head_dim)
+  size_t row_bytes = 0;    // bytes of one stored row: row_size(type, row_heads * head_dim)
+  int32_t block_size = 0;  // tokens per block
   const int32_t* block_ids = nullptr;  // the sequence's block table
 
   // The stored row holding head `kv_head`'s values at position `pos` (head_dim values for an

@@ -110,7 +110,7 @@ TEST(Cli, BadInputExitsNonZeroWithAClearMessage) {
       {"tokenize -m MODEL", "missing required option --prompt"},
       {"synth -o /tmp/x.gguf --type q2_K", "unsupported tensor type 'q2_K'"},
       {"run -m MODEL -p x --kv-type q4_k", "--kv-type"},
-      {"run -m MODEL -p x --kv-type q4_0", "multiple of 32"},  // head size 8
+      {"run -m MODEL -p x --kv-type bf16", "--kv-type"},
       {"frobnicate", "unknown command"},
   };
   for (const BadInvocation& bad : cases) {

@@ -15,8 +15,8 @@ namespace quanta::kernels::avx2 {
 struct FlashGroupArgs {
   const float* q = nullptr;       // [group, head_dim]
   float* out = nullptr;           // [group, head_dim]
-  const void* k = nullptr;  // [n_blocks, n_kv_head / row_heads, block_size, row_bytes] bytes
-  const void* v = nullptr;  // same layout as k
+  const void* k = nullptr;        // [n_blocks, n_kv_head / row_heads, block_size, row_bytes]
+  const void* v = nullptr;        // same layout as k
   GgmlType type = GgmlType::F32;  // F32, F16, Q8_0 or Q4_0 rows
   // KV heads per stored row: 1, or (Q8_0/Q4_0 only) row_heads consecutive heads' values
   // quantized together in 32-value blocks, read by dequantizing the head's blocks to F32.
