@@ -83,8 +83,8 @@ int main(int argc, char** argv) {
   std::normal_distribution<float> dist(0.0f, 1.0f);
   for (const std::string& name : types) {
     const bool packed = name == "q4_0x8";
-    const auto layout = packed ? quanta::kernels::WeightLayout::kQ4_0x8
-                               : quanta::kernels::WeightLayout::kGguf;
+    const auto layout =
+        packed ? quanta::kernels::WeightLayout::kQ4_0x8 : quanta::kernels::WeightLayout::kGguf;
     const GgmlType type = type_by_name(packed ? "q4_0" : name);
     const GgmlType act = quanta::type_traits(type).vec_dot_type;
     const size_t rb = quanta::row_size(type, k), ab = quanta::row_size(act, k);

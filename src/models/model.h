@@ -1,5 +1,6 @@
-// A loaded model: the mapped GGUF file, its hyper-parameters and weight views. Immutable
-// after load, so several inference contexts (or threads) can share it.
+// A loaded model: the mapped GGUF file, its hyper-parameters and weight views (matrices the
+// kernel path prefers in another layout repacked at load). Immutable after load, so several
+// inference contexts (or threads) can share it.
 #pragma once
 
 #include <cstdint>

@@ -34,8 +34,8 @@ void matmul(const WeightView& w, const float* x, int64_t x_stride, int64_t n_tok
   }
   const kernels::MatmulRowsFn matmul_rows = w.rows_fn(table);
   const auto rows = [&](int64_t begin, int64_t end) {
-    matmul_rows(w.type, w.data, w.row_bytes, w.n_cols, act, act_row_bytes, n_tokens, y,
-                      y_stride, begin, end);
+    matmul_rows(w.type, w.data, w.row_bytes, w.n_cols, act, act_row_bytes, n_tokens, y, y_stride,
+                begin, end);
   };
   pool.parallel_for(w.n_rows, 16, rows);
 }

@@ -21,13 +21,13 @@ void from_float_q8_K(const float* src, void* dst, int64_t n);
 float vec_dot_f32(int64_t n, const void* x, const void* y);  // float_dot.cc
 float vec_dot_f16(int64_t n, const void* x, const void* y);
 float vec_dot_bf16(int64_t n, const void* x, const void* y);
-float vec_dot_q4_0_q8_0(int64_t n, const void* x, const void* y);  // legacy_dot.cc
-float vec_dot_q4_1_q8_1(int64_t n, const void* x, const void* y);
+float vec_dot_q4_0_q8_0(int64_t n, const void* x, const void* y);  // q4_0_dot.cc
+float vec_dot_q4_1_q8_1(int64_t n, const void* x, const void* y);  // legacy_dot.cc
 float vec_dot_q5_0_q8_0(int64_t n, const void* x, const void* y);
 float vec_dot_q5_1_q8_1(int64_t n, const void* x, const void* y);
-float vec_dot_q8_0_q8_0(int64_t n, const void* x, const void* y);
-float vec_dot_q4_K_q8_K(int64_t n, const void* x, const void* y);  // kquant_dot.cc
-float vec_dot_q5_K_q8_K(int64_t n, const void* x, const void* y);
+float vec_dot_q8_0_q8_0(int64_t n, const void* x, const void* y);  // q8_0_dot.cc
+float vec_dot_q4_K_q8_K(int64_t n, const void* x, const void* y);  // q4_k_dot.cc
+float vec_dot_q5_K_q8_K(int64_t n, const void* x, const void* y);  // kquant_dot.cc
 float vec_dot_q6_K_q8_K(int64_t n, const void* x, const void* y);
 
 // Row-tiled products of one weight type, same contract as KernelTable::matmul_rows.
@@ -58,7 +58,7 @@ void matmul_rows(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k, c
                  int64_t row_begin, int64_t row_end);
 // The kernel-table entry for Q4_0 weights repacked to WeightLayout::kQ4_0x8.
 void matmul_rows_packed_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
-                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens,
-                               float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
+                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                               int64_t y_stride, int64_t row_begin, int64_t row_end);
 
 }  // namespace quanta::kernels::avx2

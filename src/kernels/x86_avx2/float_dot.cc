@@ -1,7 +1,9 @@
 // AVX2 dot products and row tiles of the plain float weight types against activations of
 // the same type: F32 (FMA), F16 (F16C conversion, then FMA) and BF16 (a BF16 is the top half
 // of an F32: shifting even elements left by 16 and masking odd ones gives exact F32 values,
-// and a dot product does not care that they arrive as separate even/odd halves).
+// and a dot product does not care that they arrive as separate even/odd halves). Products of
+// 3+ tokens run gemm_rows below (bigger token chunks than tiling.h's; an assembly 4 x 3 F16
+// tile), computing each output exactly as the decode tiles do.
 #include "kernels/x86_avx2/avx2.h"
 #include "kernels/x86_avx2/simd.h"
 #include "kernels/x86_avx2/tiling.h"
@@ -19,7 +21,7 @@ inline float bf16_to_f32(uint16_t h) {
 // Element formats: how one 64-byte line of a row becomes F32 vectors, and one scalar.
 struct F32Format {
   static constexpr bool kAsm4x3 = false;
-  static constexpr int kGemmRows = 4;  // GEMM tile 4 x 3 (3 x 4: 20% slower)
+  static constexpr int kGemmRows = 4;  // GEMM tile 4 x 3 (in C++; a little faster than 3 x 4)
   static constexpr size_t kElem = 4;
   static constexpr int kVecs = 2;  // vectors per 64-byte line
   static __m256 vec(const uint8_t* line, int c) {
@@ -34,7 +36,7 @@ struct F32Format {
 
 struct F16Format {
   static constexpr bool kAsm4x3 = true;  // f16_lines_4x3 computes the 4 x 3 GEMM tile
-  static constexpr int kGemmRows = 4;
+  static constexpr int kGemmRows = 4;    // GEMM tile 4 x 3 (kGemmTokens = 12 / kGemmRows)
   static constexpr size_t kElem = 2;
   static constexpr int kVecs = 4;
   static __m256 vec(const uint8_t* line, int c) { return _mm256_cvtph_ps(loadu128(line + 16 * c)); }
@@ -113,7 +115,7 @@ inline void f16_lines_4x3(const uint8_t* w, size_t rs, const float* p, size_t ps
 // BF16 vector c of a line: c = 2h holds the even elements of 32 bytes h, c = 2h+1 the odd.
 struct BF16Format {
   static constexpr bool kAsm4x3 = false;
-  static constexpr int kGemmRows = 3;  // GEMM tile 3 x 4 (the mask takes a register)
+  static constexpr int kGemmRows = 3;  // GEMM tile 3 x 4 (4 x 3 in C++ was no faster)
   static constexpr size_t kElem = 2;
   static constexpr int kVecs = 4;
   static __m256 vec(const uint8_t* line, int c) {
@@ -129,12 +131,12 @@ struct BF16Format {
 // in the order F::vec yields them), so a tile converts only its weight rows; F32 reads the
 // activations in place. Per output: 8 lanes of FMAs over the full 64-byte lines, hsum, then
 // the values of the last partial line one at a time, in every tile shape.
-template <class F, bool kPrepAct>
+template <class F>
 struct FloatKernel {
   static constexpr int64_t kBlockValues = 1;
   static constexpr size_t kWBytes = F::kElem;
   static constexpr size_t kABytes = F::kElem;
-  static constexpr bool kConvert = kPrepAct;
+  static constexpr bool kConvert = F::kElem != 4;
   static constexpr int kPrep = kConvert ? 1 : 0;
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
@@ -205,9 +207,9 @@ struct FloatKernel {
   }
 };
 
-using F32Kernel = FloatKernel<F32Format, false>;
-using F16Kernel = FloatKernel<F16Format, true>;
-using BF16Kernel = FloatKernel<BF16Format, true>;
+using F32Kernel = FloatKernel<F32Format>;
+using F16Kernel = FloatKernel<F16Format>;
+using BF16Kernel = FloatKernel<BF16Format>;
 
 }  // namespace
 

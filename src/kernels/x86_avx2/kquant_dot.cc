@@ -1,7 +1,7 @@
 // AVX2 dot products and row tiles of the K-quants Q5_K and Q6_K against Q8_K activations
-// (Q4_K: q4_k_dot.cc). Sub-block scales are applied in the integer domain (madd of the int16 maddubs
-// sums with broadcast scales), mins and the Q6_K offset of 32 through the activation's bsums,
-// so each 256-value super-block needs one int->float conversion per (row, token).
+// (Q4_K: q4_k_dot.cc). Sub-block scales are applied in the integer domain (madd of the int16
+// maddubs sums with broadcast scales), mins and the Q6_K offset of 32 through the activation's
+// bsums, so each 256-value super-block needs one int->float conversion per (row, token).
 #include "kernels/x86_avx2/avx2.h"
 #include "kernels/x86_avx2/simd.h"
 #include "kernels/x86_avx2/tiling.h"
@@ -162,7 +162,7 @@ struct Q6KKernel {
     const auto sel = [](int e) { return static_cast<int16_t>((2 * e) | ((2 * e + 1) << 8)); };
     const int16_t s0 = sel(4 * p), s1 = sel(4 * p + 1), s2 = sel(4 * p + 2), s3 = sel(4 * p + 3);
     return _mm256_shuffle_epi8(half_scales, _mm256_setr_epi16(s0, s0, s0, s0, s2, s2, s2, s2, s1,
-                                                               s1, s1, s1, s3, s3, s3, s3));
+                                                              s1, s1, s1, s3, s3, s3, s3));
   }
 
   template <int R, int T>
@@ -202,9 +202,9 @@ struct Q6KKernel {
             const __m256i qb = _mm256_unpackhi_epi64(q[2 * p], q[2 * p + 1]);
             const __m256i s = pair_scales(hs, p);
             for (int t = 0; t < T; ++t) {
-              const auto* y = reinterpret_cast<const uint8_t*>(a.prep + t * a.prep_stride +
-                                                               b * kPrep) +
-                              128 * h + 64 * p;
+              const auto* y =
+                  reinterpret_cast<const uint8_t*>(a.prep + t * a.prep_stride + b * kPrep) +
+                  128 * h + 64 * p;
               const __m256i m16 = _mm256_add_epi16(_mm256_maddubs_epi16(qa, loadu256(y)),
                                                    _mm256_maddubs_epi16(qb, loadu256(y + 32)));
               sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(m16, s));

@@ -1,8 +1,8 @@
 // AVX2 dot products and row tiles of the legacy 32-value block types Q4_1, Q5_0 and Q5_1
-// against Q8_0/Q8_1 activations (Q4_0: q4_0_dot.cc, Q8_0: q8_0_dot.cc). Unsigned weights (Q4/Q5 levels) go
-// straight into maddubs, two blocks per vector; their offset (-8/-16, or the Q4_1/Q5_1 min) is
-// applied per block from per-token activation sums prepared once, and the per-block F16 scales are
-// converted 8 blocks at a time.
+// against Q8_0/Q8_1 activations (Q4_0: q4_0_dot.cc, Q8_0: q8_0_dot.cc). Unsigned weights (Q4/Q5
+// levels) go straight into maddubs, two blocks per vector; their offset (-8/-16, or the Q4_1/Q5_1
+// min) is applied per block from per-token activation sums prepared once, and the per-block F16
+// scales are converted 8 blocks at a time.
 #include "kernels/x86_avx2/avx2.h"
 #include "kernels/x86_avx2/simd.h"
 #include "kernels/x86_avx2/tiling.h"

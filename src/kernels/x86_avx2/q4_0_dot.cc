@@ -4,7 +4,9 @@
 // The 8 blocks of a group sit in the 8 int32 lanes: weight levels are transposed in
 // registers (lane L = block L, 4 values per maddubs), activations once per token, so 8
 // maddubs sums add up in int16 (8 x 2 x 15 x 127 < 2^15) and one madd, one conversion and
-// two FMAs per group finish a (row, token) pair.
+// two FMAs per group finish a (row, token) pair. Q4_0x8Kernel does the same on weights
+// repacked at load (WeightLayout::kQ4_0x8), bit-identical, with cheaper unpacking and a
+// register-blocked GEMM tile.
 #include "kernels/x86_avx2/avx2.h"
 #include "kernels/x86_avx2/simd.h"
 #include "kernels/x86_avx2/tiling.h"

@@ -211,7 +211,9 @@ TEST(Gemm, RepackedQ4_0EqualsGgufLayout) {
     const size_t wb = row_size(type, k), ab = row_size(act_type(type), k);
     std::vector<uint8_t> packed(w.size()), back(w.size());
     repack_rows(layout, type, k, w.data(), packed.data(), n_rows);
-    if (k >= 256) EXPECT_NE(packed, w) << k;
+    if (k >= 256) {
+      EXPECT_NE(packed, w) << k;
+    }
     unpack_rows(layout, type, k, packed.data(), back.data(), n_rows);
     EXPECT_EQ(back, w) << k;
     std::vector<uint8_t> in_place = w;

@@ -117,8 +117,8 @@ TEST(ForwardRepacked, SameLogitsAsGgufLayout) {
   EXPECT_EQ(plain->weights().repacked, nullptr);
   EXPECT_EQ(plain->weights().layers[0].wq.layout, kernels::WeightLayout::kGguf);
   const auto packed = Model::load(path);
-  const kernels::WeightLayout want = kernels::active().preferred_layout[static_cast<uint32_t>(
-      GgmlType::Q4_0)];
+  const kernels::WeightLayout want =
+      kernels::active().preferred_layout[static_cast<uint32_t>(GgmlType::Q4_0)];
   const ops::WeightView& wq = packed->weights().layers[0].wq;
   ASSERT_EQ(wq.type, GgmlType::Q4_0);
   EXPECT_EQ(wq.layout, want);

@@ -148,10 +148,10 @@ TEST_P(ServeSpeculativeKv, GreedyOutputsOfMixedBatchesEqualNonSpeculativeOnes) {
   EXPECT_EQ(engine->kv_blocks_free(), engine->kv_blocks_total());
 }
 
-// Rolled-back rows of an F16 KV cache are rewritten like F32 ones (stories260K's head size
-// of 8 rules out Q8_0/Q4_0).
+// Rolled-back rows of an F16 or Q8_0 KV cache are rewritten like F32 ones (stories260K's
+// 4 heads of 8 share one Q8_0 block per token).
 INSTANTIATE_TEST_SUITE_P(KvTypes, ServeSpeculativeKv,
-                         ::testing::Values(GgmlType::F32, GgmlType::F16));
+                         ::testing::Values(GgmlType::F32, GgmlType::F16, GgmlType::Q8_0));
 
 TEST(ServeSpeculative, EngineDefaultAppliesUnlessTheRequestTurnsItOff) {
   EngineOptions o = testing::test_options();
