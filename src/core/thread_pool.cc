@@ -194,14 +194,18 @@ void ThreadPool::finish_share() {
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
   if (n <= 0) return;
-  QUANTA_ASSERT(!busy_.load(std::memory_order_relaxed));  // nested or concurrent call
   grain = std::max<int64_t>(1, grain);
   const int64_t n_grains = (n + grain - 1) / grain;
   int64_t active = std::min<int64_t>(n_threads_, n_grains);
-  if (active == 1) {
+  if (active == 1) {  // touches no pool state: any thread may run it at any time
     fn(ctx, 0, n, 0);
     return;
   }
+  // The job fields below belong to one call: a second call while one runs (nested in fn, or
+  // from another thread: contexts sharing this pool used concurrently) is a bug. The
+  // exchange claims the pool; its acquire pairs with the release that ends the last call,
+  // so a call from another thread sees that call's writes.
+  QUANTA_ASSERT(!busy_.exchange(true, std::memory_order_acquire));
   // Job fields are plain: workers read them only after acquiring the new job word, and
   // they are not rewritten before every active worker has decremented pending_.
   fn_ = fn;
@@ -216,17 +220,16 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
     active = (n + chunk_ - 1) / chunk_;
   }
   pending_.store(static_cast<int>(active - 1), std::memory_order_relaxed);
-  busy_.store(true, std::memory_order_relaxed);
   const bool woke_sleepers = publish((++sequence_ << 32) | static_cast<uint64_t>(active));
   try {
     run_share(0);
   } catch (...) {
     wait_for_workers(woke_sleepers);  // ctx may live in the frame the exception is about to unwind
-    busy_.store(false, std::memory_order_relaxed);
+    busy_.store(false, std::memory_order_release);
     throw;
   }
   wait_for_workers(woke_sleepers);
-  busy_.store(false, std::memory_order_relaxed);
+  busy_.store(false, std::memory_order_release);
 }
 
 void ThreadPool::worker_loop(int index) {

@@ -57,7 +57,9 @@ class ThreadPool {
 
   // Runs fn over [0, n) split by split() into pieces whose boundaries are multiples of
   // `grain` (except the end n); the calling thread works as thread 0. Returns when all work
-  // is done. One caller at a time; fn must not call parallel_for on the same pool (checked).
+  // is done. Any thread may call, one call at a time: several users (contexts) may share a
+  // pool when their calls never overlap; fn must not call parallel_for on the same pool.
+  // Both are checked (QUANTA_ASSERT) for calls that use more than one thread.
   // An exception from thread 0's fn propagates once the workers are done; fn must not throw
   // on the other threads (std::terminate).
   void parallel_for(int64_t n, int64_t grain, RangeFn fn, void* ctx);
@@ -121,7 +123,8 @@ class ThreadPool {
   std::atomic<bool> caller_waiting_{false};
   // kDynamic: first unclaimed item.
   alignas(kCacheLine) std::atomic<int64_t> next_{0};
-  // Caller side: jobs published so far; a parallel_for is running (catches nested calls).
+  // Caller side: jobs published so far; a parallel_for is running (claimed by an exchange:
+  // catches nested and overlapping calls).
   alignas(kCacheLine) uint64_t sequence_ = 0;
   std::atomic<bool> busy_{false};
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 
 #include "core/error.h"
@@ -63,6 +64,8 @@ SpecBenchResult run_spec_bench(const models::Model& target, const models::Model*
   } else {
     models::ContextOptions d = copts;
     d.n_outputs = 1;
+    // The draft and the target run in turn on this thread: one pool, no idle spinners.
+    if (std::getenv("QUANTA_TMP_SEPARATE_POOLS") == nullptr) d.pool = &ctx.pool();
     dctx = std::make_unique<models::Context>(*draft, d);
     drafter = std::make_unique<ModelDrafter>(*dctx, ctx.n_vocab(), o.sampling);
     r.drafter = "draft model";

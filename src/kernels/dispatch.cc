@@ -28,6 +28,7 @@ KernelTable make_reference() {
   }
   table.matmul_rows = ref::matmul_rows;
   table.packed_rows[static_cast<int>(WeightLayout::kQ4_0x8)] = ref::matmul_rows_q4_0x8;
+  table.packed_rows[static_cast<int>(WeightLayout::kQ8_0x8)] = ref::matmul_rows_q8_0x8;
   return table;
 }
 
@@ -60,6 +61,7 @@ KernelTable make_avx2() {
   // Q4_0 weights repacked at load: transposed groups (kernels/repack.h).
   t.preferred_layout[static_cast<uint32_t>(T::Q4_0)] = WeightLayout::kQ4_0x8;
   t.packed_rows[static_cast<int>(WeightLayout::kQ4_0x8)] = avx2::matmul_rows_packed_q4_0x8;
+  t.packed_rows[static_cast<int>(WeightLayout::kQ8_0x8)] = avx2::matmul_rows_packed_q8_0x8;
   return t;
 }
 

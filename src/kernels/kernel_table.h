@@ -23,8 +23,9 @@ using MatmulRowsFn = void (*)(GgmlType type, const uint8_t* w, size_t row_bytes,
 enum class WeightLayout : uint8_t {
   kGguf = 0,
   kQ4_0x8 = 1,  // Q4_0 rows, each group of 8 blocks with its nibbles transposed (repack.h)
+  kQ8_0x8 = 2,  // Q8_0 rows, each group of 8 blocks with its quants transposed (repack.h)
 };
-inline constexpr int kWeightLayoutCount = 2;
+inline constexpr int kWeightLayoutCount = 3;
 
 struct KernelTable {
   const char* isa = "ref";

@@ -11,15 +11,32 @@ namespace quanta::kernels {
 namespace {
 
 constexpr size_t kQ4Block = sizeof(BlockQ4_0);  // 18: f16 d, then 16 bytes of nibbles
+constexpr size_t kQ8Block = sizeof(BlockQ8_0);  // 34: f16 d, then 32 int8 quants
 static_assert(8 * kQ4Block == kQ4_0x8GroupBytes, "a group keeps its GGUF size");
+static_assert(8 * kQ8Block == kQ8_0x8GroupBytes, "a group keeps its GGUF size");
 
-// One group of 8 Q4_0 blocks, GGUF -> kQ4_0x8 (to_packed) or back.
-void convert_group(const uint8_t* src, uint8_t* dst, bool to_packed) {
-  uint8_t tmp[kQ4_0x8GroupBytes];
+// A transposed-group layout: blocks of `block` bytes (f16 d, then `dwords` dwords of quants);
+// a group of 8 holds vector j (j < dwords) of 32 bytes = dword j of blocks 0..7, then the
+// 8 scales.
+struct GroupSpec {
+  size_t block;
+  int dwords;
+  size_t group() const { return 8 * block; }
+};
+
+GroupSpec spec_of(WeightLayout layout) {
+  QUANTA_ASSERT(layout == WeightLayout::kQ4_0x8 || layout == WeightLayout::kQ8_0x8);
+  return layout == WeightLayout::kQ4_0x8 ? GroupSpec{kQ4Block, 4} : GroupSpec{kQ8Block, 8};
+}
+
+// One group of 8 blocks, GGUF -> packed (to_packed) or back.
+void convert_group(const GroupSpec& spec, const uint8_t* src, uint8_t* dst, bool to_packed) {
+  uint8_t tmp[kQ8_0x8GroupBytes];
+  const size_t scales = 32 * static_cast<size_t>(spec.dwords);
   for (int l = 0; l < 8; ++l) {
-    const size_t block = l * kQ4Block;
-    const size_t scale = 128 + 2 * l;
-    for (int j = 0; j < 4; ++j) {
+    const size_t block = l * spec.block;
+    const size_t scale = scales + 2 * l;
+    for (int j = 0; j < spec.dwords; ++j) {
       const size_t packed = 32 * j + 4 * l;
       const size_t gguf = block + 2 + 4 * j;
       if (to_packed) {
@@ -34,7 +51,7 @@ void convert_group(const uint8_t* src, uint8_t* dst, bool to_packed) {
       std::memcpy(tmp + block, src + scale, 2);
     }
   }
-  std::memcpy(dst, tmp, sizeof tmp);
+  std::memcpy(dst, tmp, spec.group());
 }
 
 void convert_rows(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* src, uint8_t* dst,
@@ -45,14 +62,14 @@ void convert_rows(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* 
     if (dst != src) std::memmove(dst, src, row_bytes * static_cast<size_t>(n_rows));
     return;
   }
+  const GroupSpec spec = spec_of(layout);
+  const size_t gb = spec.group();
   const int64_t groups = k / 256;
-  const size_t tail = row_bytes - static_cast<size_t>(groups) * kQ4_0x8GroupBytes;
+  const size_t tail = row_bytes - static_cast<size_t>(groups) * gb;
   for (int64_t r = 0; r < n_rows; ++r) {
     const uint8_t* s = src + static_cast<size_t>(r) * row_bytes;
     uint8_t* d = dst + static_cast<size_t>(r) * row_bytes;
-    for (int64_t g = 0; g < groups; ++g) {
-      convert_group(s + g * kQ4_0x8GroupBytes, d + g * kQ4_0x8GroupBytes, to_packed);
-    }
+    for (int64_t g = 0; g < groups; ++g) convert_group(spec, s + g * gb, d + g * gb, to_packed);
     if (d != s && tail > 0) std::memcpy(d + row_bytes - tail, s + row_bytes - tail, tail);
   }
 }
@@ -60,7 +77,15 @@ void convert_rows(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* 
 }  // namespace
 
 GgmlType layout_type(WeightLayout layout, GgmlType type) {
-  return layout == WeightLayout::kQ4_0x8 ? GgmlType::Q4_0 : type;
+  switch (layout) {
+    case WeightLayout::kQ4_0x8:
+      return GgmlType::Q4_0;
+    case WeightLayout::kQ8_0x8:
+      return GgmlType::Q8_0;
+    case WeightLayout::kGguf:
+      break;
+  }
+  return type;
 }
 
 bool layout_fits(WeightLayout layout, GgmlType type, int64_t k) {
@@ -69,6 +94,8 @@ bool layout_fits(WeightLayout layout, GgmlType type, int64_t k) {
       return true;
     case WeightLayout::kQ4_0x8:
       return type == GgmlType::Q4_0 && k > 0 && k % 32 == 0;
+    case WeightLayout::kQ8_0x8:
+      return type == GgmlType::Q8_0 && k > 0 && k % 32 == 0;
   }
   return false;
 }
@@ -89,15 +116,14 @@ void dequantize_packed_row(WeightLayout layout, GgmlType type, const uint8_t* sr
   if (layout == WeightLayout::kGguf) return to_float(src, out, k);
   QUANTA_ASSERT(layout_fits(layout, type, k));
   // Group by group through a stack buffer: no row-sized allocation.
+  const GroupSpec spec = spec_of(layout);
   const int64_t groups = k / 256;
-  uint8_t gguf[kQ4_0x8GroupBytes];
+  uint8_t gguf[kQ8_0x8GroupBytes];
   for (int64_t g = 0; g < groups; ++g) {
-    convert_group(src + g * kQ4_0x8GroupBytes, gguf, /*to_packed=*/false);
+    convert_group(spec, src + g * spec.group(), gguf, /*to_packed=*/false);
     to_float(gguf, out + 256 * g, 256);
   }
-  if (k > 256 * groups) {
-    to_float(src + groups * kQ4_0x8GroupBytes, out + 256 * groups, k - 256 * groups);
-  }
+  if (k > 256 * groups) to_float(src + groups * spec.group(), out + 256 * groups, k - 256 * groups);
 }
 
 }  // namespace quanta::kernels

@@ -18,6 +18,13 @@ namespace quanta::kernels {
 //   then the last nb % 8 blocks exactly as in GGUF.
 inline constexpr size_t kQ4_0x8GroupBytes = 144;
 
+// WeightLayout::kQ8_0x8, per row of nb = k / 32 Q8_0 blocks (34 bytes each in GGUF):
+//   group g < nb / 8 (blocks 8g..8g+7) at bytes [272 g, 272 g + 272):
+//     [0, 256)   eight 32-byte vectors; vector m, bytes 4L..4L+3 = qs[4m..4m+3] of block 8g+L
+//     [256, 272) the 8 blocks' f16 scales d, block 8g+L at 256 + 2L
+//   then the last nb % 8 blocks exactly as in GGUF.
+inline constexpr size_t kQ8_0x8GroupBytes = 272;
+
 // The type a layout holds (kGguf: any type; returns `type` then).
 GgmlType layout_type(WeightLayout layout, GgmlType type);
 

@@ -19,6 +19,13 @@ ContextOptions resolve_options(const HParams& hp, ContextOptions o) {
   if (o.n_outputs <= 0) o.n_outputs = o.n_batch;
   o.n_outputs = std::min(o.n_outputs, o.n_batch);
   if (o.n_seq <= 0) fail("n_seq must be positive (got %d)", o.n_seq);
+  if (o.pool != nullptr) {
+    if (o.n_threads > 0 && o.n_threads != o.pool->n_threads()) {
+      fail("n_threads is %d but the shared thread pool has %d threads", o.n_threads,
+           o.pool->n_threads());
+    }
+    o.n_threads = o.pool->n_threads();
+  }
   if (o.n_threads <= 0) o.n_threads = hardware_threads();
   if (o.kv_block_size <= 0) fail("kv block size must be positive (got %d)", o.kv_block_size);
   if (o.n_kv_blocks < 0) fail("n_kv_blocks must be >= 0 (got %d)", o.n_kv_blocks);
@@ -50,8 +57,11 @@ kv::KvLayout kv_layout_for(const HParams& hp, const ContextOptions& o) {
 Context::Context(const Model& model, const ContextOptions& options)
     : model_(model),
       options_(resolve_options(model.hparams(), options)),
-      pool_(options_.n_threads),
+      own_pool_(options_.pool != nullptr ? nullptr
+                                         : std::make_unique<ThreadPool>(options_.n_threads)),
+      pool_(options_.pool != nullptr ? *options_.pool : *own_pool_),
       kv_(kv_layout_for(model.hparams(), options_)) {
+  options_.pool = &pool_;  // a context made from options() shares this pool
   allocate_buffers();
 }
 
@@ -94,7 +104,10 @@ void Context::allocate_buffers() {
   qkv_plans_.clear();
   for (const LayerWeights& l : model_.weights().layers) {
     const ops::WeightView qkv[3] = {l.wq, l.wk, l.wv};
-    qkv_plans_.emplace_back(qkv, 3, pool_.n_threads());
+    // Q and K take RoPE in the plan's epilogue: split them on whole rotation pairs.
+    const int32_t rope_align = ops::rope_row_align(hp.arch->rope_style, hp.head_dim);
+    const int32_t row_align[3] = {rope_align, rope_align, 1};
+    qkv_plans_.emplace_back(qkv, 3, pool_.n_threads(), row_align);
   }
 }
 

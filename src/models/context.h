@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/aligned_buffer.h"
@@ -28,6 +29,13 @@ struct ContextOptions {
   // KV cache rows: F32, F16, Q8_0 or Q4_0 (converted on store; the quantized types need
   // n_kv_head * head_dim % 32 == 0: narrow heads share quant blocks, see kv::KvLayout).
   GgmlType kv_type = GgmlType::F32;
+  // The thread pool forward() runs on, not owned; null = the context makes its own with
+  // n_threads threads. Contexts used in turn from one thread (a speculative draft and its
+  // target) share one pool so that no idle pool spins against the active one; contexts
+  // used from different threads at the same time must not (ThreadPool asserts it). Given a
+  // pool, n_threads must be 0 or its size. Context::options() reports the pool in use, so a
+  // context made from another's options() shares its pool.
+  ThreadPool* pool = nullptr;
 };
 
 class Context {
@@ -39,6 +47,7 @@ class Context {
   int32_t n_ctx() const { return options_.n_ctx; }
   int32_t n_vocab() const { return model_.hparams().n_vocab; }
   kv::KvCache& kv() { return kv_; }
+  // The pool forward() runs on: the context's own, or the one its options named.
   ThreadPool& pool() { return pool_; }
   uint64_t activation_bytes() const;
 
@@ -56,7 +65,8 @@ class Context {
 
   const Model& model_;
   ContextOptions options_;
-  ThreadPool pool_;
+  std::unique_ptr<ThreadPool> own_pool_;  // null when options named a pool
+  ThreadPool& pool_;                      // *own_pool_ or *options.pool
   kv::KvCache kv_;
   // Activations, each [n_batch, width] unless noted.
   AlignedBuffer x_;        // residual stream [n_batch, n_embd]
@@ -79,7 +89,8 @@ class Context {
 
 // Builds the KV layout a context with these options uses (for memory estimates too).
 kv::KvLayout kv_layout_for(const HParams& hp, const ContextOptions& options);
-// Fills in the defaults (n_ctx, n_outputs, n_threads) of `options` for `hp`.
+// Fills in the defaults (n_ctx, n_outputs, n_threads) of `options` for `hp`; n_threads
+// comes from `pool` when one is given (a different positive n_threads is an error).
 ContextOptions resolve_options(const HParams& hp, ContextOptions options);
 // Head counts, head size and the 1 / sqrt(head_dim) score scale of the model's attention.
 ops::AttentionShape attention_shape(const HParams& hp);

@@ -1,7 +1,8 @@
 // The shared decoder-only transformer forward pass, assembled from blocks (embedding,
 // attention, feed-forward, output head) and parameterised by the ArchSpec. All buffers come
 // from the Context; nothing is allocated here. Q/K/V and gate/up run as grouped products
-// with RMSNorm fused into their activation conversion and SwiGLU into the gate/up epilogue.
+// with RMSNorm fused into their activation conversion, the Q/K/V biases and RoPE into the
+// Q/K/V epilogue and SwiGLU into the gate/up epilogue.
 
 #include <initializer_list>
 
@@ -78,11 +79,6 @@ class TransformerPass {
                 ctx_.matmul_scratch_.data(), ctx_.pool_);
   }
 
-  void add_bias(AlignedBuffer& out, const float* bias, int32_t width) {
-    if (bias == nullptr) return;
-    for (int32_t t = 0; t < batch_.n_tokens; ++t) ops::add(buf(out) + t * width, bias, width);
-  }
-
   void norm_all(const float* weight) {
     for (int32_t t = 0; t < batch_.n_tokens; ++t) {
       ops::rms_norm(buf(ctx_.x_) + t * hp_.n_embd, weight, hp_.n_embd, hp_.norm_eps,
@@ -113,23 +109,18 @@ class TransformerPass {
 
   void residual_add() { ops::add(buf(ctx_.x_), buf(ctx_.xn_), batch_.n_tokens * hp_.n_embd); }
 
-  // Q/K/V projections, RoPE, K/V into the cache, attention over the cache, output projection.
+  // Q/K/V projections with their biases and RoPE applied by each thread to the rows it just
+  // computed (the plan splits on whole rotation pairs), K/V into the cache, attention over the
+  // cache, output projection.
   void attention_block(int32_t l) {
     const LayerWeights& lw = w_.layers[l];
     const ops::MatmulInput in = normed_input(
         lw.attn_norm, l, {MatmulWeight::kAttnQ, MatmulWeight::kAttnK, MatmulWeight::kAttnV});
-    const ops::MatmulOutput out[3] = {
-        {buf(ctx_.q_), lw.wq.n_rows}, {buf(ctx_.k_), lw.wk.n_rows}, {buf(ctx_.v_), lw.wv.n_rows}};
+    const ops::RopeEpilogue rope{rope_params(), buf(ctx_.rope_), hp_.head_dim};
+    const ops::MatmulOutput out[3] = {{buf(ctx_.q_), lw.wq.n_rows, lw.bq, &rope},
+                                      {buf(ctx_.k_), lw.wk.n_rows, lw.bk, &rope},
+                                      {buf(ctx_.v_), lw.wv.n_rows, lw.bv, nullptr}};
     ctx_.qkv_plans_[l].run(in, out, ctx_.matmul_scratch_.data(), ctx_.pool_);
-    add_bias(ctx_.q_, lw.bq, hp_.q_dim());
-    add_bias(ctx_.k_, lw.bk, hp_.kv_dim());
-    add_bias(ctx_.v_, lw.bv, hp_.kv_dim());
-    const ops::RopeParams p = rope_params();
-    for (int32_t t = 0; t < batch_.n_tokens; ++t) {
-      const float* cs = buf(ctx_.rope_) + t * hp_.n_rot;
-      ops::rope_apply(p, cs, buf(ctx_.q_) + t * hp_.q_dim(), hp_.n_head, hp_.head_dim);
-      ops::rope_apply(p, cs, buf(ctx_.k_) + t * hp_.kv_dim(), hp_.n_head_kv, hp_.head_dim);
-    }
     store_kv(l);
     attend(l);
     matmul(lw.wo, ctx_.attn_, ctx_.xn_, l, MatmulWeight::kAttnOutput);

@@ -3,6 +3,7 @@
 #include "ops/matmul_group.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "core/error.h"
 #include "kernels/kernel_table.h"
@@ -32,6 +33,18 @@ int first_with_act_type(const WeightView* weights, int i) {
 void check_weights(const WeightView* weights, int n_weights) {
   QUANTA_ASSERT(n_weights >= 1 && n_weights <= kMaxGroupWeights);
   for (int i = 1; i < n_weights; ++i) QUANTA_ASSERT(weights[i].n_cols == weights[0].n_cols);
+}
+
+// The epilogue of out for rows [begin, end) of every token: bias, then RoPE.
+void apply_epilogue(const MatmulOutput& out, int64_t n_tokens, int64_t begin, int64_t end) {
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    float* y = out.y + t * out.y_stride;
+    if (out.bias != nullptr) add(y + begin, out.bias + begin, end - begin);
+    if (out.rope != nullptr) {
+      const RopeEpilogue& r = *out.rope;
+      rope_apply_range(r.params, r.cos_sin + t * r.params.n_rot, y, r.head_dim, begin, end);
+    }
+  }
 }
 
 }  // namespace
@@ -87,11 +100,14 @@ ConvertedInput convert_input(const WeightView* weights, int n_weights, const Mat
   return c;
 }
 
-MatmulGroupPlan::MatmulGroupPlan(const WeightView* weights, int n_weights, int n_parts)
+MatmulGroupPlan::MatmulGroupPlan(const WeightView* weights, int n_weights, int n_parts,
+                                 const int32_t* row_align)
     : n_weights_(n_weights), n_parts_(std::max(1, n_parts)) {
   check_weights(weights, n_weights);
   size_t total = 0;
   for (int i = 0; i < n_weights; ++i) {
+    QUANTA_ASSERT(row_align == nullptr || row_align[i] >= 1);
+    grains_[i] = std::lcm<int64_t>(kGroupGrain, row_align != nullptr ? row_align[i] : 1);
     weights_[i] = weights[i];
     total += weights[i].row_bytes * static_cast<size_t>(weights[i].n_rows);
   }
@@ -109,7 +125,8 @@ MatmulGroupPlan::MatmulGroupPlan(const WeightView* weights, int n_weights, int n
         const double bytes = static_cast<double>(weights[i].row_bytes) * weights[i].n_rows;
         if (target < cum + bytes || i == n_weights - 1) {
           const double rows = (target - cum) / static_cast<double>(weights[i].row_bytes);
-          int64_t r = static_cast<int64_t>(rows / kGroupGrain + 0.5) * kGroupGrain;
+          const double g = static_cast<double>(grains_[i]);
+          int64_t r = static_cast<int64_t>(rows / g + 0.5) * grains_[i];
           pos = offset + std::clamp<int64_t>(r, 0, weights[i].n_rows);
           break;
         }
@@ -134,6 +151,11 @@ size_t MatmulGroupPlan::scratch_bytes(int64_t n_tokens) const {
 void MatmulGroupPlan::run(const MatmulInput& in, const MatmulOutput* out, void* scratch,
                           ThreadPool& pool) const {
   QUANTA_ASSERT(n_weights_ > 0);
+  for (int i = 0; i < n_weights_; ++i) {  // RoPE needs every row range to hold whole pairs
+    if (out[i].rope == nullptr) continue;
+    const int64_t align = rope_row_align(out[i].rope->params.style, out[i].rope->head_dim);
+    QUANTA_ASSERT(grains_[i] % align == 0 && weights_[i].n_rows % align == 0);
+  }
   const ConvertedInput c = convert_input(weights_, n_weights_, in, scratch);
   const kernels::KernelTable& table = kernels::active();
   const auto parts = [&](int64_t p_begin, int64_t p_end) {
@@ -145,6 +167,9 @@ void MatmulGroupPlan::run(const MatmulInput& in, const MatmulOutput* out, void* 
         const WeightView& w = weights_[i];
         w.rows_fn(table)(w.type, w.data, w.row_bytes, w.n_cols, c.act[i], c.act_row_bytes[i],
                          in.n_tokens, out[i].y, out[i].y_stride, begin, end);
+        if (out[i].bias != nullptr || out[i].rope != nullptr) {
+          apply_epilogue(out[i], in.n_tokens, begin, end);
+        }
       }
     }
   };

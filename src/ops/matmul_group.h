@@ -1,7 +1,8 @@
 // Grouped matrix products: the same activations times several weights (Q, K, V) with one
 // activation conversion per vec_dot_type and one thread-pool dispatch whose row ranges span
 // all the weights, balanced by weight bytes and planned once. Optionally the activations are
-// RMS-normalised on the fly while they are converted (no pass over a normed copy).
+// RMS-normalised on the fly while they are converted (no pass over a normed copy), and each
+// output may take a bias and RoPE in the epilogue of the thread that computed its rows.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "ops/rope.h"
 #include "ops/weight.h"
 
 namespace quanta::ops {
@@ -23,10 +25,22 @@ struct MatmulInput {
   float norm_eps = 0.0f;
 };
 
-// Where one weight's product goes: y[t * y_stride + r] for its rows r.
+// Rotary embedding of an output's rows: each token's row is a row of heads of head_dim values
+// rotated with its cos_sin row (ops::rope_cache).
+struct RopeEpilogue {
+  RopeParams params;
+  const float* cos_sin = nullptr;  // [n_tokens, params.n_rot] one rope_cache row per token
+  int32_t head_dim = 0;
+};
+
+// Where one weight's product goes: y[t * y_stride + r] for its rows r. MatmulGroupPlan::run
+// applies the optional epilogue per row range right after its product: y += bias, then RoPE
+// (the plan's row_align for this weight must be a multiple of ops::rope_row_align).
 struct MatmulOutput {
   float* y = nullptr;
   int64_t y_stride = 0;
+  const float* bias = nullptr;         // [n_rows] added to every token's row, or null
+  const RopeEpilogue* rope = nullptr;  // or null
 };
 
 // At most this many weights share one group.
@@ -50,7 +64,8 @@ ConvertedInput convert_input(const WeightView* weights, int n_weights, const Mat
 
 // The split of a group's combined rows into parts of about equal weight bytes: part p
 // computes, for each weight i, rows [begin[p][i], end[p][i]). Boundaries fall on multiples of
-// kGroupGrain rows inside a weight (or its end). Built once (allocates); run() allocates nothing.
+// grain(i) rows inside weight i (or its end): kGroupGrain, or its least common multiple with
+// the weight's row_align (e.g. a RoPE head). Built once (allocates); run() allocates nothing.
 class MatmulGroupPlan {
  public:
   static constexpr int64_t kGroupGrain = 16;
@@ -58,22 +73,27 @@ class MatmulGroupPlan {
   MatmulGroupPlan() = default;
   // weights: 1..kMaxGroupWeights matrices with the same n_cols; the views are copied (the
   // weight data stays where it is). n_parts >= 1 (usually the pool's thread count).
-  MatmulGroupPlan(const WeightView* weights, int n_weights, int n_parts);
+  // row_align: [n_weights] or null (all 1): boundaries inside weight i on multiples of it.
+  MatmulGroupPlan(const WeightView* weights, int n_weights, int n_parts,
+                  const int32_t* row_align = nullptr);
 
   int n_weights() const { return n_weights_; }
   int n_parts() const { return n_parts_; }
   const WeightView& weight(int i) const { return weights_[i]; }
+  int64_t grain(int i) const { return grains_[i]; }
   // Rows of weight i that part p computes.
   int64_t row_begin(int p, int i) const { return bounds_[p * n_weights_ + i]; }
   int64_t row_end(int p, int i) const { return bounds_[(p + 1) * n_weights_ + i]; }
   size_t scratch_bytes(int64_t n_tokens) const;
 
   // out[i] receives weight i's product with `in`; scratch: scratch_bytes(in.n_tokens).
-  // Bit-identical to separate ops::matmul calls (on normed x when in.norm is set).
+  // Bit-identical to separate ops::matmul calls (on normed x when in.norm is set), followed
+  // by ops::add of the bias and ops::rope_apply per token where out[i] asks for them.
   void run(const MatmulInput& in, const MatmulOutput* out, void* scratch, ThreadPool& pool) const;
 
  private:
   WeightView weights_[kMaxGroupWeights];
+  int64_t grains_[kMaxGroupWeights] = {};
   int n_weights_ = 0;
   int n_parts_ = 0;
   // [(n_parts + 1) * n_weights]: part p's first row of weight i at bounds_[p * n_weights + i].

@@ -25,4 +25,14 @@ void rope_cache(const RopeParams& params, int32_t pos, float* cos_sin);
 void rope_apply(const RopeParams& params, const float* cos_sin, float* x, int32_t n_heads,
                 int32_t head_dim);
 
+// The rows a slice of a row of heads must begin and end on (multiples of this) so that it
+// holds whole rotation pairs: 2 for NORM (adjacent pairs), head_dim for NEOX (the pairs span
+// the head).
+int32_t rope_row_align(RopeStyle style, int32_t head_dim);
+// Rotates the pairs of x[begin, end) of a row of heads of `head_dim` values, as rope_apply
+// does (the same float operations per element); begin and end: multiples of rope_row_align
+// (or the row's end). Used in product epilogues that each own a slice of the row.
+void rope_apply_range(const RopeParams& params, const float* cos_sin, float* x, int32_t head_dim,
+                      int64_t begin, int64_t end);
+
 }  // namespace quanta::ops

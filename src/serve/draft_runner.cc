@@ -30,6 +30,8 @@ DraftRunner::DraftRunner(const models::Model& draft, int32_t target_n_vocab,
     fail("the draft model's vocabulary has %d tokens, the target's %d: they must be the same",
          n_vocab_, target_n_vocab);
   }
+  // target_options.pool (the target context's pool): the engine thread runs the draft and
+  // the target in turn, so they share it and no idle pool spins against the busy one.
   models::ContextOptions o = target_options;
   o.n_outputs = max_running;  // one logit row per sequence and pass
   o.n_seq = max_running;

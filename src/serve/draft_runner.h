@@ -37,7 +37,8 @@ struct DraftSeq {
 class DraftRunner {
  public:
   // Throws quanta::Error when the draft's vocabulary size differs from the target's.
-  // `target_options`: the target context's (n_ctx, n_batch, threads, KV block size and type);
+  // `target_options`: the target context's (n_ctx, n_batch, thread pool, KV block size and
+  // type: the draft context runs on the same pool, so calls must come from one thread);
   // the draft KV pool gets n_kv_blocks blocks.
   DraftRunner(const models::Model& draft, int32_t target_n_vocab,
               const models::ContextOptions& target_options, int32_t n_kv_blocks,

@@ -75,7 +75,7 @@ SpecDraft make_draft(const SpecFlags& f, const std::string& target_path,
     return d;
   }
   d.model = load_draft_model(f, target_path);
-  models::ContextOptions o = target.options();
+  models::ContextOptions o = target.options();  // its pool too: the draft runs on it in turn
   o.n_outputs = 1;
   d.ctx = std::make_unique<models::Context>(*d.model, o);
   d.drafter = std::make_unique<ModelDrafter>(*d.ctx, target.n_vocab(), sampling);

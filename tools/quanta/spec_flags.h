@@ -39,7 +39,8 @@ struct SpecDraft {
   std::unique_ptr<models::Context> ctx;
   std::unique_ptr<Drafter> drafter;
 };
-// `target` gives the vocabulary and context options; `sampling` the draft sampler's settings.
+// `target` gives the vocabulary and context options, its thread pool included (the draft
+// context runs on it: `target` must outlive the result); `sampling` the draft sampler's.
 SpecDraft make_draft(const SpecFlags& f, const std::string& target_path,
                      const models::Context& target, const SamplingParams& sampling);
 

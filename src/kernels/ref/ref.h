@@ -14,5 +14,9 @@ void matmul_rows(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
 void matmul_rows_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
                         const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                         int64_t y_stride, int64_t row_begin, int64_t row_end);
+// The same for Q8_0 weights in WeightLayout::kQ8_0x8.
+void matmul_rows_q8_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                        const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                        int64_t y_stride, int64_t row_begin, int64_t row_end);
 
 }  // namespace quanta::kernels::ref

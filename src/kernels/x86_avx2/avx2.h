@@ -50,6 +50,7 @@ QUANTA_AVX2_DECLARE_ROWS(matmul_rows_q4_K);
 QUANTA_AVX2_DECLARE_ROWS(matmul_rows_q5_K);
 QUANTA_AVX2_DECLARE_ROWS(matmul_rows_q6_K);
 QUANTA_AVX2_DECLARE_ROWS(matmul_rows_q4_0x8);  // Q4_0 in WeightLayout::kQ4_0x8 (q4_0_dot.cc)
+QUANTA_AVX2_DECLARE_ROWS(matmul_rows_q8_0x8);  // Q8_0 in WeightLayout::kQ8_0x8 (q8_0_dot.cc)
 #undef QUANTA_AVX2_DECLARE_ROWS
 
 // The kernel-table entry (matmul_rows.cc): dispatches on `type` to the functions above.
@@ -58,6 +59,10 @@ void matmul_rows(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k, c
                  int64_t row_begin, int64_t row_end);
 // The kernel-table entry for Q4_0 weights repacked to WeightLayout::kQ4_0x8.
 void matmul_rows_packed_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                               int64_t y_stride, int64_t row_begin, int64_t row_end);
+// The kernel-table entry for Q8_0 weights repacked to WeightLayout::kQ8_0x8.
+void matmul_rows_packed_q8_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
                                const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                                int64_t y_stride, int64_t row_begin, int64_t row_end);
 

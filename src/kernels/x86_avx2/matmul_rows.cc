@@ -52,4 +52,12 @@ void matmul_rows_packed_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes
                      row_end);
 }
 
+void matmul_rows_packed_q8_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                               int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  QUANTA_ASSERT(type == GgmlType::Q8_0);
+  matmul_rows_q8_0x8(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
+                     row_end);
+}
+
 }  // namespace quanta::kernels::avx2

@@ -16,8 +16,10 @@ static_assert(sizeof(BlockQ8_0) == 34);
 // and v[2m + 1] hold, in int32 lane L, values (4m, 4m+2) and (4m+1, 4m+3) of block L,
 // sign-extended. A madd of two such vectors (weights, activations) sums 4 products of
 // block L in lane L; the 16 madds of a group give each block's exact dot product.
-inline void widen_group(const uint8_t* blk, __m256i* v) {
-  __m256i r[8], t[8], u[8];
+// The 8 blocks' quants of a group (block L at `blk` + 34 L + 2), dword-transposed: u[m]
+// lane L = bytes 4m..4m+3 of block L (the order of WeightLayout::kQ8_0x8).
+inline void transpose_group(const uint8_t* blk, __m256i* u) {
+  __m256i r[8], t[8];
   for (int l = 0; l < 8; ++l) r[l] = loadu256(blk + l * sizeof(BlockQ8_0) + 2);
   for (int p = 0; p < 4; ++p) {  // an 8 x 8 transpose of dwords: u[m] lane L = dword m of L
     t[2 * p] = _mm256_unpacklo_epi32(r[2 * p], r[2 * p + 1]);
@@ -33,6 +35,13 @@ inline void widen_group(const uint8_t* blk, __m256i* v) {
     u[m] = _mm256_permute2x128_si256(r[m], r[m + 4], 0x20);
     u[m + 4] = _mm256_permute2x128_si256(r[m], r[m + 4], 0x31);
   }
+}
+
+// The group as 16 int16 vectors: v[2m] and v[2m + 1] hold, in int32 lane L, values
+// (4m, 4m+2) and (4m+1, 4m+3) of block L, sign-extended (see transpose_group).
+inline void widen_group(const uint8_t* blk, __m256i* v) {
+  __m256i u[8];
+  transpose_group(blk, u);
   for (int m = 0; m < 8; ++m) {
     v[2 * m] = _mm256_srai_epi16(_mm256_slli_epi16(u[m], 8), 8);
     v[2 * m + 1] = _mm256_srai_epi16(u[m], 8);
@@ -45,6 +54,9 @@ inline __m256i dot_lanes(__m256i x, __m256i ux, __m256i qy) {
   const __m256i p16 = _mm256_maddubs_epi16(ux, _mm256_sign_epi8(qy, x));
   return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
+
+template <class K, int R, int T>
+void finish(const TileArgs& a, __m256 (&acc)[R][T], float* out);
 
 // Per output: S_L^g = exact integer dot product of block L of group g; for each full group
 //   acc = fma(float(S^g), dx^g * dy^g, acc)           (8 lanes: lane L = block L)
@@ -182,23 +194,175 @@ struct Q8_0Kernel {
     } else {
       gemm_groups<R, T>(a, &acc[0][0]);
     }
-    for (int64_t b = a.nb / 8 * 8; b < a.nb; ++b) {  // the tail: one block at a time
-      for (int i = 0; i < R; ++i) {
-        const uint8_t* blk = a.w + i * a.row_stride + b * kWBytes;
-        const float dx = f16_to_f32(load_u16(blk));
-        const __m256i x = loadu256(blk + 2);
-        const __m256i ux = _mm256_abs_epi8(x);
-        for (int t = 0; t < T; ++t) {
-          const __m256i qy = loadu256(a.act + t * a.act_row_bytes + b * kABytes + 2);
-          const float dy = a.prep[t * a.prep_stride + (b / 8) * kGroupFloats + b % 8];
-          acc[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_lanes(x, ux, qy)),
-                                      _mm256_set1_ps(dx * dy), acc[i][t]);
-        }
+    finish<Q8_0Kernel, R, T>(a, acc, out);
+  }
+};
+
+// After the full groups of a tile: the last nb % 8 blocks of each row (GGUF blocks in every
+// layout) one at a time, then out[i * T + t] = hsum(acc). K gives the prepared data's
+// group size (dy of block b at prep[(b / 8) * K::kGroupFloats + b % 8]).
+template <class K, int R, int T>
+inline void finish(const TileArgs& a, __m256 (&acc)[R][T], float* out) {
+  constexpr size_t kBytes = sizeof(BlockQ8_0);
+  for (int64_t b = a.nb / 8 * 8; b < a.nb; ++b) {
+    for (int i = 0; i < R; ++i) {
+      const uint8_t* blk = a.w + i * a.row_stride + b * kBytes;
+      const float dx = f16_to_f32(load_u16(blk));
+      const __m256i x = loadu256(blk + 2);
+      const __m256i ux = _mm256_abs_epi8(x);
+      for (int t = 0; t < T; ++t) {
+        const __m256i qy = loadu256(a.act + t * a.act_row_bytes + b * kBytes + 2);
+        const float dy = a.prep[t * a.prep_stride + (b / 8) * K::kGroupFloats + b % 8];
+        acc[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_lanes(x, ux, qy)),
+                                    _mm256_set1_ps(dx * dy), acc[i][t]);
       }
     }
-    for (int i = 0; i < R; ++i) {
-      for (int t = 0; t < T; ++t) out[i * T + t] = hsum(acc[i][t]);
+  }
+  for (int i = 0; i < R; ++i) {
+    for (int t = 0; t < T; ++t) out[i * T + t] = hsum(acc[i][t]);
+  }
+}
+
+// The same products on weights repacked at load (WeightLayout::kQ8_0x8, kernels/repack.h):
+// a group's quants come already transposed (vector m, lane L = values 4m..4m+3 of block L)
+// and its 8 scales from one 16-byte load, and the activations are transposed the same way
+// once per token, so decode and GEMM both take S_L^g as 8 sums of maddubs(|x|, sign(y, x))
+// + madd per lane (no hadd tree, no weight transposition): exact integer sums, then the same
+// float steps as Q8_0Kernel, hence bit-identical results (segments of the reduction too).
+// Prepared per token and group (kGroupFloats = 72, kPrep = 9): floats 0-7 dy, then the 8
+// transposed activation vectors (256 bytes). A last partial group holds dy only.
+struct Q8_0x8Kernel {
+  static constexpr int64_t kBlockValues = 32;
+  static constexpr size_t kWBytes = sizeof(BlockQ8_0);
+  static constexpr size_t kABytes = sizeof(BlockQ8_0);
+  static constexpr size_t kGroupBytes = 8 * kWBytes;  // 272
+  static constexpr int kPrep = 9;
+  static constexpr int64_t kGroupFloats = 8 * kPrep;
+  static constexpr int kRows = 4;
+  static constexpr int kTokens = 2;
+  static constexpr int64_t kSegBlocks = segment_blocks<Q8_0Kernel>();
+  static constexpr int kGemmRows = 2;
+  static constexpr int kGemmTokens = 12;
+  static constexpr int kBlockTokens = 4;  // tokens of a register block (rows: kGemmRows)
+  static constexpr int64_t kGemmMinTokens = 3;
+
+  static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
+    const int64_t full = nb / 8 * 8;
+    for (int64_t b = 0; b < full; b += 8) {
+      float* g = prep + b / 8 * kGroupFloats;
+      _mm256_storeu_ps(g, load_f16x8_strided(act + b * kABytes, kABytes));
+      __m256i u[8];
+      transpose_group(act + b * kABytes, u);
+      auto* dst = reinterpret_cast<__m256i*>(g + 8);
+      for (int m = 0; m < 8; ++m) _mm256_storeu_si256(dst + m, u[m]);
     }
+    for (int64_t b = full; b < nb; ++b) {
+      prep[(b / 8) * kGroupFloats + b % 8] = f16_to_f32(load_u16(act + b * kABytes));
+    }
+  }
+
+  static __m256 scales(const uint8_t* grp) { return _mm256_cvtph_ps(loadu128(grp + 256)); }
+
+  // The full groups of one row against T tokens, accumulators in registers.
+  template <int T>
+  [[gnu::noinline]] static void row_groups(const uint8_t* w, int64_t groups, const float* prep,
+                                           int64_t prep_stride, __m256* acc_io) {
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = acc_io[t];
+    for (int64_t g = 0; g < groups; ++g) {
+      const uint8_t* grp = w + g * kGroupBytes;
+      for (int l = 0; l < 5; ++l) prefetch(grp + kPrefetchBytes + 64 * l);  // never faults
+      const float* pg = prep + g * kGroupFloats;
+      __m256i s[T];
+#pragma GCC unroll 8
+      for (int m = 0; m < 8; ++m) {
+        const __m256i x = loadu256(grp + 32 * m);
+        const __m256i ux = _mm256_abs_epi8(x);
+        for (int t = 0; t < T; ++t) {
+          const auto* y = reinterpret_cast<const uint8_t*>(pg + t * prep_stride + 8);
+          const __m256i d = dot_lanes(x, ux, loadu256(y + 32 * m));
+          s[t] = m == 0 ? d : _mm256_add_epi32(s[t], d);
+        }
+      }
+      const __m256 dx = scales(grp);
+      for (int t = 0; t < T; ++t) {
+        const __m256 scale = _mm256_mul_ps(dx, _mm256_loadu_ps(pg + t * prep_stride));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), scale, acc[t]);
+      }
+    }
+    for (int t = 0; t < T; ++t) acc_io[t] = acc[t];
+  }
+
+  // One group of R rows (group bytes at grp[i]) against TB tokens: R x TB int32 sums in
+  // registers over the 8 steps (|x| once per row and step for TB tokens, each activation
+  // vector loaded once for R rows), then acc[i * T + t] (in memory) as in row_groups.
+  template <int R, int TB, int T>
+  [[gnu::always_inline]] static inline void group_block(const uint8_t* const* grp,
+                                                        const float* prep, int64_t prep_stride,
+                                                        __m256* acc) {
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256i s[R][TB];
+    const auto step = [&](int m, bool first) [[gnu::always_inline]] {
+      __m256i ux[R];
+      for (int i = 0; i < R; ++i) ux[i] = _mm256_abs_epi8(loadu256(grp[i] + 32 * m));
+      for (int t = 0; t < TB; ++t) {
+        const auto* y = reinterpret_cast<const uint8_t*>(prep + t * prep_stride + 8);
+        const __m256i yv = loadu256(y + 32 * m);
+        for (int i = 0; i < R; ++i) {
+          const __m256i sy = _mm256_sign_epi8(yv, loadu256(grp[i] + 32 * m));
+          const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ux[i], sy), ones16);
+          s[i][t] = first ? p : _mm256_add_epi32(s[i][t], p);
+          __asm__("" : "+x"(s[i][t]));  // one running sum per (row, token) in a register
+        }
+      }
+    };
+    step(0, true);
+#pragma GCC unroll 8
+    for (int m = 1; m < 8; ++m) step(m, false);
+    for (int i = 0; i < R; ++i) {
+      const __m256 dx = scales(grp[i]);
+      for (int t = 0; t < TB; ++t) {
+        __m256& a = acc[i * T + t];
+        const __m256 scale = _mm256_mul_ps(dx, _mm256_loadu_ps(prep + t * prep_stride));
+        a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i][t]), scale, a);
+      }
+    }
+  }
+
+  template <int R, int T>
+  [[gnu::noinline]] static void gemm_groups(const TileArgs& a, __m256 (&acc)[R][T]) {
+    constexpr int TB = kBlockTokens;
+    for (int64_t g = 0; g < a.nb / 8; ++g) {
+      const uint8_t* grp[R];
+      for (int i = 0; i < R; ++i) {
+        grp[i] = a.w + i * a.row_stride + g * kGroupBytes;
+        for (int l = 0; l < 5; ++l) prefetch(grp[i] + kPrefetchBytes + 64 * l);
+      }
+      const float* prep = a.prep + g * kGroupFloats;
+      int t0 = 0;
+      for (; t0 + TB <= T; t0 += TB) {
+        group_block<R, TB, T>(grp, prep + t0 * a.prep_stride, a.prep_stride, &acc[0][t0]);
+      }
+      if constexpr (T % TB != 0) {
+        group_block<R, T % TB, T>(grp, prep + t0 * a.prep_stride, a.prep_stride, &acc[0][t0]);
+      }
+    }
+  }
+
+  template <int R, int T>
+  [[gnu::noinline]] static void tile(const TileArgs& a, float* out) {
+    __m256 acc[R][T];
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
+    }
+    if constexpr (T <= 2) {  // decode shapes: a row at a time, accumulators in registers
+      for (int i = 0; i < R; ++i) {
+        row_groups<T>(a.w + i * a.row_stride, a.nb / 8, a.prep, a.prep_stride, acc[i]);
+      }
+    } else {
+      gemm_groups<R, T>(a, acc);
+    }
+    finish<Q8_0x8Kernel, R, T>(a, acc, out);
   }
 };
 
@@ -209,5 +373,6 @@ float vec_dot_q8_0_q8_0(int64_t n, const void* x, const void* y) {
 }
 
 QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q8_0, Q8_0Kernel)
+QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q8_0x8, Q8_0x8Kernel)
 
 }  // namespace quanta::kernels::avx2

@@ -81,10 +81,15 @@ struct Shaped : K {
   static constexpr int kTokens = T;
 };
 
-// Blocks per segment of the reduction for kernel K (see kSegFloats).
+// Blocks per segment of the reduction for kernel K (see kSegFloats), or K::kSegBlocks where
+// K fixes it (a kernel bit-identical with another one keeps that one's segments).
 template <class K>
 constexpr int64_t segment_blocks() {
-  return K::kPrep > 0 ? (kSegFloats / (K::kPrep * K::kTokens)) & ~int64_t{7} : int64_t{1} << 40;
+  if constexpr (requires { K::kSegBlocks; }) {
+    return K::kSegBlocks;
+  } else {
+    return K::kPrep > 0 ? (kSegFloats / (K::kPrep * K::kTokens)) & ~int64_t{7} : int64_t{1} << 40;
+  }
 }
 
 // matmul_rows with the tile shape S::kRows x S::kTokens; K (the base kernel) fixes the

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <initializer_list>
 #include <random>
 #include <string>
 #include <vector>
@@ -196,16 +197,14 @@ TEST(Gemm, RowSplitsOfManyTokensAreExact) {
   }
 }
 
-// Q4_0 in WeightLayout::kQ4_0x8: exact round trip and dequantization; on every path (the
+// Weights of `type` in `layout`: exact round trip and dequantization; on every path (the
 // reference too) each token's products equal the GGUF layout's bit for bit, alone or in a
-// batch, over row splits, and with rows of no full group, groups only, and groups + tail.
-TEST(Gemm, RepackedQ4_0EqualsGgufLayout) {
+// batch, over row splits, and with rows of no full group, groups only, and groups + tail
+// (lengths `ks`).
+void check_repacked(GgmlType type, WeightLayout layout, std::initializer_list<int64_t> ks) {
   std::mt19937 rng(34);
-  const GgmlType type = GgmlType::Q4_0;
-  const WeightLayout layout = WeightLayout::kQ4_0x8;
-  EXPECT_FALSE(layout_fits(layout, GgmlType::Q8_0, 256));
   const int64_t n_rows = 13, n_tokens = 23;
-  for (int64_t k : {32, 256, 352, 2144}) {
+  for (int64_t k : ks) {
     ASSERT_TRUE(layout_fits(layout, type, k));
     const std::vector<uint8_t> w = random_rows(rng, type, n_rows, k);
     const size_t wb = row_size(type, k), ab = row_size(act_type(type), k);
@@ -245,6 +244,18 @@ TEST(Gemm, RepackedQ4_0EqualsGgufLayout) {
       }
     }
   }
+}
+
+TEST(Gemm, RepackedQ4_0EqualsGgufLayout) {
+  EXPECT_FALSE(layout_fits(WeightLayout::kQ4_0x8, GgmlType::Q8_0, 256));
+  check_repacked(GgmlType::Q4_0, WeightLayout::kQ4_0x8, {32, 256, 352, 2144});
+}
+
+// Q8_0 in WeightLayout::kQ8_0x8, also past one segment of the reduction (240 blocks).
+TEST(Gemm, RepackedQ8_0EqualsGgufLayout) {
+  EXPECT_FALSE(layout_fits(WeightLayout::kQ8_0x8, GgmlType::Q4_0, 256));
+  EXPECT_FALSE(layout_fits(WeightLayout::kQ8_0x8, GgmlType::Q8_0, 48));
+  check_repacked(GgmlType::Q8_0, WeightLayout::kQ8_0x8, {32, 256, 352, 2144, 8032});
 }
 
 }  // namespace

@@ -1,11 +1,14 @@
 // ops::MatmulGroupPlan against separate ops::matmul calls: bit-identical for every weight
 // type on every kernel path (ref, avx2, ... via kernels::select, as QUANTA_FORCE_ISA does),
 // for mixed types, token counts, part counts and with RMSNorm fused into the conversion;
-// and the plan's row split covers every row once, on the grain, balanced by bytes.
+// the bias + RoPE epilogue equals ops::add + ops::rope_apply after the product, bit for bit,
+// in both pairings; and the plan's row split covers every row once, on the grain, balanced
+// by bytes.
 #include "ops/matmul_group.h"
 
 #include <gtest/gtest.h>
 
+#include <numeric>
 #include <string>
 
 #include "grouped_matmul_util.h"
@@ -83,6 +86,69 @@ TEST(MatmulGroup, MixedTypesConvertOncePerVecDotType) {
   kernels::select(kernels::available_isas().back());
 }
 
+// Q (n_head heads), K (n_kv heads) with biases and RoPE in the epilogue, V with a bias only,
+// against separate products followed by the unfused passes.
+void expect_rope_epilogue_matches(RopeStyle style, int32_t head_dim, int32_t n_rot, int n_parts,
+                                  int64_t n_tokens, GgmlType type, std::mt19937& rng,
+                                  ThreadPool& pool) {
+  const int64_t k = 256;
+  const int32_t n_head = 6, n_kv = 2;
+  const Matrix q = testing::random_matrix(rng, type, n_head * head_dim, k);
+  const Matrix kk = testing::random_matrix(rng, type, n_kv * head_dim, k);
+  const Matrix v = testing::random_matrix(rng, type, n_kv * head_dim, k);
+  const WeightView views[3] = {q.view, kk.view, v.view};
+  const int32_t align = rope_row_align(style, head_dim);
+  const int32_t row_align[3] = {align, align, 1};
+  const MatmulGroupPlan plan(views, 3, n_parts, row_align);
+  const std::vector<float> freq_factors = testing::random_floats(rng, n_rot / 2, 2.0f);
+  RopeParams params;
+  params.style = style;
+  params.n_rot = n_rot;
+  params.freq_base = 10000.0f;
+  params.freq_factors = n_rot == head_dim ? nullptr : freq_factors.data();
+  std::vector<float> cos_sin(n_tokens * n_rot);
+  for (int64_t t = 0; t < n_tokens; ++t) rope_cache(params, 3 + 7 * t, &cos_sin[t * n_rot]);
+  const RopeEpilogue rope{params, cos_sin.data(), head_dim};
+  std::vector<std::vector<float>> biases, ys;
+  for (const WeightView& w : views) {
+    biases.push_back(testing::random_floats(rng, w.n_rows));
+    ys.emplace_back(n_tokens * w.n_rows, -7.0f);
+  }
+  const MatmulOutput outs[3] = {{ys[0].data(), views[0].n_rows, biases[0].data(), &rope},
+                                {ys[1].data(), views[1].n_rows, biases[1].data(), &rope},
+                                {ys[2].data(), views[2].n_rows, biases[2].data(), nullptr}};
+  const std::vector<float> x = testing::random_floats(rng, n_tokens * k, 0.3f);
+  AlignedBuffer scratch(plan.scratch_bytes(n_tokens));
+  plan.run({x.data(), k, n_tokens}, outs, scratch.data(), pool);
+  const int32_t n_heads[3] = {n_head, n_kv, n_kv};
+  for (int i = 0; i < 3; ++i) {
+    std::vector<float> want = testing::separate_matmul(views[i], x, n_tokens, pool);
+    const int64_t n = views[i].n_rows;
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      add(&want[t * n], biases[i].data(), n);
+      if (i < 2) rope_apply(params, &cos_sin[t * n_rot], &want[t * n], n_heads[i], head_dim);
+    }
+    EXPECT_EQ(ys[i], want) << (style == RopeStyle::kNorm ? "norm" : "neox") << " head_dim "
+                           << head_dim << " n_rot " << n_rot << " parts " << n_parts
+                           << " tokens " << n_tokens << " weight " << i;
+  }
+  for (int p = 0; p < n_parts; ++p) {
+    for (int i = 0; i < 2; ++i) EXPECT_EQ(plan.row_begin(p, i) % align, 0);
+  }
+}
+
+TEST(MatmulGroup, BiasAndRopeEpilogueBitIdenticalToSeparatePasses) {
+  std::mt19937 rng(13);
+  ThreadPool pool(2);
+  for (RopeStyle style : {RopeStyle::kNorm, RopeStyle::kNeox}) {
+    for (int parts : {1, 2, 3, 5}) {
+      expect_rope_epilogue_matches(style, 8, 8, parts, 3, GgmlType::Q8_0, rng, pool);
+      expect_rope_epilogue_matches(style, 64, 64, parts, 1, GgmlType::Q4_0, rng, pool);
+      expect_rope_epilogue_matches(style, 48, 32, parts, 4, GgmlType::F16, rng, pool);
+    }
+  }
+}
+
 TEST(MatmulGroup, PlanCoversEveryRowOnceBalancedByBytes) {
   const WeightView ws[3] = {{GgmlType::Q4_0, 2048, 2048, 1152, nullptr},
                             {GgmlType::Q4_0, 2048, 256, 1152, nullptr},
@@ -110,6 +176,16 @@ TEST(MatmulGroup, PlanCoversEveryRowOnceBalancedByBytes) {
       }
       // Each boundary moves at most half a grain of the widest rows from its byte target.
       EXPECT_NEAR(bytes, total / parts, MatmulGroupPlan::kGroupGrain * 1680.0) << parts << " " << p;
+    }
+  }
+  // A RoPE alignment makes the grain its least common multiple with kGroupGrain.
+  const int32_t align[3] = {128, 24, 1};
+  const MatmulGroupPlan plan(ws, 3, 7, align);
+  for (int i = 0; i < 3; ++i) {
+    const int64_t grain = std::lcm<int64_t>(MatmulGroupPlan::kGroupGrain, align[i]);
+    EXPECT_EQ(plan.grain(i), grain);
+    for (int p = 0; p < 7; ++p) {
+      EXPECT_TRUE(plan.row_begin(p, i) % grain == 0 || plan.row_begin(p, i) == ws[i].n_rows);
     }
   }
 }
