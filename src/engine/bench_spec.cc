@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <memory>
 
 #include "core/error.h"
@@ -65,7 +64,7 @@ SpecBenchResult run_spec_bench(const models::Model& target, const models::Model*
     models::ContextOptions d = copts;
     d.n_outputs = 1;
     // The draft and the target run in turn on this thread: one pool, no idle spinners.
-    if (std::getenv("QUANTA_TMP_SEPARATE_POOLS") == nullptr) d.pool = &ctx.pool();
+    d.pool = &ctx.pool();
     dctx = std::make_unique<models::Context>(*draft, d);
     drafter = std::make_unique<ModelDrafter>(*dctx, ctx.n_vocab(), o.sampling);
     r.drafter = "draft model";

@@ -58,8 +58,9 @@ KernelTable make_avx2() {
   set(T::Q6_K, nullptr, avx2::vec_dot_q6_K_q8_K);
   set(T::Q8_K, avx2::from_float_q8_K, nullptr);
   t.matmul_rows = avx2::matmul_rows;
-  // Q4_0 weights repacked at load: transposed groups (kernels/repack.h).
+  // Q4_0 and Q8_0 weights repacked at load: transposed groups (kernels/repack.h).
   t.preferred_layout[static_cast<uint32_t>(T::Q4_0)] = WeightLayout::kQ4_0x8;
+  t.preferred_layout[static_cast<uint32_t>(T::Q8_0)] = WeightLayout::kQ8_0x8;
   t.packed_rows[static_cast<int>(WeightLayout::kQ4_0x8)] = avx2::matmul_rows_packed_q4_0x8;
   t.packed_rows[static_cast<int>(WeightLayout::kQ8_0x8)] = avx2::matmul_rows_packed_q8_0x8;
   return t;

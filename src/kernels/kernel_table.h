@@ -11,7 +11,7 @@
 
 namespace quanta::kernels {
 
-// y[r * y_stride + t] for rows r in [row_begin, row_end) and tokens t in [0, n_tokens):
+// y[t * y_stride + r] for rows r in [row_begin, row_end) and tokens t in [0, n_tokens):
 // dot(weight row r, activation row t). Weight rows are `row_bytes` apart; activation rows
 // are already in the weight type's vec_dot_type, `act_row_bytes` apart.
 using MatmulRowsFn = void (*)(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,

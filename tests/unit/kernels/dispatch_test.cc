@@ -41,13 +41,15 @@ TEST(Dispatch, SelectSwitchesTheActiveTable) {
     }
   }
   select(available_isas().back());
-  // The reference never asks for repacking; AVX2 repacks Q4_0.
+  // The reference never asks for repacking; AVX2 repacks Q4_0 and Q8_0.
   for (uint32_t code = 0; code < kGgmlTypeCount; ++code) {
     EXPECT_EQ(reference().preferred_layout[code], WeightLayout::kGguf) << code;
   }
   if (std::string(active().isa) == "avx2") {
     EXPECT_EQ(active().preferred_layout[static_cast<uint32_t>(GgmlType::Q4_0)],
               WeightLayout::kQ4_0x8);
+    EXPECT_EQ(active().preferred_layout[static_cast<uint32_t>(GgmlType::Q8_0)],
+              WeightLayout::kQ8_0x8);
   }
 }
 

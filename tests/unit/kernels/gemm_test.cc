@@ -110,7 +110,8 @@ TEST(Gemm, LargeProductsMatchReference) {
 // Q8_0 weights at the ends of int8 (-128 is never written by the quantizer but is a valid
 // stored value) against activations at +-127: the decode and GEMM paths compute each block's
 // integer sum differently (maddubs with the sign moved, int16 madd), so both must be exact
-// there too: batch results equal each token alone, and the f64 dot product.
+// there too: batch results equal each token alone, and the f64 dot product; the repacked
+// layout (kQ8_0x8) gives the same bits.
 TEST(Gemm, Q8_0ExtremeLevelsAreExactInEveryPath) {
   std::mt19937 rng(34);
   const int64_t n_rows = 5, k = 32 * 19, n_tokens = 14;  // 2 groups of 8 and a tail of 3
@@ -142,6 +143,17 @@ TEST(Gemm, Q8_0ExtremeLevelsAreExactInEveryPath) {
             << isa << " token " << t << " row " << r;
       }
     }
+    // The same weights in WeightLayout::kQ8_0x8 give the same bits, in a batch and alone.
+    std::vector<uint8_t> packed(w.size());
+    repack_rows(WeightLayout::kQ8_0x8, GgmlType::Q8_0, k, w.data(), packed.data(), n_rows);
+    const MatmulRowsFn packed_rows = active().rows_fn(WeightLayout::kQ8_0x8);
+    std::vector<float> got(n_rows * n_tokens, -1.0f);
+    packed_rows(GgmlType::Q8_0, packed.data(), rb, k, act.data(), rb, n_tokens, got.data(), n_rows,
+                0, n_rows);
+    EXPECT_EQ(got, batch) << isa;
+    packed_rows(GgmlType::Q8_0, packed.data(), rb, k, &act[3 * rb], rb, 1, got.data(), n_rows, 0,
+                n_rows);
+    for (int64_t r = 0; r < n_rows; ++r) ASSERT_EQ(got[r], batch[3 * n_rows + r]) << isa << r;
   }
 }
 

@@ -2,17 +2,26 @@
 // the same logits; two sequences batched together (their KV blocks interleaved in the pool)
 // give the same logits as each alone; threads do not change results. Q4_0 weights repacked
 // at load (kernels/repack.h) give the same logits as the GGUF layout on the same path.
+// Contexts sharing one thread pool (speculative draft + target) match contexts with their
+// own pools, allocate nothing per token, and overlapping calls on a shared pool abort.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <thread>
+#include <utility>
 #include <vector>
 
+#include "core/error.h"
+#include "core/thread_pool.h"
 #include "engine/generator.h"
 #include "kernels/kernel_table.h"
 #include "kernels/repack.h"
 #include "models/context.h"
 #include "models/model.h"
 #include "models/synthetic.h"
+#include "testlib/alloc_counter.h"
 #include "testlib/shared_data.h"
 
 namespace quanta::models {
@@ -106,10 +115,14 @@ TEST_P(Forward, TwoSequencesInOneBatchMatchSeparateRuns) {
 INSTANTIATE_TEST_SUITE_P(Archs, Forward, ::testing::Values("llama", "qwen2"));
 
 // Loaded under the reference path a model keeps the GGUF layout; under a path that prefers
-// another layout its Q4_0 matrices are repacked (same values), and the logits equal those
-// of the same path multiplying the GGUF layout, bit for bit, in one batch and token by token.
-TEST(ForwardRepacked, SameLogitsAsGgufLayout) {
-  const std::string path = testlib::shared_path("models/syn-llama-gqa-q4_0.gguf");
+// another layout (Q4_0 and Q8_0 on AVX2) its matrices are repacked (same values), and the
+// logits equal those of the same path multiplying the GGUF layout, bit for bit, in one batch
+// and token by token.
+class ForwardRepacked : public ::testing::TestWithParam<std::pair<const char*, GgmlType>> {};
+
+TEST_P(ForwardRepacked, SameLogitsAsGgufLayout) {
+  const auto [file, type] = GetParam();
+  const std::string path = testlib::shared_path(std::string("models/") + file);
   const std::string best = kernels::available_isas().back();
   kernels::select("ref");
   const auto plain = Model::load(path);
@@ -118,9 +131,9 @@ TEST(ForwardRepacked, SameLogitsAsGgufLayout) {
   EXPECT_EQ(plain->weights().layers[0].wq.layout, kernels::WeightLayout::kGguf);
   const auto packed = Model::load(path);
   const kernels::WeightLayout want =
-      kernels::active().preferred_layout[static_cast<uint32_t>(GgmlType::Q4_0)];
+      kernels::active().preferred_layout[static_cast<uint32_t>(type)];
   const ops::WeightView& wq = packed->weights().layers[0].wq;
-  ASSERT_EQ(wq.type, GgmlType::Q4_0);
+  ASSERT_EQ(wq.type, type);
   EXPECT_EQ(wq.layout, want);
   if (want != kernels::WeightLayout::kGguf) {
     EXPECT_NE(packed->weights().repacked, nullptr);
@@ -136,6 +149,88 @@ TEST(ForwardRepacked, SameLogitsAsGgufLayout) {
     EXPECT_EQ(logits_by_chunks(*packed, chunk, 2), logits_by_chunks(*plain, chunk, 2))
         << "chunk " << chunk;
   }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, ForwardRepacked,
+                         ::testing::Values(std::pair{"syn-llama-gqa-q4_0.gguf", GgmlType::Q4_0},
+                                           std::pair{"syn-llama-gqa-q8_0.gguf", GgmlType::Q8_0}));
+
+// Two models decoding in turn, as a speculative draft and target do: greedy tokens of each,
+// with every step's logits appended to `out`; returns the allocations during the turns.
+int64_t decode_in_turns(Context& a, Context& b, std::vector<float>& out) {
+  Generator ga(a), gb(b);
+  const float* la = ga.prefill(kPrompt.data(), static_cast<int32_t>(kPrompt.size()));
+  const float* lb = gb.prefill(kPrompt.data(), static_cast<int32_t>(kPrompt.size()));
+  const auto argmax = [](const float* l, int32_t n) {
+    return static_cast<int32_t>(std::max_element(l, l + n) - l);
+  };
+  la = ga.decode(argmax(la, a.n_vocab()));  // first decode steps may warm up lazy state
+  lb = gb.decode(argmax(lb, b.n_vocab()));
+  std::vector<int32_t> tokens;
+  tokens.reserve(64);
+  const int64_t before = testlib::allocation_count();
+  for (int step = 0; step < 12; ++step) {
+    const int32_t ta = argmax(la, a.n_vocab()), tb = argmax(lb, b.n_vocab());
+    tokens.push_back(ta);
+    tokens.push_back(tb);
+    la = ga.decode(ta);
+    lb = gb.decode(tb);
+  }
+  const int64_t allocations = testlib::allocation_count() - before;
+  out.insert(out.end(), la, la + a.n_vocab());
+  out.insert(out.end(), lb, lb + b.n_vocab());
+  for (int32_t t : tokens) out.push_back(static_cast<float>(t));
+  return allocations;
+}
+
+TEST(SharedPool, ContextsInTurnOnOnePoolMatchOwnPools) {
+  const auto llama = load_synthetic("llama");
+  const auto qwen = load_synthetic("qwen2");
+  ThreadPool pool(2);
+  ContextOptions o;
+  o.n_ctx = 64;
+  o.pool = &pool;
+  Context a(*llama, o);
+  Context b(*qwen, a.options());  // a context made from another's options shares its pool
+  EXPECT_EQ(&a.pool(), &pool);
+  EXPECT_EQ(&b.pool(), &pool);
+  EXPECT_EQ(a.options().n_threads, 2);
+  std::vector<float> shared, separate;
+  EXPECT_EQ(decode_in_turns(a, b, shared), 0) << "allocations while decoding in turns";
+
+  ContextOptions own;
+  own.n_ctx = 64;
+  own.n_threads = 2;
+  Context a2(*llama, own), b2(*qwen, own);
+  EXPECT_NE(&a2.pool(), &b2.pool());
+  EXPECT_EQ(a2.options().pool, &a2.pool());
+  decode_in_turns(a2, b2, separate);
+  EXPECT_EQ(shared, separate);
+
+  ContextOptions bad = o;
+  bad.n_threads = 3;  // not the pool's size
+  EXPECT_THROW(Context(*llama, bad), Error);
+}
+
+// The pool's one-call-at-a-time rule, which sharing relies on, is enforced: a call from a
+// second thread while another thread's call runs aborts instead of corrupting the job.
+TEST(SharedPoolDeathTest, OverlappingCallsFromTwoThreadsAbort) {
+  EXPECT_DEATH(
+      {
+        ThreadPool pool(2);
+        std::atomic<bool> inside{false};
+        std::thread other([&] {
+          pool.parallel_for(2, 1, [&](int64_t, int64_t, int thread) {
+            if (thread != 0) return;
+            inside.store(true);
+            for (;;) std::this_thread::yield();  // holds the pool until the process dies
+          });
+        });
+        while (!inside.load()) std::this_thread::yield();
+        pool.parallel_for(2, 1, [](int64_t, int64_t) {});
+        other.join();
+      },
+      "busy_");
 }
 
 }  // namespace

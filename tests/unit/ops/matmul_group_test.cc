@@ -129,8 +129,8 @@ void expect_rope_epilogue_matches(RopeStyle style, int32_t head_dim, int32_t n_r
       if (i < 2) rope_apply(params, &cos_sin[t * n_rot], &want[t * n], n_heads[i], head_dim);
     }
     EXPECT_EQ(ys[i], want) << (style == RopeStyle::kNorm ? "norm" : "neox") << " head_dim "
-                           << head_dim << " n_rot " << n_rot << " parts " << n_parts
-                           << " tokens " << n_tokens << " weight " << i;
+                           << head_dim << " n_rot " << n_rot << " parts " << n_parts << " tokens "
+                           << n_tokens << " weight " << i;
   }
   for (int p = 0; p < n_parts; ++p) {
     for (int i = 0; i < 2; ++i) EXPECT_EQ(plan.row_begin(p, i) % align, 0);
