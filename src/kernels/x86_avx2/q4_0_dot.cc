@@ -102,62 +102,57 @@ struct Q4_0Kernel {
     }
   }
 
-  // One full group of one row against T tokens (prepared data `prep`, token stride
-  // `prep_stride`); inlined into a loop over the groups of one row, so the T accumulators
-  // stay in registers.
-  template <int T>
-  [[gnu::always_inline]] static inline void group_row(const uint8_t* blk, const float* prep,
-                                                      int64_t prep_stride, __m256* acc) {
-    const __m256i ones16 = _mm256_set1_epi16(1);
-    __m256i v[8];
-    levels(blk, v);
-    const __m256 dx = load_f16x8_strided(blk, kWBytes);
-    for (int t = 0; t < T; ++t) {
-      const float* p = prep + t * prep_stride;
-      const auto* y = reinterpret_cast<const uint8_t*>(p + 16);
-      __m256i s = _mm256_maddubs_epi16(v[0], loadu256(y));
-      for (int m = 1; m < 8; ++m) {
-        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(v[m], loadu256(y + 32 * m)));
-      }
-      const __m256 c = _mm256_fmadd_ps(dx, _mm256_loadu_ps(p + 8), acc[t]);
-      const __m256 scale = _mm256_mul_ps(dx, _mm256_loadu_ps(p));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s, ones16)), scale, c);
+  // The 8 block scales of a group (F16 in each block's first two bytes).
+  static __m256 scales(const uint8_t* blk) { return load_f16x8_strided(blk, kWBytes); }
+
+  // One (row, token) pair of a group: the transposed levels v against the token's prepared
+  // data p, added to acc with the row's block scales dx.
+  [[gnu::always_inline]] static inline void token_dot(const __m256i* v, __m256 dx, const float* p,
+                                                      __m256& acc) {
+    const auto* y = reinterpret_cast<const uint8_t*>(p + 16);
+    __m256i s = _mm256_maddubs_epi16(v[0], loadu256(y));
+    for (int m = 1; m < 8; ++m) {
+      s = _mm256_add_epi16(s, _mm256_maddubs_epi16(v[m], loadu256(y + 32 * m)));
     }
+    const __m256 c = _mm256_fmadd_ps(dx, _mm256_loadu_ps(p + 8), acc);
+    const __m256 scale = _mm256_mul_ps(dx, _mm256_loadu_ps(p));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s, _mm256_set1_epi16(1))), scale, c);
   }
 
-  // The full groups of one row against T tokens (a row of a tile).
-  template <int T>
-  [[gnu::noinline]] static void row_groups(const uint8_t* w, int64_t groups, const float* prep,
-                                           int64_t prep_stride, __m256* acc_io) {
+  // The full groups of one row against T tokens (a row of a tile), the T accumulators in
+  // registers; F is the weight layout (F::levels and F::scales read a group of 8 blocks,
+  // 144 bytes in both layouts).
+  template <class F, int T>
+  [[gnu::noinline]] static void row_groups_of(const uint8_t* w, int64_t groups, const float* prep,
+                                              int64_t prep_stride, __m256* acc_io) {
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = acc_io[t];
     for (int64_t g = 0; g < groups; ++g) {
-      const uint8_t* blk = w + 8 * g * kWBytes;
-      for (int l = 0; l < 3; ++l) prefetch(blk + kPrefetchBytes + 64 * l);  // never faults
-      group_row<T>(blk, prep + g * kGroupFloats, prep_stride, acc);
+      const uint8_t* grp = w + 8 * g * kWBytes;
+      for (int l = 0; l < 3; ++l) prefetch(grp + kPrefetchBytes + 64 * l);  // never faults
+      __m256i v[8];
+      F::levels(grp, v);
+      const __m256 dx = F::scales(grp);
+      const float* pg = prep + g * kGroupFloats;
+      for (int t = 0; t < T; ++t) token_dot(v, dx, pg + t * prep_stride, acc[t]);
     }
     for (int t = 0; t < T; ++t) acc_io[t] = acc[t];
+  }
+
+  template <int T>
+  static void row_groups(const uint8_t* w, int64_t groups, const float* prep, int64_t prep_stride,
+                         __m256* acc_io) {
+    row_groups_of<Q4_0Kernel, T>(w, groups, prep, prep_stride, acc_io);
   }
 
   // One full group of one row against nt tokens, the accumulators in memory (a load and a
   // store per ~20 vector operations): the transposed levels serve many tokens.
   [[gnu::noinline]] static void group_row_many(const uint8_t* blk, const float* prep,
                                                int64_t prep_stride, int nt, __m256* acc) {
-    const __m256i ones16 = _mm256_set1_epi16(1);
     __m256i v[8];
     levels(blk, v);
-    const __m256 dx = load_f16x8_strided(blk, kWBytes);
-    for (int t = 0; t < nt; ++t) {
-      const float* p = prep + t * prep_stride;
-      const auto* y = reinterpret_cast<const uint8_t*>(p + 16);
-      __m256i s = _mm256_maddubs_epi16(v[0], loadu256(y));
-      for (int m = 1; m < 8; ++m) {
-        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(v[m], loadu256(y + 32 * m)));
-      }
-      const __m256 c = _mm256_fmadd_ps(dx, _mm256_loadu_ps(p + 8), acc[t]);
-      const __m256 scale = _mm256_mul_ps(dx, _mm256_loadu_ps(p));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s, ones16)), scale, c);
-    }
+    const __m256 dx = scales(blk);
+    for (int t = 0; t < nt; ++t) token_dot(v, dx, prep + t * prep_stride, acc[t]);
   }
 
   template <int R, int T>
@@ -242,44 +237,16 @@ struct Q4_0x8Kernel : Q4_0Kernel {
 
   static __m256 scales(const uint8_t* grp) { return _mm256_cvtph_ps(loadu128(grp + 128)); }
 
-  // One group (weights `grp`) of one row against T tokens, accumulators in registers.
   template <int T>
-  [[gnu::always_inline]] static inline void group_row(const uint8_t* grp, const float* prep,
-                                                      int64_t prep_stride, __m256* acc) {
-    const __m256i ones16 = _mm256_set1_epi16(1);
-    __m256i v[8];
-    levels(grp, v);
-    const __m256 dx = scales(grp);
-    for (int t = 0; t < T; ++t) {
-      const float* p = prep + t * prep_stride;
-      const auto* y = reinterpret_cast<const uint8_t*>(p + 16);
-      __m256i s = _mm256_maddubs_epi16(v[0], loadu256(y));
-      for (int m = 1; m < 8; ++m) {
-        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(v[m], loadu256(y + 32 * m)));
-      }
-      const __m256 c = _mm256_fmadd_ps(dx, _mm256_loadu_ps(p + 8), acc[t]);
-      const __m256 scale = _mm256_mul_ps(dx, _mm256_loadu_ps(p));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s, ones16)), scale, c);
-    }
-  }
-
-  template <int T>
-  [[gnu::noinline]] static void row_groups(const uint8_t* w, int64_t groups, const float* prep,
-                                           int64_t prep_stride, __m256* acc_io) {
-    __m256 acc[T];
-    for (int t = 0; t < T; ++t) acc[t] = acc_io[t];
-    for (int64_t g = 0; g < groups; ++g) {
-      const uint8_t* grp = w + g * kGroupBytes;
-      for (int l = 0; l < 3; ++l) prefetch(grp + kPrefetchBytes + 64 * l);  // never faults
-      group_row<T>(grp, prep + g * kGroupFloats, prep_stride, acc);
-    }
-    for (int t = 0; t < T; ++t) acc_io[t] = acc[t];
+  static void row_groups(const uint8_t* w, int64_t groups, const float* prep, int64_t prep_stride,
+                         __m256* acc_io) {
+    row_groups_of<Q4_0x8Kernel, T>(w, groups, prep, prep_stride, acc_io);
   }
 
   // One group of R rows (group bytes at grp[i]) against TB tokens: the R x TB int16 sums
   // over the 8 steps in registers (each weight vector loaded and unpacked for TB tokens,
   // each activation vector for R rows), then each (row, token) accumulator acc[i * T + t]
-  // (in memory) is updated as in group_row.
+  // (in memory) is updated as in token_dot.
   template <int R, int TB, int T>
   [[gnu::always_inline]] static inline void group_block(const uint8_t* const* grp,
                                                         const float* prep, int64_t prep_stride,
