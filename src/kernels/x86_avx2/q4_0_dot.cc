@@ -290,23 +290,7 @@ struct Q4_0x8Kernel : Q4_0Kernel {
   // The full groups of R rows against T tokens in register blocks of kBlockTokens tokens.
   template <int R, int T>
   [[gnu::noinline]] static void gemm_groups(const TileArgs& a, __m256 (&acc)[R][T]) {
-    constexpr int TB = kBlockTokens;
-    const int64_t groups = a.nb / 8;
-    for (int64_t g = 0; g < groups; ++g) {
-      const uint8_t* grp[R];
-      for (int i = 0; i < R; ++i) {
-        grp[i] = a.w + i * a.row_stride + g * kGroupBytes;
-        for (int l = 0; l < 3; ++l) prefetch(grp[i] + kPrefetchBytes + 64 * l);
-      }
-      const float* prep = a.prep + g * kGroupFloats;
-      int t0 = 0;
-      for (; t0 + TB <= T; t0 += TB) {
-        group_block<R, TB, T>(grp, prep + t0 * a.prep_stride, a.prep_stride, &acc[0][t0]);
-      }
-      if constexpr (T % TB != 0) {
-        group_block<R, T % TB, T>(grp, prep + t0 * a.prep_stride, a.prep_stride, &acc[0][t0]);
-      }
-    }
+    gemm_group_blocks<Q4_0x8Kernel, 3>(a, acc);
   }
 
   template <int R, int T>

@@ -74,6 +74,32 @@ constexpr int64_t round_up8(int64_t v) {
   return (v + 7) & ~int64_t{7};
 }
 
+// The full groups of 8 blocks of R rows against T tokens, for kernels on weights repacked
+// in groups (K::kGroupBytes per group of a row, K::kGroupFloats prepared floats per group of
+// a token): each group's rows are prefetched (kPrefetchLines cache lines each) and run by
+// K::group_block in register blocks of K::kBlockTokens tokens (the last block shorter).
+template <class K, int kPrefetchLines, int R, int T>
+[[gnu::always_inline]] inline void gemm_group_blocks(const TileArgs& a, __m256 (&acc)[R][T]) {
+  constexpr int TB = K::kBlockTokens;
+  for (int64_t g = 0; g < a.nb / 8; ++g) {
+    const uint8_t* grp[R];
+    for (int i = 0; i < R; ++i) {
+      grp[i] = a.w + i * a.row_stride + g * K::kGroupBytes;
+      for (int l = 0; l < kPrefetchLines; ++l) prefetch(grp[i] + kPrefetchBytes + 64 * l);
+    }
+    const float* prep = a.prep + g * K::kGroupFloats;
+    int t0 = 0;
+    for (; t0 + TB <= T; t0 += TB) {
+      K::template group_block<R, TB, T>(grp, prep + t0 * a.prep_stride, a.prep_stride,
+                                        &acc[0][t0]);
+    }
+    if constexpr (T % TB != 0) {
+      K::template group_block<R, T % TB, T>(grp, prep + t0 * a.prep_stride, a.prep_stride,
+                                            &acc[0][t0]);
+    }
+  }
+}
+
 // K's kernel with the tile shape R x T (the GEMM configuration of a kernel).
 template <class K, int R, int T>
 struct Shaped : K {
