@@ -169,7 +169,7 @@ struct Server::Impl {
   bool stream_step(StreamState& st, httplib::DataSink& sink);
   void models(httplib::Response& res) const;
 
-  // Runs a route with ApiError -> error body (and 4xx -> record_rejected).
+  // Runs a route with ApiError -> error body; every error response is counted in the metrics.
   template <class F>
   httplib::Server::Handler guarded(F f) {
     return [this, f](const httplib::Request& req, httplib::Response& res) {
@@ -178,9 +178,10 @@ struct Server::Impl {
       } catch (const ApiError& e) {
         res.status = e.status;
         res.set_content(error_body(e), kJson);
-        if (e.status >= 400 && e.status < 500) engine.record_rejected(e.status);
+        engine.record_error_response(e.status);
       } catch (const std::exception& e) {
         res.status = 500;
+        engine.record_error_response(500);
         res.set_content(error_body(e.what(), "server_error", ""), kJson);
       }
     };
@@ -370,7 +371,7 @@ void Server::Impl::setup() {
   }
   http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;  // a route's own error body
-    if (res.status >= 400 && res.status < 500) engine.record_rejected(res.status);
+    if (res.status >= 400) engine.record_error_response(res.status);
     std::string message = status_message(res.status);
     if (res.status == 404) message = "Unknown endpoint: " + req.method + " " + req.path;
     if (res.status == 413) {

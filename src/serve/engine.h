@@ -143,16 +143,16 @@ class Engine {
   // Queues the request. Throws QueueFull, or quanta::Error for a request the engine cannot
   // ever run (validated already by the API layer; a second line of defence), or once
   // shutdown() began. Rejections are not counted in the metrics: the caller reports them
-  // with record_rejected().
+  // with record_error_response().
   virtual std::shared_ptr<RequestStream> submit(GenerationRequest request) = 0;
   // Stops accepting; with cancel_running, cancels everything in flight, else lets it finish.
   // Blocks until the engine thread is idle and stopped.
   virtual void shutdown(bool cancel_running) = 0;
   // Prometheus text exposition (format 0.0.4) of every metric. Thread-safe.
   virtual std::string metrics_text() const = 0;
-  // Counts a request rejected before reaching the engine (4xx), by HTTP status, in metrics.
-  virtual void record_rejected(int http_status) = 0;
-  virtual int32_t n_running() const = 0;  // sequences (choices) holding KV blocks
+  // Counts an error response (4xx: rejected, 5xx: failed) by HTTP status, in metrics.
+  virtual void record_error_response(int http_status) = 0;
+  virtual int32_t n_running() const = 0;  // sequences (choices) holding KV blocks (not requests)
   virtual int32_t n_waiting() const = 0;  // requests submitted and not yet scheduled
   // Free blocks include cached prefix blocks no sequence holds (evicted on demand), so with
   // nothing running kv_blocks_free() == kv_blocks_total(). Updated before any stream that

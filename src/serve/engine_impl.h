@@ -96,7 +96,7 @@ class EngineImpl final : public Engine {
   std::shared_ptr<RequestStream> submit(GenerationRequest request) override;
   void shutdown(bool cancel_running) override;
   std::string metrics_text() const override { return metrics_.text(); }
-  void record_rejected(int http_status) override { metrics_.record_rejected(http_status); }
+  void record_error_response(int http_status) override { metrics_.record_error_response(http_status); }
   int32_t n_running() const override { return running_.load(std::memory_order_relaxed); }
   int32_t n_waiting() const override;
   int32_t kv_blocks_free() const override { return blocks_free_.load(std::memory_order_relaxed); }
@@ -131,6 +131,7 @@ class EngineImpl final : public Engine {
   void finish_request(LiveRequest& r);  // metrics and queue count of a request's end
   void fail_all(const char* why);
   void publish_gauges();
+  int32_t n_running_requests() const;  // live requests with a choice in the running set
 
   const models::Model& model_;
   const tokenizer::Tokenizer& tokenizer_;

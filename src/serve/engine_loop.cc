@@ -397,12 +397,30 @@ void EngineImpl::fail_all(const char* why) {
   choices_.clear();
 }
 
+int32_t EngineImpl::n_running_requests() const {
+  // Distinct owners without allocating (a request's choices are few; running sets are small).
+  const auto owner = [this](const Request* r) -> const LiveRequest* {
+    const auto it = choices_.find(r->id);
+    return it == choices_.end() ? nullptr : &it->second->owner;
+  };
+  const auto& running = scheduler_->running();
+  int32_t n = 0;
+  for (size_t i = 0; i < running.size(); ++i) {
+    const LiveRequest* o = owner(running[i]);
+    bool seen = o == nullptr;
+    for (size_t j = 0; j < i && !seen; ++j) seen = owner(running[j]) == o;
+    n += seen ? 0 : 1;
+  }
+  return n;
+}
+
 void EngineImpl::publish_gauges() {
   const kv::BlockPool& pool = ctx_->kv().pool();
   running_.store(scheduler_->n_running(), std::memory_order_relaxed);
   blocks_free_.store(pool.n_free(), std::memory_order_relaxed);
   EngineGauges g;
-  g.running = scheduler_->n_running();
+  g.running = n_running_requests();
+  g.running_sequences = scheduler_->n_running();
   g.waiting = n_waiting();
   g.kv_blocks_used = pool.n_used();
   g.kv_blocks_free = pool.n_free();

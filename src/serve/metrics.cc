@@ -147,9 +147,9 @@ double Metrics::mean_service_seconds() const {
   return sum / static_cast<double>(service_.size());
 }
 
-void Metrics::record_rejected(int http_status) {
+void Metrics::record_error_response(int http_status) {
   std::lock_guard<std::mutex> lock(mu_);
-  ++rejected_[http_status];
+  ++error_responses_[http_status];
 }
 
 void Metrics::set_gauges(const EngineGauges& gauges) {
@@ -173,9 +173,10 @@ std::string Metrics::text() const {
   sample(out, "quanta_requests_total{outcome=\"stop\"}", static_cast<double>(stopped_));
   sample(out, "quanta_requests_total{outcome=\"length\"}", static_cast<double>(length_));
   sample(out, "quanta_requests_total{outcome=\"cancelled\"}", static_cast<double>(cancelled_));
-  for (const auto& [status, n] : rejected_) {
+  for (const auto& [status, n] : error_responses_) {
+    const char* outcome = status < 500 ? "rejected" : "error";
     sample(out,
-           "quanta_requests_total{outcome=\"rejected\",status=\"" + std::to_string(status) + "\"}",
+           strformat("quanta_requests_total{outcome=\"%s\",status=\"%d\"}", outcome, status),
            static_cast<double>(n));
   }
   scalar(out, "quanta_prompt_tokens_total", "counter", "Prompt tokens of finished requests.",
@@ -208,8 +209,11 @@ std::string Metrics::text() const {
   scalar(out, "quanta_preemptions_total", "counter",
          "Sequences preempted when KV blocks ran out (blocks freed, recomputed later).",
          static_cast<double>(gauges_.preemptions));
-  scalar(out, "quanta_requests_running", "gauge", "Requests computing (holding KV blocks).",
-         gauges_.running);
+  scalar(out, "quanta_requests_running", "gauge",
+         "Requests computing (at least one choice holding KV blocks).", gauges_.running);
+  scalar(out, "quanta_sequences_running", "gauge",
+         "Sequences computing (choices holding KV blocks; a request with n > 1 has n).",
+         gauges_.running_sequences);
   scalar(out, "quanta_requests_waiting", "gauge", "Requests queued, not yet scheduled.",
          gauges_.waiting);
   scalar(out, "quanta_kv_blocks_used", "gauge", "KV cache blocks in use.", gauges_.kv_blocks_used);

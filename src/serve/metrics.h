@@ -47,7 +47,8 @@ struct RequestTimes {
 
 // Engine state sampled after every step.
 struct EngineGauges {
-  int32_t running = 0;  // requests (all choices) with blocks
+  int32_t running = 0;            // requests with at least one choice holding blocks
+  int32_t running_sequences = 0;  // choices (sequences) holding blocks: n > 1 counts n
   int32_t waiting = 0;  // requests submitted and not yet scheduled
   int32_t kv_blocks_used = 0;
   int32_t kv_blocks_free = 0;
@@ -76,8 +77,9 @@ class Metrics {
   // the engine picks one per request), prompt tokens, generated tokens of all choices, times.
   void record_request(FinishReason outcome, int32_t prompt_tokens, int32_t completion_tokens,
                       const RequestTimes& times);
-  // A request rejected with an HTTP 4xx before (or by) the engine.
-  void record_rejected(int http_status);
+  // A request answered with an HTTP error: 4xx (rejected before or by the engine) counts as
+  // outcome "rejected", 5xx (a failure of the server) as outcome "error".
+  void record_error_response(int http_status);
   void set_gauges(const EngineGauges& gauges);
   // Mean service time (e2e - queue) of the last kServiceWindow requests that finished with
   // kStop or kLength; 0 before the first.
@@ -97,7 +99,7 @@ class Metrics {
   uint64_t stopped_ = 0;
   uint64_t length_ = 0;
   uint64_t cancelled_ = 0;
-  std::map<int, uint64_t> rejected_;  // by HTTP status
+  std::map<int, uint64_t> error_responses_;  // by HTTP status
   uint64_t prompt_tokens_ = 0;
   uint64_t generation_tokens_ = 0;
   std::deque<double> service_;  // [<= kServiceWindow] service seconds, most recent last

@@ -136,7 +136,7 @@ class FakeEngine : public serve::Engine {
     }
   }
   std::string metrics_text() const override { return "# TYPE fake_metric gauge\nfake_metric 1\n"; }
-  void record_rejected(int http_status) override {
+  void record_error_response(int http_status) override {
     std::lock_guard<std::mutex> lock(mu_);
     rejected_.push_back(http_status);
   }

@@ -71,6 +71,16 @@ TEST(EngineLifecycle, CancelFreesEveryBlockAtTheNextStep) {
   auto s = e->submit(r);
   std::vector<ChoiceDelta> got;
   wait_first_delta(*s, got);
+  // One request with two choices computing: one request, two sequences in the gauges.
+  const auto shows = [&](const char* line) {
+    return e->metrics_text().find(std::string(line) + "\n") != std::string::npos;
+  };
+  bool counted = false;
+  for (int i = 0; i < 2000 && !counted; ++i) {
+    counted = shows("quanta_requests_running 1") && shows("quanta_sequences_running 2");
+    if (!counted) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  EXPECT_TRUE(counted) << e->metrics_text();
   s->cancel();
   const Collected c = collect(*s, 2);
   for (const auto& choice : c.choices) {
@@ -111,7 +121,7 @@ TEST(EngineLifecycle, FullQueueThrowsQueueFull) {
   for (auto& s : streams) collect(*s);
   EXPECT_EQ(e->n_waiting(), 0);
   EXPECT_EQ(collect(*e->submit(greedy("Hello", 3))).usage.completion_tokens, 3);
-  e->record_rejected(429);  // what the HTTP layer does with QueueFull
+  e->record_error_response(429);  // what the HTTP layer does with QueueFull
   EXPECT_NE(
       e->metrics_text().find("quanta_requests_total{outcome=\"rejected\",status=\"429\"} 1\n"),
       std::string::npos);

@@ -52,11 +52,13 @@ TEST(Metrics, EveryMetricHasHelpAndTypeAndTheRecordedValues) {
   m.record_request(FinishReason::kStop, 10, 7, t);
   m.record_request(FinishReason::kLength, 4, 16, RequestTimes{});
   m.record_request(FinishReason::kCancelled, 3, 0, RequestTimes{});
-  m.record_rejected(429);
-  m.record_rejected(400);
-  m.record_rejected(429);
+  m.record_error_response(429);
+  m.record_error_response(400);
+  m.record_error_response(429);
+  m.record_error_response(500);
   EngineGauges g;
   g.running = 3;
+  g.running_sequences = 4;
   g.waiting = 2;
   g.kv_blocks_used = 5;
   g.kv_blocks_free = 27;
@@ -93,6 +95,7 @@ TEST(Metrics, EveryMetricHasHelpAndTypeAndTheRecordedValues) {
            "quanta_requests_total{outcome=\"cancelled\"} 1",
            "quanta_requests_total{outcome=\"rejected\",status=\"400\"} 1",
            "quanta_requests_total{outcome=\"rejected\",status=\"429\"} 2",
+           "quanta_requests_total{outcome=\"error\",status=\"500\"} 1",
            "# TYPE quanta_prompt_tokens_total counter",
            "quanta_prompt_tokens_total 17",
            "quanta_generation_tokens_total 23",
@@ -113,6 +116,8 @@ TEST(Metrics, EveryMetricHasHelpAndTypeAndTheRecordedValues) {
            "quanta_preemptions_total 11",
            "# TYPE quanta_requests_running gauge",
            "quanta_requests_running 3",
+           "# TYPE quanta_sequences_running gauge",
+           "quanta_sequences_running 4",
            "quanta_requests_waiting 2",
            "quanta_kv_blocks_used 5",
            "quanta_kv_blocks_free 27",
@@ -140,7 +145,7 @@ TEST(Metrics, EveryMetricHasHelpAndTypeAndTheRecordedValues) {
     EXPECT_EQ(line.rfind(family, 0), 0u) << line << " outside family " << family;
     EXPECT_NE(line.find(' '), std::string::npos) << line;
   }
-  EXPECT_EQ(families.size(), 21u);
+  EXPECT_EQ(families.size(), 22u);
   EXPECT_GT(samples, 60);
 }
 
