@@ -3,8 +3,8 @@
 // CPU time (which other processes on a shared machine distort less than wall time); the
 // best of the repetitions (the least disturbed one) and the median.
 //   gemm_bench [--types q4_0,q8_0] [--rows 2048] [--k 2048] [--tokens 1,16,64] [--reps 5]
-// Types "q4_0x8" / "q8_0x8" are Q4_0 / Q8_0 repacked to WeightLayout::kQ4_0x8 / kQ8_0x8
-// (kernels/repack.h).
+// Types "q4_0x8" / "q8_0x8" are Q4_0 / Q8_0 repacked to WeightLayout::kQ4_0x8 / kQ8_0x8,
+// "f16x16" / "bf16x16" F16 / BF16 in the panel layouts kF16x16 / kBF16x16 (kernels/repack.h).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -84,11 +84,13 @@ int main(int argc, char** argv) {
   std::normal_distribution<float> dist(0.0f, 1.0f);
   for (const std::string& name : types) {
     using quanta::kernels::WeightLayout;
-    const WeightLayout layout = name == "q4_0x8"   ? WeightLayout::kQ4_0x8
-                                : name == "q8_0x8" ? WeightLayout::kQ8_0x8
-                                                   : WeightLayout::kGguf;
+    const WeightLayout layout = name == "q4_0x8"    ? WeightLayout::kQ4_0x8
+                                : name == "q8_0x8"  ? WeightLayout::kQ8_0x8
+                                : name == "f16x16"  ? WeightLayout::kF16x16
+                                : name == "bf16x16" ? WeightLayout::kBF16x16
+                                                    : WeightLayout::kGguf;
     const bool packed = layout != WeightLayout::kGguf;
-    const GgmlType type = type_by_name(packed ? name.substr(0, 4) : name);
+    const GgmlType type = type_by_name(packed ? name.substr(0, name.find('x')) : name);
     const GgmlType act = quanta::type_traits(type).vec_dot_type;
     const size_t rb = quanta::row_size(type, k), ab = quanta::row_size(act, k);
     std::vector<uint8_t> w(rb * rows);

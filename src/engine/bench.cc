@@ -141,6 +141,7 @@ models::ContextOptions context_options(const BenchTest& t, const BenchOptions& b
   models::ContextOptions o;
   o.n_threads = b.n_threads;
   o.kv_type = b.kv_type;
+  o.kv_transform = b.kv_transform;
   if (t.kind == TestKind::kPrompt) {
     o.n_ctx = t.n_prompt;
     o.n_batch = t.n_prompt;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kv/kv_transform.h"
 #include "models/model.h"
 #include "quant/types.h"
 
@@ -58,6 +59,7 @@ struct BenchOptions {
   int32_t n_threads = 0;  // 0: all hardware threads
   KvFill kv_fill = KvFill::kPrefill;
   GgmlType kv_type = GgmlType::F16;  // KV cache rows, F16 as llama.cpp's default
+  kv::KeyTransformMode kv_transform = kv::kDefaultKeyTransform;  // quantized kv_type only
   bool warmup = true;                // one untimed forward pass first (maps the weights in)
   double bandwidth = 0.0;            // memory read bandwidth in bytes/s for the roofline; 0: none
   uint64_t seed = 1;                 // token ids and random K/V

@@ -28,6 +28,7 @@ models::ContextOptions context_options(const SpecBenchOptions& o) {
   c.n_outputs = o.spec.draft_max + 1;
   c.n_threads = o.n_threads;
   c.kv_type = o.kv_type;
+  c.kv_transform = o.kv_transform;
   return c;
 }
 

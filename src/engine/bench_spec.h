@@ -10,6 +10,7 @@
 
 #include "engine/sampler.h"
 #include "engine/speculative.h"
+#include "kv/kv_transform.h"
 #include "models/model.h"
 #include "quant/types.h"
 
@@ -24,6 +25,7 @@ struct SpecBenchOptions {
   int32_t repetitions = 3;
   int32_t n_threads = 0;
   GgmlType kv_type = GgmlType::F16;
+  kv::KeyTransformMode kv_transform = kv::kDefaultKeyTransform;  // quantized kv_type only
   std::function<void(const char* phase, int32_t rep)> on_progress;
 
   SpecBenchOptions() { sampling.temperature = 0.0f; }

@@ -18,12 +18,12 @@ namespace {
 // Runs `n_seq` windows at a time through one model and returns their scored logits.
 class WindowRunner {
  public:
-  WindowRunner(const models::Model& model, GgmlType kv_type, int32_t n_ctx, int32_t n_seq,
-               int32_t n_threads)
+  WindowRunner(const models::Model& model, GgmlType kv_type, kv::KeyTransformMode transform,
+               int32_t n_ctx, int32_t n_seq, int32_t n_threads)
       : n_ctx_(n_ctx),
         first_(n_ctx / 2),
         n_seq_(n_seq),
-        ctx_(model, options(kv_type, n_ctx, n_seq, n_threads)) {
+        ctx_(model, options(kv_type, transform, n_ctx, n_seq, n_threads)) {
     for (int32_t s = 0; s < n_seq; ++s) tables_.push_back(ctx_.kv().new_table(n_ctx));
     for (const kv::BlockTable& t : tables_) table_ptrs_.push_back(&t);
     const int32_t n = n_ctx * n_seq;
@@ -68,8 +68,8 @@ class WindowRunner {
   }
 
  private:
-  static models::ContextOptions options(GgmlType kv_type, int32_t n_ctx, int32_t n_seq,
-                                        int32_t n_threads) {
+  static models::ContextOptions options(GgmlType kv_type, kv::KeyTransformMode transform,
+                                        int32_t n_ctx, int32_t n_seq, int32_t n_threads) {
     models::ContextOptions o;
     o.n_ctx = n_ctx;
     o.n_seq = n_seq;
@@ -77,6 +77,7 @@ class WindowRunner {
     o.n_outputs = (n_ctx - 1 - n_ctx / 2) * n_seq;
     o.n_threads = n_threads;
     o.kv_type = kv_type;
+    o.kv_transform = transform;
     return o;
   }
 
@@ -116,11 +117,12 @@ PerplexityResult evaluate_perplexity(const models::Model& model, const std::vect
   if (o.max_chunks > 0) n_chunks = std::min(n_chunks, o.max_chunks);
   const int32_t n_seq = std::max(1, std::min(n_chunks, o.batch_tokens / o.n_ctx));
   const double t0 = now_seconds();
-  WindowRunner runner(model, o.kv_type, o.n_ctx, n_seq, o.n_threads);
+  WindowRunner runner(model, o.kv_type, o.kv_transform, o.n_ctx, n_seq, o.n_threads);
   std::unique_ptr<WindowRunner> base_runner;
   if (base != nullptr) {
     base_runner =
-        std::make_unique<WindowRunner>(*base, o.base_kv_type, o.n_ctx, n_seq, o.n_threads);
+        std::make_unique<WindowRunner>(*base, o.base_kv_type, o.kv_transform, o.n_ctx,
+                                                 n_seq, o.n_threads);
   }
   const int32_t n_scored = runner.n_scored();
   ScoreAccumulator acc(base != nullptr);

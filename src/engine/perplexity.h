@@ -12,6 +12,7 @@
 
 #include "engine/perplexity_stats.h"
 #include "models/model.h"
+#include "kv/kv_transform.h"
 #include "quant/types.h"
 #include "tokenizer/tokenizer.h"
 
@@ -25,6 +26,8 @@ struct PerplexityOptions {
   int32_t bos = -1;            // token that replaces each window's first; -1 = keep it
   GgmlType kv_type = GgmlType::F32;       // the model's KV cache
   GgmlType base_kv_type = GgmlType::F32;  // the base model's KV cache
+  // Key transform of quantized caches (both models; see models::ContextOptions).
+  kv::KeyTransformMode kv_transform = kv::kDefaultKeyTransform;
 };
 
 struct PerplexityResult {

@@ -29,6 +29,8 @@ KernelTable make_reference() {
   table.matmul_rows = ref::matmul_rows;
   table.packed_rows[static_cast<int>(WeightLayout::kQ4_0x8)] = ref::matmul_rows_q4_0x8;
   table.packed_rows[static_cast<int>(WeightLayout::kQ8_0x8)] = ref::matmul_rows_q8_0x8;
+  table.packed_rows[static_cast<int>(WeightLayout::kF16x16)] = ref::matmul_rows_f16x16;
+  table.packed_rows[static_cast<int>(WeightLayout::kBF16x16)] = ref::matmul_rows_bf16x16;
   return table;
 }
 
@@ -63,6 +65,11 @@ KernelTable make_avx2() {
   t.preferred_layout[static_cast<uint32_t>(T::Q8_0)] = WeightLayout::kQ8_0x8;
   t.packed_rows[static_cast<int>(WeightLayout::kQ4_0x8)] = avx2::matmul_rows_packed_q4_0x8;
   t.packed_rows[static_cast<int>(WeightLayout::kQ8_0x8)] = avx2::matmul_rows_packed_q8_0x8;
+  // F16 and BF16 weights in panels of 16 rows (outer-product GEMM, x86_avx2/float_panel.cc).
+  t.preferred_layout[static_cast<uint32_t>(T::F16)] = WeightLayout::kF16x16;
+  t.preferred_layout[static_cast<uint32_t>(T::BF16)] = WeightLayout::kBF16x16;
+  t.packed_rows[static_cast<int>(WeightLayout::kF16x16)] = avx2::matmul_rows_packed_f16x16;
+  t.packed_rows[static_cast<int>(WeightLayout::kBF16x16)] = avx2::matmul_rows_packed_bf16x16;
   return t;
 }
 

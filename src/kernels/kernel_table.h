@@ -19,13 +19,16 @@ using MatmulRowsFn = void (*)(GgmlType type, const uint8_t* w, size_t row_bytes,
                               float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 
 // How the bytes of a weight matrix are arranged (see kernels/repack.h). kGguf: as in the
-// file. Every other layout keeps the row size of kGguf, so row strides and views stay valid.
+// file. Every other layout keeps the size of the matrix and of each row (the row layouts
+// keep row r at byte r * row_bytes; the panel layouts interleave 16 rows at a time).
 enum class WeightLayout : uint8_t {
   kGguf = 0,
   kQ4_0x8 = 1,  // Q4_0 rows, each group of 8 blocks with its nibbles transposed (repack.h)
   kQ8_0x8 = 2,  // Q8_0 rows, each group of 8 blocks with its quants transposed (repack.h)
+  kF16x16 = 3,   // F16 rows in panels of 16: value j of 16 rows side by side (repack.h)
+  kBF16x16 = 4,  // BF16 rows in panels of 16, lanes ordered for two unpacks (repack.h)
 };
-inline constexpr int kWeightLayoutCount = 3;
+inline constexpr int kWeightLayoutCount = 5;
 
 struct KernelTable {
   const char* isa = "ref";

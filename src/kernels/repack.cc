@@ -3,6 +3,7 @@
 #include "kernels/repack.h"
 
 #include <cstring>
+#include <vector>
 
 #include "core/error.h"
 #include "quant/blocks.h"
@@ -54,14 +55,42 @@ void convert_group(const GroupSpec& spec, const uint8_t* src, uint8_t* dst, bool
   std::memcpy(dst, tmp, spec.group());
 }
 
+// The 2-byte slot of lane i (row 16p + i) within value j's 32 bytes of a panel.
+int panel_slot(WeightLayout layout, int i) {
+  if (layout == WeightLayout::kF16x16) return i;
+  const int quarter = i / 4;  // kBF16x16: lanes 4..7 and 8..11 trade places
+  return quarter == 1 ? i + 4 : quarter == 2 ? i - 4 : i;
+}
+
+// Panel by panel (through a panel-sized buffer, so dst may equal src): 16 GGUF rows ->
+// their panel (to_packed) or back, value j of the 16 rows at a time.
+void convert_panels(WeightLayout layout, int64_t k, const uint8_t* src, uint8_t* dst,
+                    int64_t n_rows, bool to_packed) {
+  const size_t panel_values = static_cast<size_t>(kPanelRows * k);
+  std::vector<uint16_t> in(panel_values), out(panel_values);
+  size_t slot[kPanelRows];
+  for (int i = 0; i < kPanelRows; ++i) slot[i] = static_cast<size_t>(panel_slot(layout, i));
+  for (int64_t p = 0; p < n_rows / kPanelRows; ++p) {
+    std::memcpy(in.data(), src + p * panel_values * 2, panel_values * 2);
+    for (int i = 0; i < kPanelRows; ++i) {
+      const uint16_t* from = in.data() + (to_packed ? i * k : slot[i]);
+      uint16_t* to = out.data() + (to_packed ? slot[i] : i * k);
+      const size_t from_step = to_packed ? 1 : kPanelRows, to_step = to_packed ? kPanelRows : 1;
+      for (int64_t j = 0; j < k; ++j) to[j * to_step] = from[j * from_step];
+    }
+    std::memcpy(dst + p * panel_values * 2, out.data(), panel_values * 2);
+  }
+}
+
 void convert_rows(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* src, uint8_t* dst,
                   int64_t n_rows, bool to_packed) {
-  QUANTA_ASSERT(layout_fits(layout, type, k));
+  QUANTA_ASSERT(layout_fits(layout, type, k, n_rows));
   const size_t row_bytes = row_size(type, k);
   if (layout == WeightLayout::kGguf) {
     if (dst != src) std::memmove(dst, src, row_bytes * static_cast<size_t>(n_rows));
     return;
   }
+  if (is_panel_layout(layout)) return convert_panels(layout, k, src, dst, n_rows, to_packed);
   const GroupSpec spec = spec_of(layout);
   const size_t gb = spec.group();
   const int64_t groups = k / 256;
@@ -76,19 +105,28 @@ void convert_rows(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* 
 
 }  // namespace
 
+bool is_panel_layout(WeightLayout layout) {
+  return layout == WeightLayout::kF16x16 || layout == WeightLayout::kBF16x16;
+}
+
 GgmlType layout_type(WeightLayout layout, GgmlType type) {
   switch (layout) {
     case WeightLayout::kQ4_0x8:
       return GgmlType::Q4_0;
     case WeightLayout::kQ8_0x8:
       return GgmlType::Q8_0;
+    case WeightLayout::kF16x16:
+      return GgmlType::F16;
+    case WeightLayout::kBF16x16:
+      return GgmlType::BF16;
     case WeightLayout::kGguf:
       break;
   }
   return type;
 }
 
-bool layout_fits(WeightLayout layout, GgmlType type, int64_t k) {
+bool layout_fits(WeightLayout layout, GgmlType type, int64_t k, int64_t n_rows) {
+  if (n_rows < 0) return false;
   switch (layout) {
     case WeightLayout::kGguf:
       return true;
@@ -96,6 +134,10 @@ bool layout_fits(WeightLayout layout, GgmlType type, int64_t k) {
       return type == GgmlType::Q4_0 && k > 0 && k % 32 == 0;
     case WeightLayout::kQ8_0x8:
       return type == GgmlType::Q8_0 && k > 0 && k % 32 == 0;
+    case WeightLayout::kF16x16:
+    case WeightLayout::kBF16x16:
+      return type == layout_type(layout, type) && k > 0 && k <= kPanelMaxK &&
+             n_rows % kPanelRows == 0;
   }
   return false;
 }
@@ -114,7 +156,7 @@ void dequantize_packed_row(WeightLayout layout, GgmlType type, const uint8_t* sr
                            int64_t k) {
   const ToFloatFn to_float = type_traits(type).to_float;
   if (layout == WeightLayout::kGguf) return to_float(src, out, k);
-  QUANTA_ASSERT(layout_fits(layout, type, k));
+  QUANTA_ASSERT(!is_panel_layout(layout) && layout_fits(layout, type, k, 1));
   // Group by group through a stack buffer: no row-sized allocation.
   const GroupSpec spec = spec_of(layout);
   const int64_t groups = k / 256;
@@ -124,6 +166,29 @@ void dequantize_packed_row(WeightLayout layout, GgmlType type, const uint8_t* sr
     to_float(gguf, out + 256 * g, 256);
   }
   if (k > 256 * groups) to_float(src + groups * spec.group(), out + 256 * groups, k - 256 * groups);
+}
+
+void extract_gguf_row(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* data, int64_t r,
+                      uint8_t* dst) {
+  const size_t row_bytes = row_size(type, k);
+  if (!is_panel_layout(layout)) {
+    return unpack_rows(layout, type, k, data + static_cast<size_t>(r) * row_bytes, dst, 1);
+  }
+  QUANTA_ASSERT(type == layout_type(layout, type));
+  const uint8_t* panel = data + static_cast<size_t>(r / kPanelRows) * kPanelRows * row_bytes;
+  const size_t slot = 2 * static_cast<size_t>(panel_slot(layout, static_cast<int>(r % kPanelRows)));
+  for (int64_t j = 0; j < k; ++j) std::memcpy(dst + 2 * j, panel + 32 * j + slot, 2);
+}
+
+void dequantize_layout_row(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* data,
+                           int64_t r, float* out) {
+  if (!is_panel_layout(layout)) {
+    return dequantize_packed_row(layout, type, data + static_cast<size_t>(r) * row_size(type, k),
+                                 out, k);
+  }
+  std::vector<uint8_t> row(row_size(type, k));
+  extract_gguf_row(layout, type, k, data, r, row.data());
+  type_traits(type).to_float(row.data(), out, k);
 }
 
 }  // namespace quanta::kernels

@@ -25,14 +25,29 @@ inline constexpr size_t kQ4_0x8GroupBytes = 144;
 //   then the last nb % 8 blocks exactly as in GGUF.
 inline constexpr size_t kQ8_0x8GroupBytes = 272;
 
+// WeightLayout::kF16x16 (panel layout), n_rows a multiple of 16, row_bytes = 2k:
+//   panel p (rows 16p..16p+15) at bytes [16 p row_bytes, 16 (p + 1) row_bytes):
+//     value j of row 16p + i at byte 32 j + 2 i (the 16 rows' values j side by side).
+// WeightLayout::kBF16x16: the same for BF16, but value j of row 16p + i at 32 j + 2 s(i),
+//   s = (0 1 2 3 8 9 10 11 4 5 6 7 12 13 14 15) (s is its own inverse): a 32-byte load
+//   unpacked with zeros below each value (vpunpcklwd / vpunpckhwd per 128-bit lane) gives
+//   rows 0..7 and 8..15 as exact F32 vectors in row order.
+// Kernels compute row r from panel r / 16, lane r % 16, whatever the row range. Rows of up
+// to kPanelMaxK values (the AVX2 kernel prepares at least one token's k values on the stack).
+inline constexpr int64_t kPanelRows = 16;
+inline constexpr int64_t kPanelMaxK = 128 * 1024;
+
+// True for the layouts that interleave rows (kF16x16, kBF16x16).
+bool is_panel_layout(WeightLayout layout);
+
 // The type a layout holds (kGguf: any type; returns `type` then).
 GgmlType layout_type(WeightLayout layout, GgmlType type);
 
-// True when rows of k values of `type` can be stored in `layout`.
-bool layout_fits(WeightLayout layout, GgmlType type, int64_t k);
+// True when a matrix of n_rows rows of k values of `type` can be stored in `layout`.
+bool layout_fits(WeightLayout layout, GgmlType type, int64_t k, int64_t n_rows);
 
 // Rewrites n_rows rows (row_bytes = row_size(type, k) apart) from GGUF into `layout`;
-// `dst` may equal `src` (each group is rewritten in place). Requires layout_fits.
+// `dst` may equal `src` (each group or panel is rewritten in place). Requires layout_fits.
 void repack_rows(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* src, uint8_t* dst,
                  int64_t n_rows);
 
@@ -40,8 +55,18 @@ void repack_rows(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* s
 void unpack_rows(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* src, uint8_t* dst,
                  int64_t n_rows);
 
-// Dequantizes row bytes `src` stored in `layout` into out[k] (exactly the GGUF row's values).
+// Dequantizes row bytes `src` stored in a row layout (not a panel layout) into out[k]
+// (exactly the GGUF row's values).
 void dequantize_packed_row(WeightLayout layout, GgmlType type, const uint8_t* src, float* out,
                            int64_t k);
+
+// Copies row r of a matrix stored in `layout` (`data`: the matrix, rows of k values) into
+// `dst` as its GGUF bytes (row_size(type, k)).
+void extract_gguf_row(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* data, int64_t r,
+                      uint8_t* dst);
+
+// Dequantizes row r of a matrix stored in any layout into out[k] (the GGUF row's values).
+void dequantize_layout_row(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* data,
+                           int64_t r, float* out);
 
 }  // namespace quanta::kernels

@@ -4,9 +4,11 @@
 
 #include <cctype>
 #include <cstring>
+#include <utility>
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "quant/weighted.h"
 
 namespace quanta::kv {
 
@@ -51,6 +53,9 @@ KvCache::KvCache(const KvLayout& layout) : layout_(layout), pool_(layout.n_block
   QUANTA_ASSERT(layout.n_layer > 0 && layout.n_blocks > 0 && layout.block_size > 0);
   check_kv_type(layout.type, layout.head_dim, layout.n_kv_head);
   const size_t bytes = static_cast<size_t>(layout.n_blocks) * layout.block_bytes();
+  if (layout.type == GgmlType::Q4_0) {
+    ones_.assign(static_cast<size_t>(layout.row_heads()) * layout.head_dim, 1.0f);
+  }
   k_.reserve(layout.n_layer);
   v_.reserve(layout.n_layer);
   for (int32_t l = 0; l < layout.n_layer; ++l) {
@@ -76,6 +81,10 @@ void KvCache::store_row(const float* src, uint8_t* dst, int64_t n) const {
       for (int64_t i = 0; i < n; ++i) h[i] = f32_to_f16(src[i]);
       break;
     }
+    case GgmlType::Q4_0:
+      // ggml's error-minimizing scale search (equal importances) instead of max / -8.
+      quantize_row_weighted(GgmlType::Q4_0, src, dst, n, ones_.data());
+      break;
     default:
       type_traits(layout_.type).from_float(src, dst, n);
       break;
@@ -84,6 +93,10 @@ void KvCache::store_row(const float* src, uint8_t* dst, int64_t n) const {
 
 void KvCache::store(int32_t layer, const BlockTable& table, int32_t pos, const float* k,
                     const float* v) {
+  if (key_transform_.active()) {
+    key_transform_.apply_key(layer, k, key_scratch_.data());
+    k = key_scratch_.data();
+  }
   const size_t base = row_offset(table, pos);
   const size_t row_stride = static_cast<size_t>(layout_.block_size) * layout_.row_bytes();
   const int64_t n = static_cast<int64_t>(layout_.row_heads()) * layout_.head_dim;
@@ -92,6 +105,12 @@ void KvCache::store(int32_t layer, const BlockTable& table, int32_t pos, const f
     store_row(k + r * n, k_[layer].as<uint8_t>() + at, n);
     store_row(v + r * n, v_[layer].as<uint8_t>() + at, n);
   }
+}
+
+void KvCache::set_key_transform(KeyTransform transform) {
+  QUANTA_ASSERT(!transform.active() || transform.head_dim() == layout_.head_dim);
+  key_transform_ = std::move(transform);
+  key_scratch_.resize(key_transform_.active() ? layout_.row_elems() : 0);
 }
 
 void KvCache::copy_block(int32_t src, int32_t dst) {

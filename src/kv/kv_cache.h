@@ -12,6 +12,7 @@
 #include "core/aligned_buffer.h"
 #include "kv/block_pool.h"
 #include "kv/block_table.h"
+#include "kv/kv_transform.h"
 #include "ops/attention.h"
 #include "quant/types.h"
 
@@ -70,7 +71,12 @@ class KvCache {
   // position `pos` of the sequence described by `table`, converting each stored row (one
   // head's values, or row_heads() heads' for packed rows) to the cache type (F16: round to
   // nearest even; Q8_0/Q4_0: the reference row quantizer).
+  // With a key transform set, k is stored in its transformed form (KeyTransform::apply_key).
   void store(int32_t layer, const BlockTable& table, int32_t pos, const float* k, const float* v);
+  // The transform applied to keys at store (the identity by default); queries attending to
+  // this cache go through key_transform().apply_query. Set it before storing anything.
+  void set_key_transform(KeyTransform transform);
+  const KeyTransform& key_transform() const { return key_transform_; }
   ops::PagedKvView view(int32_t layer, const BlockTable& table) const;
   // Copies every layer's K and V rows of block `src` into block `dst` (copy-on-write of a
   // shared partial block; see BlockPool::pending_copies).
@@ -86,6 +92,9 @@ class KvCache {
   BlockPool pool_;
   std::vector<AlignedBuffer> k_;  // [n_layer] pools
   std::vector<AlignedBuffer> v_;
+  KeyTransform key_transform_;
+  std::vector<float> key_scratch_;  // [row_elems] one token's transformed keys
+  std::vector<float> ones_;  // [row_heads * head_dim] equal importances (Q4_0 scale search)
 };
 
 }  // namespace quanta::kv

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/system.h"
+#include "models/kv_calibration.h"
 #include "ops/flash_attention.h"
 #include "ops/fused_swiglu.h"
 #include "ops/matmul.h"
@@ -63,6 +64,9 @@ Context::Context(const Model& model, const ContextOptions& options)
       kv_(kv_layout_for(model.hparams(), options_)) {
   options_.pool = &pool_;  // a context made from options() shares this pool
   allocate_buffers();
+  if (options_.kv_type != GgmlType::F32 && options_.kv_type != GgmlType::F16) {
+    kv_.set_key_transform(calibrate_key_transform(model, options_.kv_transform, pool_));
+  }
 }
 
 namespace {

@@ -29,6 +29,10 @@ struct ContextOptions {
   // KV cache rows: F32, F16, Q8_0 or Q4_0 (converted on store; the quantized types need
   // n_kv_head * head_dim % 32 == 0: narrow heads share quant blocks, see kv::KvLayout).
   GgmlType kv_type = GgmlType::F32;
+  // Quantized kv_type only (F32/F16 caches store keys as computed): the exact key transform
+  // fitted at creation from a short calibration pass (models/kv_calibration.h) that the
+  // cache applies to stored keys and forward() to queries; kNone turns it off.
+  kv::KeyTransformMode kv_transform = kv::kDefaultKeyTransform;
   // The thread pool forward() runs on, not owned; null = the context makes its own with
   // n_threads threads. Contexts used in turn from one thread (a speculative draft and its
   // target) share one pool so that no idle pool spins against the active one; contexts

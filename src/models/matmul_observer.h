@@ -48,6 +48,9 @@ class MatmulObserver {
   // rows contiguous (one per token; for kOutput, one per token that wants logits).
   virtual void observe(int32_t layer, MatmulWeight w, const float* x, int32_t n_rows,
                        int64_t n_cols) = 0;
+  // Called with `layer`'s queries after RoPE, [n_rows, n_head * head_dim] (KV calibration).
+  virtual void observe_queries(int32_t /*layer*/, const float* /*q*/, int32_t /*n_rows*/,
+                               int64_t /*n_cols*/) {}
 };
 
 }  // namespace quanta::models

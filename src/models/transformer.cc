@@ -122,6 +122,7 @@ class TransformerPass {
                                       {buf(ctx_.v_), lw.wv.n_rows, lw.bv, nullptr}};
     ctx_.qkv_plans_[l].run(in, out, ctx_.matmul_scratch_.data(), ctx_.pool_);
     store_kv(l);
+    transform_queries(l);
     attend(l);
     matmul(lw.wo, ctx_.attn_, ctx_.xn_, l, MatmulWeight::kAttnOutput);
     residual_add();
@@ -133,6 +134,19 @@ class TransformerPass {
       const kv::BlockTable& table = *batch_.tables[batch_.seq[t]];
       ctx_.kv_.store(l, table, batch_.positions[t], buf(ctx_.k_) + t * hp_.kv_dim(),
                      buf(ctx_.v_) + t * hp_.kv_dim());
+    }
+  }
+
+  // Queries into the basis of the cache's transformed keys (kv::KeyTransform), if it has one;
+  // a calibration observer sees them first, untransformed.
+  void transform_queries(int32_t l) {
+    if (ctx_.observer_ != nullptr) {
+      ctx_.observer_->observe_queries(l, buf(ctx_.q_), batch_.n_tokens, hp_.q_dim());
+    }
+    const kv::KeyTransform& kt = ctx_.kv_.key_transform();
+    if (!kt.active()) return;
+    for (int32_t t = 0; t < batch_.n_tokens; ++t) {
+      kt.apply_query(l, buf(ctx_.q_) + t * hp_.q_dim(), hp_.n_head);
     }
   }
 

@@ -117,7 +117,7 @@ void repack_weights(ModelWeights& w, const kernels::KernelTable& table,
   const auto consider = [&](ops::WeightView& m) {
     if (m.empty() || m.layout != kernels::WeightLayout::kGguf) return;
     const kernels::WeightLayout layout = table.preferred_layout[static_cast<uint32_t>(m.type)];
-    if (layout != kernels::WeightLayout::kGguf && kernels::layout_fits(layout, m.type, m.n_cols)) {
+    if (layout != kernels::WeightLayout::kGguf && kernels::layout_fits(layout, m.type, m.n_cols, m.n_rows)) {
       todo.push_back(&m);
     }
   };

@@ -1,7 +1,14 @@
-// Scalar element-wise operations (see elementwise.h).
+// Scalar element-wise operations (see elementwise.h); SwiGLU runs the bit-identical AVX2
+// version when the active kernel ISA is not "ref".
 #include "ops/elementwise.h"
 
 #include <cmath>
+#include <cstring>
+
+#include "kernels/kernel_table.h"
+#if defined(__x86_64__)
+#include "kernels/x86_avx2/swiglu_avx2.h"
+#endif
 
 namespace quanta::ops {
 
@@ -14,6 +21,10 @@ void rms_norm(const float* x, const float* weight, int64_t n, float eps, float* 
 }
 
 void swiglu(float* gate, const float* up, int64_t n) {
+#if defined(__x86_64__)
+  // Every kernel ISA but "ref" on x86-64 implies AVX2 and FMA (as for flash attention).
+  if (std::strcmp(kernels::active().isa, "ref") != 0) return kernels::avx2::swiglu(gate, up, n);
+#endif
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     gate[i] = g / (1.0f + std::exp(-g)) * up[i];

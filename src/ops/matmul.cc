@@ -11,7 +11,7 @@ void dequantize_row(const WeightView& w, int64_t r, float* out) {
   QUANTA_ASSERT(r >= 0 && r < w.n_rows);
   const uint8_t* row = w.data + static_cast<size_t>(r) * w.row_bytes;
   if (w.layout != kernels::WeightLayout::kGguf) {
-    return kernels::dequantize_packed_row(w.layout, w.type, row, out, w.n_cols);
+    return kernels::dequantize_layout_row(w.layout, w.type, w.n_cols, w.data, r, out);
   }
   kernels::active().to_float[static_cast<uint32_t>(w.type)](row, out, w.n_cols);
 }

@@ -15,7 +15,7 @@ struct WeightView {
   int64_t n_cols = 0;   // ne[0]: values per row (the reduced dimension)
   int64_t n_rows = 0;   // ne[1]: output features
   size_t row_bytes = 0; // bytes per row
-  const uint8_t* data = nullptr;  // [n_rows, row_bytes]
+  const uint8_t* data = nullptr;  // [n_rows, row_bytes] (panel layouts: 16 rows interleaved)
   kernels::WeightLayout layout = kernels::WeightLayout::kGguf;  // arrangement of each row
 
   // The kernel table's row kernel for this view's layout.

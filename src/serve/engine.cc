@@ -39,6 +39,7 @@ models::ContextOptions context_options(const models::Model& model, const EngineO
   c.n_threads = o.n_threads;
   c.kv_block_size = o.kv_block_size;
   c.kv_type = o.kv_type;
+  c.kv_transform = o.kv_transform;
   c = models::resolve_options(model.hparams(), c);
   c.n_batch = o.max_batch_tokens;  // the budget, not clamped by n_ctx * n_seq
   // Speculative chunks want logits at every position: up to 1 + kMaxSpecDraft per sequence.

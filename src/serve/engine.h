@@ -11,6 +11,7 @@
 
 #include "engine/request.h"
 #include "engine/sampler.h"
+#include "kv/kv_transform.h"
 #include "quant/types.h"
 
 namespace quanta::models {
@@ -32,6 +33,7 @@ struct EngineOptions {
                                    // max_running * n_ctx tokens. Must hold one n_ctx request.
   int32_t kv_block_size = 16;
   GgmlType kv_type = GgmlType::F32;  // KV cache rows: F32, F16 or a quantized type (Q8_0...)
+  kv::KeyTransformMode kv_transform = kv::kDefaultKeyTransform;  // quantized kv_type only
   int32_t n_threads = 0;             // 0 = all hardware threads
   bool prefix_caching = true;
   // Speculative decoding by n-gram prompt lookup for requests that do not say (SpecParams

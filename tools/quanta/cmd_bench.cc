@@ -41,6 +41,7 @@ struct BenchFlags {
   int32_t batch_prompt = 128, batch_gen = 128;
   int32_t repetitions = 3, n_threads = 0, bw_mib = 512;
   std::string kv_fill = "prefill", kv_type = "f16";
+  std::string kv_transform = kv::key_transform_name(kv::kDefaultKeyTransform);
   float bandwidth_gbs = 0.0f;
   bool no_warmup = false, json = false, pure = false;
   uint64_t seed = 1;
@@ -84,6 +85,7 @@ void add_flags(ArgParser& args, BenchFlags& f) {
                   "default) or random (write random K/V, no prefill time)");
   args.add_string("--kv-type", "TYPE", &f.kv_type,
                   "KV cache type: f16 (default, as llama.cpp), f32, q8_0 or q4_0");
+  args.add_string("--kv-transform", "MODE", &f.kv_transform, kv::key_transform_help());
   args.add_flag("--no-warmup", &f.no_warmup, "skip the untimed warm-up pass of each test");
   args.add_float("--bandwidth", "GB/S", &f.bandwidth_gbs,
                  "memory read bandwidth for the roofline "
@@ -386,6 +388,7 @@ int run_spec_bench(const BenchFlags& f, const ArgParser& args) {
   o.repetitions = f.repetitions;
   o.n_threads = f.n_threads;
   o.kv_type = kv::parse_kv_type(f.kv_type);
+  o.kv_transform = kv::parse_key_transform(f.kv_transform);
   o.on_progress = [&](const char* phase, int32_t rep) {
     std::fprintf(stderr, "bench: spec %-12s %d/%d\n", phase, rep + 1, f.repetitions);
   };
@@ -445,6 +448,7 @@ int cmd_bench(int argc, char** argv) {
   o.n_threads = n_threads;
   o.kv_fill = f.kv_fill == "random" ? bench::KvFill::kRandom : bench::KvFill::kPrefill;
   o.kv_type = kv_type;
+  o.kv_transform = kv::parse_key_transform(f.kv_transform);
   o.warmup = !f.no_warmup;
   o.bandwidth = info.bandwidth;
   o.seed = f.seed;

@@ -24,6 +24,7 @@ namespace {
 
 struct PerplexityFlags {
   std::string model, file, base, kv_type = "f32", base_kv_type = "f32";
+  std::string kv_transform = kv::key_transform_name(kv::kDefaultKeyTransform);
   int32_t n_ctx = 512;
   int32_t n_chunks = 0;
   int32_t n_threads = 0;
@@ -81,6 +82,8 @@ int cmd_perplexity(int argc, char** argv) {
                   "the model's KV cache type: f32, f16, q8_0 or q4_0 (default f32)");
   args.add_string("--base-kv-type", "TYPE", &f.base_kv_type,
                   "the base model's KV cache type (default f32)");
+  args.add_string("--kv-transform", "MODE", &f.kv_transform,
+                  kv::key_transform_help());
   args.add_int("--chunks", "N", &f.n_chunks, "evaluate only the first N windows (default all)");
   args.add_int("-t, --threads", "N", &f.n_threads, "threads (default: all cores)");
   args.add_int("-b, --batch", "N", &f.batch,
@@ -102,6 +105,7 @@ int cmd_perplexity(int argc, char** argv) {
   o.batch_tokens = f.batch;
   o.kv_type = kv::parse_kv_type(f.kv_type);
   o.base_kv_type = kv::parse_kv_type(f.base_kv_type, "--base-kv-type");
+  o.kv_transform = kv::parse_key_transform(f.kv_transform);
   const std::string text = read_text(f.file);
   const auto model = models::Model::load(f.model);
   std::unique_ptr<models::Model> base;

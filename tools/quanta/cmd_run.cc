@@ -27,6 +27,7 @@ struct RunFlags {
   int32_t n_threads = 0;
   int32_t n_ctx = 0;
   std::string kv_type = "f32";
+  std::string kv_transform = kv::key_transform_name(kv::kDefaultKeyTransform);
   bool ids = false;
   bool ignore_eos = false;
   SamplingParams sampling;
@@ -71,6 +72,7 @@ int cmd_run(int argc, char** argv) {
   args.add_int("-c, --ctx", "N", &f.n_ctx, "context length (default: min(model's, 4096))");
   args.add_string("--kv-type", "TYPE", &f.kv_type,
                   "KV cache type: f32, f16, q8_0 or q4_0 (default f32)");
+  args.add_string("--kv-transform", "MODE", &f.kv_transform, kv::key_transform_help());
   args.add_flag("--ids", &f.ids, "print generated token ids (space-separated) instead of text");
   args.add_flag("--ignore-eos", &f.ignore_eos, "keep generating after end-of-generation tokens");
   add_sampling_flags(args, f.sampling);
@@ -92,6 +94,7 @@ int cmd_run(int argc, char** argv) {
   opts.n_threads = f.n_threads;
   opts.n_outputs = f.spec.active() ? f.spec.draft_max + 1 : 1;
   opts.kv_type = kv::parse_kv_type(f.kv_type);
+  opts.kv_transform = kv::parse_key_transform(f.kv_transform);
   models::Context ctx(*model, opts);
   const double load_s = now_seconds() - t0;
   if (model->file().get_bool("quanta.synthetic").value_or(false)) {

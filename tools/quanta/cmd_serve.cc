@@ -27,6 +27,7 @@ namespace {
 struct ServeFlags {
   std::string model, host = "127.0.0.1", api_key, chat_template, cors_origin, model_name;
   std::string kv_type = "f32";
+  std::string kv_transform = kv::key_transform_name(kv::kDefaultKeyTransform);
   int32_t port = 8080;
   float kv_memory_gib = 0.0f;
   uint64_t max_body = 4u << 20;
@@ -49,6 +50,7 @@ void add_flags(ArgParser& args, ServeFlags& f) {
                  "KV pool size when --kv-blocks is not given");
   args.add_string("--kv-type", "TYPE", &f.kv_type,
                   "KV cache type: f32 (default), f16, q8_0 or q4_0");
+  args.add_string("--kv-transform", "MODE", &f.kv_transform, kv::key_transform_help());
   args.add_int("--max-queue", "N", &e.max_queue, "waiting requests before 429 (default 64)");
   args.add_int("--max-running", "N", &e.max_running, "requests computing at once (default 16)");
   args.add_int("-c, --ctx", "N", &e.n_ctx,
@@ -153,6 +155,7 @@ int cmd_serve(int argc, char** argv) {
   f.engine.kv_memory_bytes = static_cast<uint64_t>(f.kv_memory_gib * 1024.0 * 1024.0 * 1024.0);
   f.engine.prefix_caching = !f.no_prefix_cache;
   f.engine.kv_type = kv::parse_kv_type(f.kv_type);
+  f.engine.kv_transform = kv::parse_key_transform(f.kv_transform);
 
   // Signals are taken by one thread (sigtimedwait): block them before any thread starts.
   sigset_t stop_signals;

@@ -18,5 +18,13 @@ void matmul_rows_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64
 void matmul_rows_q8_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
                         const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                         int64_t y_stride, int64_t row_begin, int64_t row_end);
+// The same for F16 / BF16 weights in the panel layouts WeightLayout::kF16x16 / kBF16x16
+// (each row gathered from its panel).
+void matmul_rows_f16x16(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                        const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                        int64_t y_stride, int64_t row_begin, int64_t row_end);
+void matmul_rows_bf16x16(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                         const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                         int64_t y_stride, int64_t row_begin, int64_t row_end);
 
 }  // namespace quanta::kernels::ref

@@ -65,5 +65,13 @@ void matmul_rows_packed_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes
 void matmul_rows_packed_q8_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
                                const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                                int64_t y_stride, int64_t row_begin, int64_t row_end);
+// The kernel-table entries for F16 / BF16 weights in the panel layouts kF16x16 / kBF16x16
+// (float_panel.cc): every output is a sequential FMA chain over k, whatever the tokens.
+void matmul_rows_packed_f16x16(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                               int64_t y_stride, int64_t row_begin, int64_t row_end);
+void matmul_rows_packed_bf16x16(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                                const uint8_t* act, size_t act_row_bytes, int64_t n_tokens,
+                                float* y, int64_t y_stride, int64_t row_begin, int64_t row_end);
 
 }  // namespace quanta::kernels::avx2

@@ -154,17 +154,17 @@ TEST(Perplexity, QuantizedKvKeepsTopTokenAgreement) {
 
 // stories260K (head size 8, packed quantized KV rows: a token's 4 KV heads share each
 // 32-value block) against itself with F32 KV, on the first 32 windows of 128 (2,016 scored
-// tokens). NOTE: the targets (Q8_0 >= 99%, Q4_0 >= 95% same top) are NOT met, and
-// these bounds guard the measured figures instead. Whole file (318 windows): Q8_0 96.71%
-// (KL 0.0046), Q4_0 44.57% (KL 1.28); this slice: Q8_0 97.07% (KL 0.0042), Q4_0 44.99%
-// (KL 1.29). The loss is K's (V alone in Q8_0: 99.7%, in Q4_0: 96.6%): K rows carry
-// near-constant channels of up to ~20 (RoPE's slowest pairs) that set each block's scale,
-// and per-head 8-value blocks or an F32 scale do not close the gap (docs/QUANTIZATION.md).
+// tokens), with the default key transform (kv::KeyTransform: offset, query-balanced scale,
+// Walsh-Hadamard rotation; docs/QUANTIZATION.md) and without it. Whole file (318 windows),
+// same top / KL: Q8_0 99.19% / 0.00027 (none: 96.71% / 0.0046), Q4_0 88.15% / 0.061 (none:
+// 45.42% / 1.26); this slice: Q8_0 98.91% / 0.00028 (none 97.07%), Q4_0 89.04% / 0.063 (none
+// 45.83%). NOTE: the Q8_0 target (>= 99%) holds on the whole file, not quite on this
+// slice; its Q4_0 target (>= 95%) is NOT met: Q4_0 V alone (K exact) already costs 3.5%.
 TEST(Perplexity, Stories260KQuantizedKvAgainstF32Kv) {
   const Loaded l = load("stories260K.gguf");
   double last_kl = 0.0;
   for (const auto& [type, min_same_top, max_kl] :
-       {std::tuple{GgmlType::Q8_0, 0.96, 0.0055}, std::tuple{GgmlType::Q4_0, 0.40, 1.5}}) {
+       {std::tuple{GgmlType::Q8_0, 0.985, 0.0005}, std::tuple{GgmlType::Q4_0, 0.87, 0.08}}) {
     PerplexityOptions o = options(128, l.bos, 32);
     o.kv_type = type;
     o.base_kv_type = GgmlType::F32;
@@ -181,6 +181,13 @@ TEST(Perplexity, Stories260KQuantizedKvAgainstF32Kv) {
         type_name(type), s.perplexity, s.base_perplexity, s.kl_mean, s.kl_p99, 100 * s.same_top,
         static_cast<long long>(s.count), r.seconds);
   }
+  // Without the transform (--kv-transform none), Q8_0 loses what the transform wins.
+  PerplexityOptions o = options(128, l.bos, 32);
+  o.kv_type = GgmlType::Q8_0;
+  o.kv_transform = kv::KeyTransformMode::kNone;
+  const Summary none = evaluate_perplexity(*l.model, l.tokens, o, l.model.get()).summary;
+  EXPECT_LT(none.same_top, 0.98);
+  EXPECT_GT(none.kl_mean, 0.003);
 }
 
 // Windows per forward pass change nothing: 1 window per pass and 4 per pass agree.

@@ -41,7 +41,7 @@ TEST(Dispatch, SelectSwitchesTheActiveTable) {
     }
   }
   select(available_isas().back());
-  // The reference never asks for repacking; AVX2 repacks Q4_0 and Q8_0.
+  // The reference never asks for repacking; AVX2 repacks Q4_0, Q8_0, F16 and BF16.
   for (uint32_t code = 0; code < kGgmlTypeCount; ++code) {
     EXPECT_EQ(reference().preferred_layout[code], WeightLayout::kGguf) << code;
   }
@@ -50,6 +50,10 @@ TEST(Dispatch, SelectSwitchesTheActiveTable) {
               WeightLayout::kQ4_0x8);
     EXPECT_EQ(active().preferred_layout[static_cast<uint32_t>(GgmlType::Q8_0)],
               WeightLayout::kQ8_0x8);
+    EXPECT_EQ(active().preferred_layout[static_cast<uint32_t>(GgmlType::F16)],
+              WeightLayout::kF16x16);
+    EXPECT_EQ(active().preferred_layout[static_cast<uint32_t>(GgmlType::BF16)],
+              WeightLayout::kBF16x16);
   }
 }
 

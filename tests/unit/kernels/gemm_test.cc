@@ -8,6 +8,7 @@
 // products to the GGUF layout on every path, the reference included.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <initializer_list>
 #include <random>
@@ -217,7 +218,7 @@ void check_repacked(GgmlType type, WeightLayout layout, std::initializer_list<in
   std::mt19937 rng(34);
   const int64_t n_rows = 13, n_tokens = 23;
   for (int64_t k : ks) {
-    ASSERT_TRUE(layout_fits(layout, type, k));
+    ASSERT_TRUE(layout_fits(layout, type, k, n_rows));
     const std::vector<uint8_t> w = random_rows(rng, type, n_rows, k);
     const size_t wb = row_size(type, k), ab = row_size(act_type(type), k);
     std::vector<uint8_t> packed(w.size()), back(w.size());
@@ -259,15 +260,92 @@ void check_repacked(GgmlType type, WeightLayout layout, std::initializer_list<in
 }
 
 TEST(Gemm, RepackedQ4_0EqualsGgufLayout) {
-  EXPECT_FALSE(layout_fits(WeightLayout::kQ4_0x8, GgmlType::Q8_0, 256));
+  EXPECT_FALSE(layout_fits(WeightLayout::kQ4_0x8, GgmlType::Q8_0, 256, 1));
   check_repacked(GgmlType::Q4_0, WeightLayout::kQ4_0x8, {32, 256, 352, 2144});
 }
 
 // Q8_0 in WeightLayout::kQ8_0x8, also past one segment of the reduction (240 blocks).
 TEST(Gemm, RepackedQ8_0EqualsGgufLayout) {
-  EXPECT_FALSE(layout_fits(WeightLayout::kQ8_0x8, GgmlType::Q4_0, 256));
-  EXPECT_FALSE(layout_fits(WeightLayout::kQ8_0x8, GgmlType::Q8_0, 48));
+  EXPECT_FALSE(layout_fits(WeightLayout::kQ8_0x8, GgmlType::Q4_0, 256, 1));
+  EXPECT_FALSE(layout_fits(WeightLayout::kQ8_0x8, GgmlType::Q8_0, 48, 1));
   check_repacked(GgmlType::Q8_0, WeightLayout::kQ8_0x8, {32, 256, 352, 2144, 8032});
+}
+
+// F16 / BF16 in the panel layouts (16 rows interleaved value by value): exact round trip,
+// row extraction and dequantization; on the reference path the products equal the GGUF
+// layout's; on a fast path every output is the sequential FMA chain over the row
+// (fma(w[j], x[j], acc) from +0), bit for bit, for every token count 1..33, any first token
+// and row ranges that cut panels.
+void check_panels(GgmlType type, WeightLayout layout) {
+  std::mt19937 rng(35);
+  const int64_t n_rows = 48, n_tokens = 40;
+  EXPECT_FALSE(layout_fits(layout, type, 64, 40));
+  EXPECT_FALSE(layout_fits(layout, GgmlType::F32, 64, 48));
+  for (int64_t k : {1, 37, 520}) {
+    ASSERT_TRUE(layout_fits(layout, type, k, n_rows));
+    const std::vector<uint8_t> w = random_rows(rng, type, n_rows, k);
+    const size_t wb = row_size(type, k), ab = row_size(act_type(type), k);
+    std::vector<uint8_t> packed(w.size()), back(w.size());
+    repack_rows(layout, type, k, w.data(), packed.data(), n_rows);
+    if (k > 1) {
+      EXPECT_NE(packed, w) << k;
+    }
+    unpack_rows(layout, type, k, packed.data(), back.data(), n_rows);
+    EXPECT_EQ(back, w) << k;
+    std::vector<uint8_t> in_place = w;
+    repack_rows(layout, type, k, in_place.data(), in_place.data(), n_rows);
+    EXPECT_EQ(in_place, packed) << k;
+    for (int64_t r : {0, 5, 21, 47}) {
+      std::vector<uint8_t> row(wb);
+      extract_gguf_row(layout, type, k, packed.data(), r, row.data());
+      EXPECT_EQ(0, std::memcmp(row.data(), &w[r * wb], wb)) << k << " row " << r;
+      std::vector<float> got(k);
+      dequantize_layout_row(layout, type, k, packed.data(), r, got.data());
+      EXPECT_EQ(got, testing::dequantize(type, &w[r * wb], k)) << k << " row " << r;
+    }
+    const std::vector<uint8_t> act = random_rows(rng, act_type(type), n_tokens, k);
+    // The FMA chain of each (row, token), and the reference on the GGUF layout.
+    std::vector<float> chain(n_rows * n_tokens), want(n_rows * n_tokens);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const std::vector<float> x = testing::dequantize(act_type(type), &act[t * ab], k);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const std::vector<float> wr = testing::dequantize(type, &w[r * wb], k);
+        float acc = 0.0f;
+        for (int64_t j = 0; j < k; ++j) acc = std::fma(wr[j], x[j], acc);
+        chain[t * n_rows + r] = acc;
+      }
+    }
+    reference().matmul_rows(type, w.data(), wb, k, act.data(), ab, n_tokens, want.data(), n_rows,
+                            0, n_rows);
+    for (const std::string& isa : available_isas()) {
+      IsaScope scope(isa);
+      const std::vector<float>& expect = isa == "ref" ? want : chain;
+      const MatmulRowsFn packed_rows = active().rows_fn(layout);
+      for (int64_t n = 1; n <= 33; ++n) {
+        const int64_t first = n % 7;
+        std::vector<float> y(n_rows * n, -1.0f);
+        const int64_t cuts[] = {0, 5, 16, 27, 40, n_rows};
+        for (int c = 0; c + 1 < 6; ++c) {
+          packed_rows(type, packed.data(), wb, k, &act[first * ab], ab, n, y.data(), n_rows,
+                      cuts[c], cuts[c + 1]);
+        }
+        for (int64_t t = 0; t < n; ++t) {
+          for (int64_t r = 0; r < n_rows; ++r) {
+            ASSERT_EQ(y[t * n_rows + r], expect[(first + t) * n_rows + r])
+                << isa << " k=" << k << " tokens " << n << " token " << t << " row " << r;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Gemm, PanelF16IsOneFmaChainPerOutput) {
+  check_panels(GgmlType::F16, WeightLayout::kF16x16);
+}
+
+TEST(Gemm, PanelBF16IsOneFmaChainPerOutput) {
+  check_panels(GgmlType::BF16, WeightLayout::kBF16x16);
 }
 
 }  // namespace

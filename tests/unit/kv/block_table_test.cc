@@ -1,7 +1,7 @@
 // Block pool and block tables: allocation order, reference counts, growth by whole blocks,
 // failure without side effects when the pool runs dry, truncation releasing tail blocks, and
 // K/V rows landing in their block (grouped by KV head), F16 rows rounded on store, Q8_0/Q4_0
-// rows quantized on store (and copied by copy_block), packed across heads narrower than a
+// rows quantized on store (Q4_0 with the error-minimizing scale search; copied by copy_block), packed across heads narrower than a
 // block, and the KV type checks.
 #include "kv/block_table.h"
 
@@ -16,9 +16,21 @@
 #include "core/fp16.h"
 #include "kv/block_pool.h"
 #include "kv/kv_cache.h"
+#include "quant/weighted.h"
 
 namespace quanta::kv {
 namespace {
+
+// How the cache quantizes one stored row: Q8_0 rounds to nearest; Q4_0 picks each block's
+// scale by ggml's error search (quantize_row_weighted with equal importances).
+void kv_quantize(GgmlType type, const float* x, uint8_t* out, int64_t n) {
+  const std::vector<float> ones(n, 1.0f);
+  if (type == GgmlType::Q4_0) {
+    quantize_row_weighted(type, x, out, n, ones.data());
+  } else {
+    quantize_row(type, x, out, n);
+  }
+}
 
 TEST(BlockPool, AllocatesLowestFirstAndRecycles) {
   BlockPool pool(3);
@@ -206,9 +218,9 @@ TEST(KvCache, QuantizedRowsAreQuantizedPerHeadOnStore) {
     EXPECT_EQ(view.offset(5, 1), ((1 * 2 + 1) * 4 + 1) * row_bytes);
     std::vector<uint8_t> want(row_bytes);
     for (int32_t h = 0; h < 2; ++h) {
-      quantize_row(type, k.data() + 64 * h, want.data(), 64);
+      kv_quantize(type, k.data() + 64 * h, want.data(), 64);
       EXPECT_EQ(std::memcmp(view.k_row<uint8_t>(5, h), want.data(), row_bytes), 0) << h;
-      quantize_row(type, v.data() + 64 * h, want.data(), 64);
+      kv_quantize(type, v.data() + 64 * h, want.data(), 64);
       EXPECT_EQ(std::memcmp(view.v_row<uint8_t>(5, h), want.data(), row_bytes), 0) << h;
     }
     cache.copy_block(a.blocks()[1], b.blocks()[0]);
@@ -294,9 +306,9 @@ TEST(KvCache, NarrowHeadsArePackedIntoWholeBlocks) {
     EXPECT_EQ(view.offset(5, 3), ((1 * 2 + 0) * 4 + 1) * row_bytes);
     std::vector<uint8_t> want(row_bytes);
     for (int32_t r = 0; r < 2; ++r) {
-      quantize_row(type, k.data() + 32 * r, want.data(), 32);
+      kv_quantize(type, k.data() + 32 * r, want.data(), 32);
       EXPECT_EQ(std::memcmp(view.k_row<uint8_t>(5, 4 * r), want.data(), row_bytes), 0) << r;
-      quantize_row(type, v.data() + 32 * r, want.data(), 32);
+      kv_quantize(type, v.data() + 32 * r, want.data(), 32);
       EXPECT_EQ(std::memcmp(view.v_row<uint8_t>(5, 4 * r), want.data(), row_bytes), 0) << r;
     }
     // head_span: head 6's values are values 16..23 of its row's only block.

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
+#include <limits>
 #include <string>
 
 #include "grouped_matmul_util.h"
@@ -52,6 +55,57 @@ TEST(FusedSwiglu, BitIdenticalToUnfusedEveryTypeAndIsa) {
     const Matrix gate = testing::random_matrix(rng, GgmlType::Q4_0, 40, k);
     const Matrix up = testing::random_matrix(rng, GgmlType::Q6_K, 40, k);
     expect_fused_matches(gate, up, 3, true, rng, two, isa + " q4_0+q6_K");
+  }
+  kernels::select(kernels::available_isas().back());
+}
+
+// ops::swiglu on every kernel path equals the scalar formula with std::exp bit for bit (the
+// AVX2 version reproduces glibc's expf), on random values over the whole float range and on
+// the edges of expf's fast path (|x| near 88, underflow near -104), zeros, subnormals,
+// infinities and NaN.
+TEST(Swiglu, BitIdenticalToScalarFormulaOnEveryIsa) {
+  std::mt19937 rng(5);
+  std::vector<float> g;
+  const float inf = std::numeric_limits<float>::infinity();
+  for (float v : {0.0f,    -0.0f,
+                  1e-45f,  -1e-45f,
+                  1e-40f,  87.9f,
+                  -87.9f,  88.0f,
+                  -88.0f,  88.8f,
+                  -88.8f,  103.0f,
+                  -103.0f, 103.5f,
+                  -103.5f, 104.5f,
+                  -104.5f, 1e30f,
+                  -1e30f,  inf,
+                  -inf,    std::numeric_limits<float>::quiet_NaN()}) {
+    g.push_back(v);
+  }
+  std::uniform_int_distribution<uint32_t> bits;
+  for (int i = 0; i < 20000; ++i) {  // any bit pattern: every exponent
+    const uint32_t b = bits(rng);
+    float v;
+    std::memcpy(&v, &b, sizeof(v));
+    g.push_back(v);
+  }
+  std::uniform_real_distribution<float> typical(-12.0f, 12.0f);
+  for (int i = 0; i < 20000; ++i) g.push_back(typical(rng));
+  const std::vector<float> up = testing::random_floats(rng, g.size(), 0.5f);
+  for (const std::string& isa : kernels::available_isas()) {
+    kernels::select(isa);
+    for (size_t offset : {size_t{0}, size_t{3}}) {  // vector body and scalar tails
+      std::vector<float> out(g.begin() + offset, g.end());
+      swiglu(out.data(), up.data() + offset, static_cast<int64_t>(out.size()));
+      for (size_t i = 0; i < out.size(); ++i) {
+        const float x = g[i + offset];
+        const float want = x / (1.0f + std::exp(-x)) * up[i + offset];
+        if (std::isnan(want)) {
+          EXPECT_TRUE(std::isnan(out[i])) << isa << " x=" << x;
+        } else {
+          ASSERT_EQ(std::memcmp(&want, &out[i], sizeof(float)), 0)
+              << isa << " x=" << x << " got " << out[i] << " want " << want;
+        }
+      }
+    }
   }
   kernels::select(kernels::available_isas().back());
 }
