@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/thread_pool.h"
 #include "kv/kv_transform.h"
@@ -15,8 +16,8 @@ namespace quanta::models {
 std::vector<int32_t> kv_calibration_tokens(const Model& model, int32_t max_tokens);
 
 // Runs the calibration tokens through `model` (a temporary context with an F32 cache on
-// `pool`) and fits the transform of `mode` to every layer's queries and stored keys. The identity when
-// `mode` is kNone or there are no calibration tokens. Deterministic: the same model and mode
+// `pool`) and fits the transform of `mode` to every layer's queries and stored keys. The identity
+// when `mode` is kNone or there are no calibration tokens. Deterministic: the same model and mode
 // always give the same transform.
 kv::KeyTransform calibrate_key_transform(const Model& model, kv::KeyTransformMode mode,
                                          ThreadPool& pool);

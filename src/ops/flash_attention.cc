@@ -229,9 +229,8 @@ bool use_avx2(const AttentionShape& shape) {
 }
 
 #if defined(__x86_64__)
-kernels::avx2::FlashGroupArgs avx2_args(const float* q_group, const PagedKvView& kv, int32_t n_kv,
-                                        const AttentionShape& shape, int32_t kv_head,
-                                        float* scratch, float* out_group) {
+void run_avx2(const float* q_group, const PagedKvView& kv, int32_t n_kv,
+              const AttentionShape& shape, int32_t kv_head, float* scratch, float* out_group) {
   kernels::avx2::FlashGroupArgs a;
   a.q = q_group;
   a.out = out_group;
@@ -255,7 +254,7 @@ kernels::avx2::FlashGroupArgs avx2_args(const float* q_group, const PagedKvView&
   a.group = shape.group();
   a.scale = shape.scale;
   a.scratch = scratch;
-  return a;
+  kernels::avx2::flash_attention_group(a);
 }
 #endif
 
@@ -294,32 +293,6 @@ void flash_group_portable(const float* q_group, const PagedKvView& kv, int32_t n
   }
 }
 
-// Whether flash_attention asks for the next work item's first K/V tile before running the
-// current item (the AVX2 kernel on unpacked rows; it prefetches its later tiles itself).
-bool prefetch_next_item(const AttentionShape& shape, const PagedKvView& kv) {
-#if defined(__x86_64__)
-  return use_avx2(shape) && kv.row_heads == 1;
-#else
-  (void)shape;
-  (void)kv;
-  return false;
-#endif
-}
-
-void prefetch_item(const AttentionBatch& batch, const AttentionShape& shape, int32_t t,
-                   int64_t kv_head) {
-#if defined(__x86_64__)
-  kernels::avx2::flash_prefetch_first_tile(avx2_args(nullptr, batch.kv[t], batch.positions[t] + 1,
-                                                     shape, static_cast<int32_t>(kv_head), nullptr,
-                                                     nullptr));
-#else
-  (void)batch;
-  (void)shape;
-  (void)t;
-  (void)kv_head;
-#endif
-}
-
 }  // namespace
 
 int64_t flash_scratch_floats(const AttentionShape& shape) {
@@ -341,8 +314,7 @@ void flash_attention_group(const float* q_group, const PagedKvView& kv, int32_t 
   QUANTA_ASSERT(kv.row_heads == 1 || is_quantized_kv(kv.type));
 #if defined(__x86_64__)
   if (use_avx2(shape)) {
-    kernels::avx2::flash_attention_group(
-        avx2_args(q_group, kv, n_kv, shape, kv_head, scratch, out_group));
+    run_avx2(q_group, kv, n_kv, shape, kv_head, scratch, out_group);
     return;
   }
 #endif
@@ -358,19 +330,13 @@ void flash_attention(const AttentionBatch& batch, const AttentionShape& shape, f
   const int64_t per_thread = flash_scratch_floats(shape);
   // Items run in token order 0, n-1, 1, n-2, ...: a prompt's later tokens attend to more
   // positions, and pairing short with long keeps the pool's contiguous chunks balanced.
-  const auto token_of = [&](int64_t i) {
-    const int64_t k = i / shape.n_kv_head;
-    return static_cast<int32_t>(k % 2 == 0 ? k / 2 : n_tokens - 1 - k / 2);
-  };
-  const bool prefetch = prefetch_next_item(shape, batch.kv[0]);
   const auto work = [&](int64_t begin, int64_t end, int thread) {
     float* sc = scratch + thread * per_thread;
     for (int64_t i = begin; i < end; ++i) {
-      const int32_t t = token_of(i);
+      const int64_t k = i / shape.n_kv_head;
+      const int32_t t = static_cast<int32_t>(k % 2 == 0 ? k / 2 : n_tokens - 1 - k / 2);
       const int32_t kv_head = static_cast<int32_t>(i % shape.n_kv_head);
       const int64_t off = t * q_dim + kv_head * group_dim;
-      if (prefetch && i + 1 < end)
-        prefetch_item(batch, shape, token_of(i + 1), (i + 1) % shape.n_kv_head);
       flash_attention_group(batch.q + off, batch.kv[t], batch.positions[t] + 1, shape, kv_head, sc,
                             batch.out + off);
     }

@@ -142,26 +142,6 @@ inline size_t row_offset(const FlashGroupArgs& a, int32_t pos) {
          a.row_bytes;
 }
 
-// Requests the K and V rows of positions [p0, p0 + n) into the cache, one contiguous run of
-// rows per KV block (rows of one head are adjacent inside a block), so that the tile after
-// the current one is on its way while this one is computed. Prefetches never fault.
-void prefetch_rows(const FlashGroupArgs& a, int32_t p0, int32_t n) {
-  const char* k = static_cast<const char*>(a.k);
-  const char* v = static_cast<const char*>(a.v);
-  const int32_t end = p0 + n;
-  for (int32_t p = p0; p < end;) {
-    const int32_t in_block = p % a.block_size;
-    const int32_t run = a.block_size - in_block < end - p ? a.block_size - in_block : end - p;
-    const size_t off = row_offset(a, p);
-    const size_t bytes = static_cast<size_t>(run) * a.row_bytes;
-    for (size_t b = 0; b < bytes; b += 64) {
-      _mm_prefetch(k + off + b, _MM_HINT_T0);
-      _mm_prefetch(v + off + b, _MM_HINT_T0);
-    }
-    p += run;
-  }
-}
-
 // The whole 32-value blocks of a packed row that hold the group's KV head: they start
 // byte_offset bytes into the row and hold n_values values, the head's from index skip.
 struct PackedSpan {
@@ -413,10 +393,6 @@ int64_t flash_scratch_floats(int32_t group, int32_t head_dim) {
          aligned(static_cast<int64_t>(group) * head_dim) + aligned((head_dim / 32 + 2) * 32);
 }
 
-void flash_prefetch_first_tile(const FlashGroupArgs& a) {
-  prefetch_rows(a, 0, a.n_kv < kTile ? a.n_kv : kTile);
-}
-
 void flash_attention_group(const FlashGroupArgs& a) {
   const int32_t d = a.head_dim;
   const Scratch sc(a.scratch, a.group, d);
@@ -436,8 +412,6 @@ void flash_attention_group(const FlashGroupArgs& a) {
   const float* vrows[kTile];
   for (int32_t p0 = 0; p0 < a.n_kv; p0 += kTile) {
     const int32_t n = a.n_kv - p0 < kTile ? a.n_kv - p0 : kTile;
-    const int32_t next = a.n_kv - p0 - kTile;  // positions after this tile
-    if (next > 0) prefetch_rows(a, p0 + kTile, next < kTile ? next : kTile);
     load_tile(a, sc, span, p0, n, krows, kq, vrows);
     if (quantized) {
       tile_scores_quantized(a, sc, kq, n, sc.s);

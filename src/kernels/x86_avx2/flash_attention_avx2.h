@@ -41,8 +41,5 @@ struct FlashGroupArgs {
 // Floats of scratch one call needs (enough for every row type).
 int64_t flash_scratch_floats(int32_t group, int32_t head_dim);
 void flash_attention_group(const FlashGroupArgs& args);
-// Requests the first tile's K and V rows of a later call into the cache (no other effect):
-// a caller running calls in turn issues it for the next one before running the current one.
-void flash_prefetch_first_tile(const FlashGroupArgs& args);
 
 }  // namespace quanta::kernels::avx2

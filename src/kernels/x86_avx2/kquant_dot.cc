@@ -138,7 +138,7 @@ struct Q6KKernel {
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
   static constexpr int kGemmRows = 4;
-  static constexpr int kGemmTokens = 4;
+  static constexpr int kGemmTokens = 8;
   static constexpr int64_t kGemmMinTokens = 4;
 
   static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
@@ -178,36 +178,40 @@ struct Q6KKernel {
       prefetch_rows<R>(a, seg_bytes, b * kWBytes, (kWBytes + 63) / 64);
       for (int i = 0; i < R; ++i) {
         const uint8_t* x = a.w + i * a.row_stride + b * kWBytes;
+        // The activations' address made opaque per row: GCC would otherwise load the
+        // block's 64 activation vectors once for all R rows and spill them to the stack.
+        const uint8_t* yb = reinterpret_cast<const uint8_t*>(a.prep + b * kPrep);
+        __asm__("" : "+r"(yb));
         __m256i sum[T];
         for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
 #pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {  // 128 values each
           const __m128i sc8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + 192 + 8 * h));
           const __m256i hs = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(sc8));
-          const __m256i qh = loadu256(x + 128 + 32 * h);
-          const __m256i ql0 = loadu256(x + 64 * h);
-          const __m256i ql1 = loadu256(x + 64 * h + 32);
-          __m256i q[4];
-          q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4),
-                                 _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
-          q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
-                                 _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
-          q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                                 _mm256_and_si256(qh, m30));
-          q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                                 _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+          const uint8_t* ql = x + 64 * h;
+          const uint8_t* qh = x + 128 + 32 * h;
 #pragma GCC unroll 2
           for (int p = 0; p < 2; ++p) {
-            const __m256i qa = _mm256_unpacklo_epi64(q[2 * p], q[2 * p + 1]);
-            const __m256i qb = _mm256_unpackhi_epi64(q[2 * p], q[2 * p + 1]);
+            // Chunks 2p, 2p+1 of the half (nibbles p of ql bytes 0-31 and 32-63, qh bits
+            // 4p, 4p+2 as bits 4-5), built here so only one pair's vectors are live.
+            const __m256i hb = loadu256(qh);
+            const __m256i lo0 = loadu256(ql), lo1 = loadu256(ql + 32);
+            const __m256i q0 = _mm256_or_si256(
+                _mm256_and_si256(p == 0 ? lo0 : _mm256_srli_epi16(lo0, 4), m4),
+                _mm256_and_si256(p == 0 ? _mm256_slli_epi16(hb, 4) : hb, m30));
+            const __m256i q1 = _mm256_or_si256(
+                _mm256_and_si256(p == 0 ? lo1 : _mm256_srli_epi16(lo1, 4), m4),
+                _mm256_and_si256(p == 0 ? _mm256_slli_epi16(hb, 2) : _mm256_srli_epi16(hb, 2),
+                                 m30));
+            const __m256i qa = _mm256_unpacklo_epi64(q0, q1);
+            const __m256i qb = _mm256_unpackhi_epi64(q0, q1);
             const __m256i s = pair_scales(hs, p);
             for (int t = 0; t < T; ++t) {
-              const auto* y =
-                  reinterpret_cast<const uint8_t*>(a.prep + t * a.prep_stride + b * kPrep) +
-                  128 * h + 64 * p;
+              const uint8_t* y = yb + 4 * t * a.prep_stride + 128 * h + 64 * p;
               const __m256i m16 = _mm256_add_epi16(_mm256_maddubs_epi16(qa, loadu256(y)),
                                                    _mm256_maddubs_epi16(qb, loadu256(y + 32)));
               sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(m16, s));
+              __asm__("" : "+x"(sum[t]));  // a running sum in a register (no reassociation)
             }
           }
         }

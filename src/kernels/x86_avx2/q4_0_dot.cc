@@ -215,16 +215,24 @@ struct Q4_0Kernel {
 // a group's levels come from 4 aligned-size loads (v[m] = low nibbles of vector m, v[m + 4]
 // the high ones) and its 8 scales from one 16-byte load, with the same arithmetic as
 // Q4_0Kernel per (row, token) output, so both layouts give bit-identical results. The GEMM
-// tile keeps kBlockRows x kBlockTokens int16 sums in registers over a group's 8 steps m:
-// each weight vector serves kBlockTokens tokens and each activation vector kBlockRows rows.
+// tile keeps rows x block-tokens int16 sums in registers over a group's 8 steps m: each
+// weight vector serves a block's tokens and each activation vector the tile's rows.
 struct Q4_0x8Kernel : Q4_0Kernel {
   static constexpr int64_t kGroupBytes = 8 * kWBytes;  // 144
-  // GEMM tile 3 x 6 in register blocks of 3 x 3 (measured against 2 x 12 in blocks of
-  // 2 x 6, 4 x 12 in blocks of 4 x 2, 3 x 12 / 3 x 24 in blocks of 3 x 3: none faster).
+  // GEMM tile 3 x up to 16 tokens in register blocks of 3 rows x 4 or 3 tokens (see
+  // block_at): 16 tokens run 4+3+3+3+3 instead of tiles 6+6+4 with a 1-token block.
   static constexpr int kGemmRows = 3;
-  static constexpr int kGemmTokens = 6;
-  static constexpr int kBlockTokens = 3;  // tokens of a register block (rows: kGemmRows)
+  static constexpr int kGemmTokens = 8;
   static constexpr int64_t kGemmMinTokens = 3;
+  static constexpr bool kBalancedTiles = true;  // a chunk's tokens split into even tiles
+
+  // Tokens of the register block starting at token t0 of a T-token tile: T % 3 blocks of 4
+  // first, then blocks of 3, so no block is shorter than 3 tokens unless T < 3 or T = 5.
+  static constexpr int block_at(int T, int t0) {
+    const int fours = T >= 4 && T != 5 ? T % 3 : 0;
+    if (t0 < 4 * fours) return 4;
+    return T - t0 < 3 ? T - t0 : 3;
+  }
 
   static void levels(const uint8_t* grp, __m256i* v) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -246,28 +254,39 @@ struct Q4_0x8Kernel : Q4_0Kernel {
   // One group of R rows (group bytes at grp[i]) against TB tokens: the R x TB int16 sums
   // over the 8 steps in registers (each weight vector loaded and unpacked for TB tokens,
   // each activation vector for R rows), then each (row, token) accumulator acc[i * T + t]
-  // (in memory) is updated as in token_dot.
+  // (in memory) is updated as in token_dot. Blocks of 4 tokens take each activation vector
+  // as a memory operand of its maddubs (12 sums + 1 weight vector fit the 16 registers).
   template <int R, int TB, int T>
   [[gnu::always_inline]] static inline void group_block(const uint8_t* const* grp,
                                                         const float* prep, int64_t prep_stride,
                                                         __m256* acc) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256i s[R][TB];
+    const auto y = [&](int t, int m) [[gnu::always_inline]] {
+      return loadu256(reinterpret_cast<const uint8_t*>(prep + t * prep_stride + 16) + 32 * m);
+    };
+    const auto add = [&](int i, int t, __m256i p, bool first) [[gnu::always_inline]] {
+      s[i][t] = first ? p : _mm256_add_epi16(s[i][t], p);
+      // Keeps GCC from reassociating the sums (it would keep all 8 products live and
+      // spill them): one running sum per (row, token) in a register.
+      __asm__("" : "+x"(s[i][t]));
+    };
     const auto step = [&](int m, bool first) [[gnu::always_inline]] {
-      __m256i v[R];
-      for (int i = 0; i < R; ++i) {
-        const __m256i w = loadu256(grp[i] + 32 * (m & 3));
-        v[i] = _mm256_and_si256(m < 4 ? w : _mm256_srli_epi16(w, 4), m4);
-      }
-      for (int t = 0; t < TB; ++t) {
-        const auto* y = reinterpret_cast<const uint8_t*>(prep + t * prep_stride + 16);
-        const __m256i yv = loadu256(y + 32 * m);
+      if constexpr (TB >= 4) {  // a row at a time: one weight vector live
         for (int i = 0; i < R; ++i) {
-          const __m256i p = _mm256_maddubs_epi16(v[i], yv);
-          s[i][t] = first ? p : _mm256_add_epi16(s[i][t], p);
-          // Keeps GCC from reassociating the sums (it would keep all 8 products live and
-          // spill them): one running sum per (row, token) in a register.
-          __asm__("" : "+x"(s[i][t]));
+          const __m256i w = loadu256(grp[i] + 32 * (m & 3));
+          const __m256i v = _mm256_and_si256(m < 4 ? w : _mm256_srli_epi16(w, 4), m4);
+          for (int t = 0; t < TB; ++t) add(i, t, _mm256_maddubs_epi16(v, y(t, m)), first);
+        }
+      } else {  // a token at a time: R weight vectors live, one activation vector
+        __m256i v[R];
+        for (int i = 0; i < R; ++i) {
+          const __m256i w = loadu256(grp[i] + 32 * (m & 3));
+          v[i] = _mm256_and_si256(m < 4 ? w : _mm256_srli_epi16(w, 4), m4);
+        }
+        for (int t = 0; t < TB; ++t) {
+          const __m256i yv = y(t, m);
+          for (int i = 0; i < R; ++i) add(i, t, _mm256_maddubs_epi16(v[i], yv), first);
         }
       }
     };
@@ -287,10 +306,29 @@ struct Q4_0x8Kernel : Q4_0Kernel {
     }
   }
 
-  // The full groups of R rows against T tokens in register blocks of kBlockTokens tokens.
+  // The register blocks of one group from token t0 of the tile on (block_at's schedule).
+  template <int R, int T, int t0>
+  [[gnu::always_inline]] static inline void group_blocks(const uint8_t* const* grp,
+                                                         const float* prep, int64_t prep_stride,
+                                                         __m256 (&acc)[R][T]) {
+    if constexpr (t0 < T) {
+      constexpr int tb = block_at(T, t0);
+      group_block<R, tb, T>(grp, prep + t0 * prep_stride, prep_stride, &acc[0][t0]);
+      group_blocks<R, T, t0 + tb>(grp, prep, prep_stride, acc);
+    }
+  }
+
+  // The full groups of R rows against T tokens, each group's rows prefetched.
   template <int R, int T>
   [[gnu::noinline]] static void gemm_groups(const TileArgs& a, __m256 (&acc)[R][T]) {
-    gemm_group_blocks<Q4_0x8Kernel, 3>(a, acc);
+    for (int64_t g = 0; g < a.nb / 8; ++g) {
+      const uint8_t* grp[R];
+      for (int i = 0; i < R; ++i) {
+        grp[i] = a.w + i * a.row_stride + g * kGroupBytes;
+        for (int l = 0; l < 3; ++l) prefetch(grp[i] + kPrefetchBytes + 64 * l);
+      }
+      group_blocks<R, T, 0>(grp, a.prep + g * kGroupFloats, a.prep_stride, acc);
+    }
   }
 
   template <int R, int T>

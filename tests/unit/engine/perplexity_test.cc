@@ -128,8 +128,8 @@ TEST(Perplexity, Stories260KQ8MixKlMatchesLlamaCpp) {
 // Quantized KV against F32 KV: the same model as its own base. The synthetic GQA model (head
 // size 32, random weights) reads the TinyStories text (same vocabulary), 24 windows of 128.
 // Its logits are ill-conditioned: llama.cpp's own Q8_0 weights (syn-llama-gqa-q8_0) agree on
-// the top token only 94.5% of the time (KL 0.0054). Measured: Q8_0 KV 98.2% (KL 0.00047),
-// Q4_0 KV 79.4% (KL 0.084). stories260K (trained) is the next test.
+// the top token only 94.5% of the time (KL 0.0054). Measured (default key transform): Q8_0
+// KV 98.7% (KL 0.00045), Q4_0 KV 79.6% (KL 0.086). stories260K (trained) is the next test.
 TEST(Perplexity, QuantizedKvKeepsTopTokenAgreement) {
   const Loaded l = load("syn-llama-gqa-f32.gguf");
   double last_kl = 0.0;
@@ -154,17 +154,17 @@ TEST(Perplexity, QuantizedKvKeepsTopTokenAgreement) {
 
 // stories260K (head size 8, packed quantized KV rows: a token's 4 KV heads share each
 // 32-value block) against itself with F32 KV, on the first 32 windows of 128 (2,016 scored
-// tokens), with the default key transform (kv::KeyTransform: offset, query-balanced scale,
-// Walsh-Hadamard rotation; docs/QUANTIZATION.md) and without it. Whole file (318 windows),
-// same top / KL: Q8_0 99.19% / 0.00027 (none: 96.71% / 0.0046), Q4_0 88.15% / 0.061 (none:
-// 45.42% / 1.26); this slice: Q8_0 98.91% / 0.00028 (none 97.07%), Q4_0 89.04% / 0.063 (none
-// 45.83%). NOTE: the Q8_0 target (>= 99%) holds on the whole file, not quite on this
-// slice; its Q4_0 target (>= 95%) is NOT met: Q4_0 V alone (K exact) already costs 3.5%.
+// tokens), with the default key transform (kv::KeyTransform rotate: offset, full per-head
+// matrix, Walsh-Hadamard; docs/QUANTIZATION.md) and without it. Whole file (318 windows),
+// same top / KL: Q8_0 99.29% / 0.00019 (none: 96.71% / 0.0046), Q4_0 90.59% / 0.041 (none:
+// 45.42% / 1.26); this slice: Q8_0 99.36% / 0.00017 (none 97.07% / 0.0042), Q4_0 90.62% /
+// 0.044. The Q8_0 target (>= 99%) is met and checked here. NOTE: its Q4_0 target
+// (>= 95%) is NOT met: 4-bit values alone (keys exact) already give only 96.5%.
 TEST(Perplexity, Stories260KQuantizedKvAgainstF32Kv) {
   const Loaded l = load("stories260K.gguf");
   double last_kl = 0.0;
   for (const auto& [type, min_same_top, max_kl] :
-       {std::tuple{GgmlType::Q8_0, 0.985, 0.0005}, std::tuple{GgmlType::Q4_0, 0.87, 0.08}}) {
+       {std::tuple{GgmlType::Q8_0, 0.99, 0.00025}, std::tuple{GgmlType::Q4_0, 0.895, 0.055}}) {
     PerplexityOptions o = options(128, l.bos, 32);
     o.kv_type = type;
     o.base_kv_type = GgmlType::F32;

@@ -45,7 +45,7 @@ std::vector<float> product(GgmlType type, const std::vector<uint8_t>& w, int64_t
 }
 
 // Lengths per type: a tail of blocks after full groups of 8 (block types), odd (floats).
-std::vector<int64_t> lengths(GgmlType type) {
+std::vector<int64_t> gemm_lengths(GgmlType type) {
   const int64_t bs = testing::block_of(type);
   if (bs == 1) return {37, 520};
   return {bs, 11 * bs};
@@ -57,7 +57,7 @@ TEST(Gemm, TokenResultsDoNotDependOnTheBatch) {
   for (const std::string& isa : fast_isas()) {
     IsaScope scope(isa);
     for (GgmlType type : testing::weight_types()) {
-      for (int64_t k : lengths(type)) {
+      for (int64_t k : gemm_lengths(type)) {
         const std::vector<uint8_t> w = random_rows(rng, type, n_rows, k);
         const size_t ab = row_size(act_type(type), k);
         const std::vector<uint8_t> act = random_rows(rng, act_type(type), 40, k);
@@ -271,17 +271,68 @@ TEST(Gemm, RepackedQ8_0EqualsGgufLayout) {
   check_repacked(GgmlType::Q8_0, WeightLayout::kQ8_0x8, {32, 256, 352, 2144, 8032});
 }
 
+// Every token count 1..40 (tiles split evenly, register blocks of 4, 3 and fewer tokens,
+// GEMM tiles of 8 tokens) from a first token that varies: Q4_0 in kQ4_0x8 (groups and a
+// tail of blocks) and Q6_K give each token the bits it gets alone, and kQ4_0x8 the bits
+// of the GGUF layout, on every path.
+TEST(Gemm, EveryTokenCountMatchesEachTokenAlone) {
+  std::mt19937 rng(36);
+  const int64_t n_rows = 7, n_tokens = 46;
+  const struct {
+    GgmlType type;
+    WeightLayout layout;
+    int64_t k;
+  } cases[] = {{GgmlType::Q4_0, WeightLayout::kQ4_0x8, 2144},
+               {GgmlType::Q6_K, WeightLayout::kGguf, 768}};
+  for (const auto& c : cases) {
+    const std::vector<uint8_t> w = random_rows(rng, c.type, n_rows, c.k);
+    std::vector<uint8_t> packed = w;
+    if (c.layout != WeightLayout::kGguf) {
+      repack_rows(c.layout, c.type, c.k, w.data(), packed.data(), n_rows);
+    }
+    const size_t wb = row_size(c.type, c.k), ab = row_size(act_type(c.type), c.k);
+    const std::vector<uint8_t> act = random_rows(rng, act_type(c.type), n_tokens, c.k);
+    for (const std::string& isa : available_isas()) {
+      IsaScope scope(isa);
+      const MatmulRowsFn rows = active().rows_fn(c.layout);
+      const auto run = [&](int64_t first, int64_t n) {
+        std::vector<float> y(n_rows * n, -1.0f);
+        rows(c.type, packed.data(), wb, c.k, &act[first * ab], ab, n, y.data(), n_rows, 0, n_rows);
+        return y;
+      };
+      const std::vector<float> gguf = product(c.type, w, n_rows, c.k, act.data(), n_tokens);
+      std::vector<std::vector<float>> alone;
+      for (int64_t t = 0; t < n_tokens; ++t) alone.push_back(run(t, 1));
+      for (int64_t n = 1; n <= 40; ++n) {
+        const int64_t first = n % 7;
+        const std::vector<float> y = run(first, n);
+        for (int64_t t = 0; t < n; ++t) {
+          for (int64_t r = 0; r < n_rows; ++r) {
+            ASSERT_EQ(y[t * n_rows + r], alone[first + t][r])
+                << isa << " " << type_name(c.type) << " tokens " << n << " token " << t;
+            ASSERT_EQ(y[t * n_rows + r], gguf[(first + t) * n_rows + r])
+                << isa << " " << type_name(c.type) << " tokens " << n << " token " << t;
+          }
+        }
+      }
+    }
+  }
+}
+
 // F16 / BF16 in the panel layouts (16 rows interleaved value by value): exact round trip,
 // row extraction and dequantization; on the reference path the products equal the GGUF
 // layout's; on a fast path every output is the sequential FMA chain over the row
-// (fma(w[j], x[j], acc) from +0), bit for bit, for every token count 1..33, any first token
-// and row ranges that cut panels.
+// (fma(w[j], x[j], acc) from +0), bit for bit, for every token count 1..33 (the reference:
+// a few), any first token, row ranges that cut panels or hold 1..5 of them, and rows long
+// enough (k = 5000) for several token chunks.
 void check_panels(GgmlType type, WeightLayout layout) {
   std::mt19937 rng(35);
-  const int64_t n_rows = 48, n_tokens = 40;
+  const int64_t n_rows = 80, n_tokens = 40;
   EXPECT_FALSE(layout_fits(layout, type, 64, 40));
   EXPECT_FALSE(layout_fits(layout, GgmlType::F32, 64, 48));
-  for (int64_t k : {1, 37, 520}) {
+  const std::vector<std::vector<int64_t>> cut_sets = {
+      {0, n_rows}, {0, 48, n_rows}, {0, 5, 16, 27, n_rows}};
+  for (int64_t k : {1, 37, 520, 5000}) {
     ASSERT_TRUE(layout_fits(layout, type, k, n_rows));
     const std::vector<uint8_t> w = random_rows(rng, type, n_rows, k);
     const size_t wb = row_size(type, k), ab = row_size(act_type(type), k);
@@ -295,7 +346,7 @@ void check_panels(GgmlType type, WeightLayout layout) {
     std::vector<uint8_t> in_place = w;
     repack_rows(layout, type, k, in_place.data(), in_place.data(), n_rows);
     EXPECT_EQ(in_place, packed) << k;
-    for (int64_t r : {0, 5, 21, 47}) {
+    for (int64_t r : {0, 5, 21, 47, 79}) {
       std::vector<uint8_t> row(wb);
       extract_gguf_row(layout, type, k, packed.data(), r, row.data());
       EXPECT_EQ(0, std::memcmp(row.data(), &w[r * wb], wb)) << k << " row " << r;
@@ -306,10 +357,14 @@ void check_panels(GgmlType type, WeightLayout layout) {
     const std::vector<uint8_t> act = random_rows(rng, act_type(type), n_tokens, k);
     // The FMA chain of each (row, token), and the reference on the GGUF layout.
     std::vector<float> chain(n_rows * n_tokens), want(n_rows * n_tokens);
+    std::vector<std::vector<float>> xs;
     for (int64_t t = 0; t < n_tokens; ++t) {
-      const std::vector<float> x = testing::dequantize(act_type(type), &act[t * ab], k);
-      for (int64_t r = 0; r < n_rows; ++r) {
-        const std::vector<float> wr = testing::dequantize(type, &w[r * wb], k);
+      xs.push_back(testing::dequantize(act_type(type), &act[t * ab], k));
+    }
+    for (int64_t r = 0; r < n_rows; ++r) {
+      const std::vector<float> wr = testing::dequantize(type, &w[r * wb], k);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        const std::vector<float>& x = xs[t];
         float acc = 0.0f;
         for (int64_t j = 0; j < k; ++j) acc = std::fma(wr[j], x[j], acc);
         chain[t * n_rows + r] = acc;
@@ -319,20 +374,24 @@ void check_panels(GgmlType type, WeightLayout layout) {
                             0, n_rows);
     for (const std::string& isa : available_isas()) {
       IsaScope scope(isa);
-      const std::vector<float>& expect = isa == "ref" ? want : chain;
+      const bool ref = isa == "ref";
+      const std::vector<float>& expect = ref ? want : chain;
       const MatmulRowsFn packed_rows = active().rows_fn(layout);
       for (int64_t n = 1; n <= 33; ++n) {
+        if (ref && n != 1 && n != 7 && n != 33) continue;
         const int64_t first = n % 7;
-        std::vector<float> y(n_rows * n, -1.0f);
-        const int64_t cuts[] = {0, 5, 16, 27, 40, n_rows};
-        for (int c = 0; c + 1 < 6; ++c) {
-          packed_rows(type, packed.data(), wb, k, &act[first * ab], ab, n, y.data(), n_rows,
-                      cuts[c], cuts[c + 1]);
-        }
-        for (int64_t t = 0; t < n; ++t) {
-          for (int64_t r = 0; r < n_rows; ++r) {
-            ASSERT_EQ(y[t * n_rows + r], expect[(first + t) * n_rows + r])
-                << isa << " k=" << k << " tokens " << n << " token " << t << " row " << r;
+        for (const std::vector<int64_t>& cuts : cut_sets) {
+          std::vector<float> y(n_rows * n, -1.0f);
+          for (size_t c = 0; c + 1 < cuts.size(); ++c) {
+            packed_rows(type, packed.data(), wb, k, &act[first * ab], ab, n, y.data(), n_rows,
+                        cuts[c], cuts[c + 1]);
+          }
+          for (int64_t t = 0; t < n; ++t) {
+            for (int64_t r = 0; r < n_rows; ++r) {
+              ASSERT_EQ(y[t * n_rows + r], expect[(first + t) * n_rows + r])
+                  << isa << " k=" << k << " tokens " << n << " token " << t << " row " << r
+                  << " cuts " << cuts.size();
+            }
           }
         }
       }

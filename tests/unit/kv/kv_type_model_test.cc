@@ -52,8 +52,8 @@ constexpr float kQuantTol = 0.8f;
 // Q8_0 KV: F32/F16 weights [0.10..0.18], quantized weights [0.42..0.54];
 // Q4_0 KV: F32/F16 weights [1.41..2.55], quantized weights [3.24] (4-bit K/V with 32-value
 // blocks: ~6% relative noise per element; the synthetic models' logits span tens of units).
-// stories260K, with the default key transform (kv::KeyTransform, rotate): Q8_0 [0.98],
-// Q4_0 [11.2] (without it [1.70] and [12.99]: its K rows carry near-constant channels of up
+// stories260K, with the default key transform (kv::KeyTransform, rotate): Q8_0 [1.01],
+// Q4_0 [9.92] (without it [1.70] and [12.99]: its K rows carry near-constant channels of up
 // to ~20 that set the block scale; see docs/QUANTIZATION.md). Q4_0 rows take ggml's
 // error-minimizing scale search.
 // Quality in aggregate (top-token agreement, KL) is checked by the perplexity tests.
@@ -62,7 +62,7 @@ constexpr float kQ8QuantTol = 0.82f;
 constexpr float kQ4SynTol = 3.8f;
 constexpr float kQ4QuantTol = 4.8f;
 constexpr float kQ8StoriesTol = 1.5f;
-constexpr float kQ4StoriesTol = 17.0f;
+constexpr float kQ4StoriesTol = 15.0f;
 
 constexpr GgmlType kF16 = GgmlType::F16;
 constexpr GgmlType kQ8 = GgmlType::Q8_0;
@@ -199,10 +199,11 @@ TEST(KvTypeModel, RejectsKvTypesTheModelCannotUse) {
 }
 
 // The key transform's algebra on random rows: q'.k' = q.k - q.m for every query head of the
-// group (so one query's scores shift by one constant), in every mode; Walsh-Hadamard is
-// orthonormal and its own inverse.
-TEST(KeyTransform, ScoresShiftByOneConstantPerQuery) {
-  constexpr int32_t kLayers = 2, kTokens = 40, kHeads = 4, kKvHeads = 2, kDim = 8;
+// group (so one query's scores shift by one constant), in every mode and both forms of A;
+// Walsh-Hadamard is orthonormal and its own inverse.
+void expect_scores_shift_by_one_constant(int32_t kDim) {
+  SCOPED_TRACE(kDim);
+  constexpr int32_t kLayers = 2, kTokens = 40, kHeads = 4, kKvHeads = 2;
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> keys(kLayers * kTokens * kKvHeads * kDim);
@@ -232,6 +233,14 @@ TEST(KeyTransform, ScoresShiftByOneConstantPerQuery) {
       EXPECT_NEAR(got, want, 1e-4 * (1.0 + std::fabs(want))) << "head " << h;
     }
   }
+}
+
+// Head size 8 (rotate: full matrix) and 64 (rotate: diagonal scale, then Walsh-Hadamard).
+TEST(KeyTransform, ScoresShiftByOneConstantPerQuery) {
+  expect_scores_shift_by_one_constant(8);
+  expect_scores_shift_by_one_constant(64);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> x(16), y;
   for (float& v : x) v = normal(rng);
   y = x;
@@ -261,9 +270,14 @@ TEST(KeyTransform, ExactThroughTheModelWithAnF32Cache) {
       const kv::KeyTransform t = models::calibrate_key_transform(*model, mode, pool);
       const kv::KeyTransform again = models::calibrate_key_transform(*model, mode, pool);
       ASSERT_TRUE(t.active()) << kv::key_transform_name(mode);
-      const int32_t n = t.head_dim();
-      EXPECT_EQ(std::memcmp(t.scale(1, 1), again.scale(1, 1), n * sizeof(float)), 0);
-      EXPECT_EQ(std::memcmp(t.offset(1, 1), again.offset(1, 1), n * sizeof(float)), 0);
+      const int32_t n = model->hparams().kv_dim();
+      std::vector<float> k(n), a(n), b(n);
+      for (int32_t i = 0; i < n; ++i) k[i] = std::sin(0.3f * i) * 4.0f;
+      for (int32_t l = 0; l < model->hparams().n_layer; ++l) {
+        t.apply_key(l, k.data(), a.data());
+        again.apply_key(l, k.data(), b.data());
+        EXPECT_EQ(std::memcmp(a.data(), b.data(), n * sizeof(float)), 0) << "layer " << l;
+      }
       for (const std::string& isa : kernels::available_isas()) {
         kernels::select(isa);
         const std::vector<float> plain = prompt_logits(*model, prompt, GgmlType::F32, 1);

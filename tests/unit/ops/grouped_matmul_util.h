@@ -36,7 +36,7 @@ inline Matrix random_matrix(std::mt19937& rng, GgmlType type, int64_t n_rows, in
   return m;
 }
 
-inline std::vector<float> random_floats(std::mt19937& rng, size_t n, float mean = 0.0f) {
+inline std::vector<float> random_normals(std::mt19937& rng, size_t n, float mean = 0.0f) {
   std::normal_distribution<float> dist(mean, 1.0f);
   std::vector<float> v(n);
   for (float& f : v) f = dist(rng);

@@ -24,8 +24,8 @@ void expect_group_matches(const std::vector<const Matrix*>& ms, int n_parts, int
                           bool with_norm, std::mt19937& rng, ThreadPool& pool,
                           const std::string& what) {
   const int64_t k = ms[0]->view.n_cols;
-  const std::vector<float> x = testing::random_floats(rng, n_tokens * k, 0.3f);
-  const std::vector<float> norm = testing::random_floats(rng, k, 1.0f);
+  const std::vector<float> x = testing::random_normals(rng, n_tokens * k, 0.3f);
+  const std::vector<float> norm = testing::random_normals(rng, k, 1.0f);
   std::vector<WeightView> views;
   for (const Matrix* m : ms) views.push_back(m->view);
   const MatmulGroupPlan plan(views.data(), static_cast<int>(views.size()), n_parts);
@@ -100,7 +100,7 @@ void expect_rope_epilogue_matches(RopeStyle style, int32_t head_dim, int32_t n_r
   const int32_t align = rope_row_align(style, head_dim);
   const int32_t row_align[3] = {align, align, 1};
   const MatmulGroupPlan plan(views, 3, n_parts, row_align);
-  const std::vector<float> freq_factors = testing::random_floats(rng, n_rot / 2, 2.0f);
+  const std::vector<float> freq_factors = testing::random_normals(rng, n_rot / 2, 2.0f);
   RopeParams params;
   params.style = style;
   params.n_rot = n_rot;
@@ -111,13 +111,13 @@ void expect_rope_epilogue_matches(RopeStyle style, int32_t head_dim, int32_t n_r
   const RopeEpilogue rope{params, cos_sin.data(), head_dim};
   std::vector<std::vector<float>> biases, ys;
   for (const WeightView& w : views) {
-    biases.push_back(testing::random_floats(rng, w.n_rows));
+    biases.push_back(testing::random_normals(rng, w.n_rows));
     ys.emplace_back(n_tokens * w.n_rows, -7.0f);
   }
   const MatmulOutput outs[3] = {{ys[0].data(), views[0].n_rows, biases[0].data(), &rope},
                                 {ys[1].data(), views[1].n_rows, biases[1].data(), &rope},
                                 {ys[2].data(), views[2].n_rows, biases[2].data(), nullptr}};
-  const std::vector<float> x = testing::random_floats(rng, n_tokens * k, 0.3f);
+  const std::vector<float> x = testing::random_normals(rng, n_tokens * k, 0.3f);
   AlignedBuffer scratch(plan.scratch_bytes(n_tokens));
   plan.run({x.data(), k, n_tokens}, outs, scratch.data(), pool);
   const int32_t n_heads[3] = {n_head, n_kv, n_kv};

@@ -13,37 +13,19 @@
 
 #include "core/aligned_buffer.h"
 #include "core/thread_pool.h"
+#include "grouped_matmul_util.h"
 #include "kernels/kernel_table.h"
 
 namespace quanta::ops {
 namespace {
 
-const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
-                           GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
-                           GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
-
-struct Matrix {
-  std::vector<uint8_t> bytes;
-  WeightView view;
-};
-
-Matrix random_matrix(std::mt19937& rng, GgmlType type, int64_t n_rows, int64_t k) {
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  Matrix m;
-  const size_t rb = row_size(type, k);
-  m.bytes.resize(rb * n_rows);
-  std::vector<float> row(k);
-  for (int64_t r = 0; r < n_rows; ++r) {
-    for (float& v : row) v = dist(rng);
-    quantize_row(type, row.data(), m.bytes.data() + r * rb, k);
-  }
-  m.view = WeightView{type, k, n_rows, rb, m.bytes.data()};
-  return m;
-}
+using testing::kAllTypes;
+using testing::Matrix;
+using testing::random_matrix;
 
 // y[t, :] for tokens [first, first + n) of x (rows of k floats).
-std::vector<float> run(const WeightView& w, const std::vector<float>& x, int64_t first, int64_t n,
-                       ThreadPool& pool) {
+std::vector<float> run_matmul(const WeightView& w, const std::vector<float>& x, int64_t first,
+                              int64_t n, ThreadPool& pool) {
   AlignedBuffer scratch(matmul_scratch_bytes(w.type, w.n_cols, n) + 64);
   std::vector<float> y(n * w.n_rows, -1.0f);
   matmul(w, x.data() + first * w.n_cols, w.n_cols, n, y.data(), w.n_rows, scratch.data(), pool);
@@ -59,12 +41,12 @@ TEST(Matmul, BatchInvariantThreadExactAndCloseToExact) {
   ThreadPool one(1), two(2);
   for (const std::string& isa : kernels::available_isas()) {
     kernels::select(isa);
-    for (GgmlType type : kTypes) {
+    for (GgmlType type : kAllTypes) {
       const Matrix m = random_matrix(rng, type, n_rows, k);
-      const std::vector<float> batch = run(m.view, x, 0, n_tokens, two);
-      EXPECT_EQ(batch, run(m.view, x, 0, n_tokens, one)) << isa << " " << type_name(type);
+      const std::vector<float> batch = run_matmul(m.view, x, 0, n_tokens, two);
+      EXPECT_EQ(batch, run_matmul(m.view, x, 0, n_tokens, one)) << isa << " " << type_name(type);
       for (int64_t t = 0; t < n_tokens; ++t) {
-        const std::vector<float> alone = run(m.view, x, t, 1, two);
+        const std::vector<float> alone = run_matmul(m.view, x, t, 1, two);
         for (int64_t r = 0; r < n_rows; ++r) {
           ASSERT_EQ(batch[t * n_rows + r], alone[r])
               << isa << " " << type_name(type) << " token " << t << " row " << r;
