@@ -219,12 +219,21 @@ struct Q4_0Kernel {
 // weight vector serves a block's tokens and each activation vector the tile's rows.
 struct Q4_0x8Kernel : Q4_0Kernel {
   static constexpr int64_t kGroupBytes = 8 * kWBytes;  // 144
-  // GEMM tile 3 x up to 16 tokens in register blocks of 3 rows x 4 or 3 tokens (see
-  // block_at): 16 tokens run 4+3+3+3+3 instead of tiles 6+6+4 with a 1-token block.
+  // GEMM tiles of 3 rows x 6 tokens in register blocks of 3 x 3 (a 3 x 3 block loads 3
+  // weight and 3 activation vectors per 9 maddubs), the last ones of a chunk of 3..8 tokens
+  // with blocks of 4 where a block of 1 or 2 tokens would be needed (see tile_tokens and
+  // block_at): 16 tokens run 8 + 8 as blocks 4,4 | 4,4 instead of 3,3 | 3,3 | 3,1.
+  // (Tiles of 12-16 tokens are slower: their prepared activations, 2.5 KiB per token at
+  // k = 2048, no longer stay in L1 while the row tile runs.)
   static constexpr int kGemmRows = 3;
-  static constexpr int kGemmTokens = 8;
+  static constexpr int kGemmTokens = 8;  // the largest tile (tile_tokens)
   static constexpr int64_t kGemmMinTokens = 3;
-  static constexpr bool kBalancedTiles = true;  // a chunk's tokens split into even tiles
+
+  // Tokens of the next tile when `rem` tokens of the chunk are left: all of them up to 8,
+  // 8 when 11-16 are left (16 = 8 + 8, 11 = 8 + 3, not 6 + 5 = 3,3 | 3,2), else 6.
+  static constexpr int64_t tile_tokens(int64_t rem) {
+    return rem <= 8 ? rem : rem >= 11 && rem <= 16 ? 8 : 6;
+  }
 
   // Tokens of the register block starting at token t0 of a T-token tile: T % 3 blocks of 4
   // first, then blocks of 3, so no block is shorter than 3 tokens unless T < 3 or T = 5.
@@ -306,28 +315,31 @@ struct Q4_0x8Kernel : Q4_0Kernel {
     }
   }
 
-  // The register blocks of one group from token t0 of the tile on (block_at's schedule).
-  template <int R, int T, int t0>
-  [[gnu::always_inline]] static inline void group_blocks(const uint8_t* const* grp,
-                                                         const float* prep, int64_t prep_stride,
-                                                         __m256 (&acc)[R][T]) {
-    if constexpr (t0 < T) {
-      constexpr int tb = block_at(T, t0);
-      group_block<R, tb, T>(grp, prep + t0 * prep_stride, prep_stride, &acc[0][t0]);
-      group_blocks<R, T, t0 + tb>(grp, prep, prep_stride, acc);
-    }
-  }
-
-  // The full groups of R rows against T tokens, each group's rows prefetched.
+  // The full groups of R rows against T tokens, each group's rows prefetched, in register
+  // blocks of block_at's schedule. The blocks of one size run as a loop: unrolled, GCC
+  // interleaves consecutive blocks and spills (measured ~4% slower).
   template <int R, int T>
   [[gnu::noinline]] static void gemm_groups(const TileArgs& a, __m256 (&acc)[R][T]) {
+    constexpr int kFours = block_at(T, 0) == 4 ? T % 3 : 0;
+    constexpr int kThrees = (T - 4 * kFours) / 3;
+    constexpr int kRest = T - 4 * kFours - 3 * kThrees;
     for (int64_t g = 0; g < a.nb / 8; ++g) {
       const uint8_t* grp[R];
       for (int i = 0; i < R; ++i) {
         grp[i] = a.w + i * a.row_stride + g * kGroupBytes;
         for (int l = 0; l < 3; ++l) prefetch(grp[i] + kPrefetchBytes + 64 * l);
       }
-      group_blocks<R, T, 0>(grp, a.prep + g * kGroupFloats, a.prep_stride, acc);
+      const float* prep = a.prep + g * kGroupFloats;
+      int t0 = 0;
+      for (int j = 0; j < kFours; ++j, t0 += 4) {
+        group_block<R, 4, T>(grp, prep + t0 * a.prep_stride, a.prep_stride, &acc[0][t0]);
+      }
+      for (int j = 0; j < kThrees; ++j, t0 += 3) {
+        group_block<R, 3, T>(grp, prep + t0 * a.prep_stride, a.prep_stride, &acc[0][t0]);
+      }
+      if constexpr (kRest > 0) {
+        group_block<R, kRest, T>(grp, prep + t0 * a.prep_stride, a.prep_stride, &acc[0][t0]);
+      }
     }
   }
 

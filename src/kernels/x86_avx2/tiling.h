@@ -149,15 +149,6 @@ void matmul_rows_shaped(const uint8_t* w, size_t row_bytes, int64_t k, const uin
   alignas(32) float prep[K::kPrep > 0 ? kPrepBufFloats : 1];
   for (int64_t t0 = 0; t0 < n_tokens; t0 += tc) {
     const int64_t ntc = min64(tc, n_tokens - t0);
-    // The chunk's token tiles: S::kTokens each and a shorter last one, or with
-    // S::kBalancedTiles as many tiles with sizes differing by at most one (17 tokens run
-    // 9 + 8, not 16 + 1): tile ti has base + (ti < extra) tokens.
-    int64_t base = S::kTokens, extra = 0;
-    if constexpr (requires { requires S::kBalancedTiles; }) {
-      const int64_t n_tiles = (ntc + S::kTokens - 1) / S::kTokens;
-      base = ntc / n_tiles;
-      extra = ntc % n_tiles;
-    }
     for (int64_t b0 = 0; b0 < nb; b0 += seg) {
       const int64_t nbs = min64(seg, nb - b0);
       const int64_t plane = round_up8(nbs);
@@ -180,8 +171,14 @@ void matmul_rows_shaped(const uint8_t* w, size_t row_bytes, int64_t k, const uin
         const int64_t r0 = full ? row_begin + j : row_begin + S::kRows * q + (j - q);
         const int64_t row_step = full ? q : 1;
         const int nr = full ? S::kRows : 1;
-        for (int64_t tg = 0, ti = 0, nt = 0; tg < ntc; tg += nt, ++ti) {
-          nt = min64(base + (ti < extra ? 1 : 0), ntc - tg);
+        for (int64_t tg = 0, nt = 0; tg < ntc; tg += nt) {
+          // S::kTokens tokens per tile and a shorter last one, or the kernel's own schedule
+          // (S::tile_tokens of the chunk's remaining tokens, at most S::kTokens).
+          if constexpr (requires { S::tile_tokens(int64_t{}); }) {
+            nt = S::tile_tokens(ntc - tg);
+          } else {
+            nt = min64(S::kTokens, ntc - tg);
+          }
           const TileArgs a{w + r0 * row_bytes + w_off,
                            static_cast<size_t>(row_step) * row_bytes,
                            row_bytes,
