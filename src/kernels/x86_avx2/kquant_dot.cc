@@ -137,6 +137,8 @@ struct Q6KKernel {
   static constexpr int kPrep = 64;
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
+  // GEMM tile 4 x 8: a row's super-block is unpacked once for 8 tokens (4 x 4 before:
+  // 50-51 GMAC/s at 16-64 tokens, 4 x 8 58-60; dev/gemm/README.md).
   static constexpr int kGemmRows = 4;
   static constexpr int kGemmTokens = 8;
   static constexpr int64_t kGemmMinTokens = 4;
@@ -196,9 +198,9 @@ struct Q6KKernel {
             // 4p, 4p+2 as bits 4-5), built here so only one pair's vectors are live.
             const __m256i hb = loadu256(qh);
             const __m256i lo0 = loadu256(ql), lo1 = loadu256(ql + 32);
-            const __m256i q0 = _mm256_or_si256(
-                _mm256_and_si256(p == 0 ? lo0 : _mm256_srli_epi16(lo0, 4), m4),
-                _mm256_and_si256(p == 0 ? _mm256_slli_epi16(hb, 4) : hb, m30));
+            const __m256i q0 =
+                _mm256_or_si256(_mm256_and_si256(p == 0 ? lo0 : _mm256_srli_epi16(lo0, 4), m4),
+                                _mm256_and_si256(p == 0 ? _mm256_slli_epi16(hb, 4) : hb, m30));
             const __m256i q1 = _mm256_or_si256(
                 _mm256_and_si256(p == 0 ? lo1 : _mm256_srli_epi16(lo1, 4), m4),
                 _mm256_and_si256(p == 0 ? _mm256_slli_epi16(hb, 2) : _mm256_srli_epi16(hb, 2),

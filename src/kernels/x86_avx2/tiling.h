@@ -173,9 +173,9 @@ void matmul_rows_shaped(const uint8_t* w, size_t row_bytes, int64_t k, const uin
         const int nr = full ? S::kRows : 1;
         for (int64_t tg = 0, nt = 0; tg < ntc; tg += nt) {
           // S::kTokens tokens per tile and a shorter last one, or the kernel's own schedule
-          // (S::tile_tokens of the chunk's remaining tokens, at most S::kTokens).
-          if constexpr (requires { S::tile_tokens(int64_t{}); }) {
-            nt = S::tile_tokens(ntc - tg);
+          // (S::tile_tokens(chunk tokens, tokens left), at most S::kTokens).
+          if constexpr (requires { S::tile_tokens(int64_t{}, int64_t{}); }) {
+            nt = S::tile_tokens(ntc, ntc - tg);
           } else {
             nt = min64(S::kTokens, ntc - tg);
           }
