@@ -17,7 +17,6 @@ std::string quote(const std::string& s) {
   return out + "'";
 }
 
-std::string model_path(const char* name) { return testlib::shared_path(std::string("models/") + name); }
 
 std::vector<int32_t> parse_ids(const std::string& text) {
   std::istringstream in(text);
@@ -30,7 +29,7 @@ std::vector<int32_t> parse_ids(const std::string& text) {
 TEST(Cli, GreedyRunMatchesLlamaCppIdsAndText) {
   const testlib::Golden golden = testlib::load_golden("stories260K");
   const testlib::GoldenCase& gc = golden.cases[0];
-  const std::string base = testlib::quanta_binary() + " run -m " + model_path("stories260K.gguf") +
+  const std::string base = testlib::quanta_binary() + " run -m " + testlib::shared_model("stories260K.gguf") +
                            " -p " + quote(gc.prompt) + " -n 32 --temp 0 -t 2";
   std::string out, err;
   ASSERT_EQ(testlib::run_command(base + " --ids", &out, &err), 0) << err;
@@ -44,7 +43,7 @@ TEST(Cli, GreedyRunMatchesLlamaCppIdsAndText) {
 TEST(Cli, F16KvCacheRuns) {
   std::string out, err;
   ASSERT_EQ(testlib::run_command(testlib::quanta_binary() + " run -m " +
-                                     model_path("stories260K.gguf") +
+                                     testlib::shared_model("stories260K.gguf") +
                                      " -p 'Once upon a time' -n 16 --temp 0 --kv-type f16 --ids",
                                  &out, &err),
             0)
@@ -53,7 +52,7 @@ TEST(Cli, F16KvCacheRuns) {
 }
 
 TEST(Cli, SeededSamplingIsReproducible) {
-  const std::string cmd = testlib::quanta_binary() + " run -m " + model_path("stories260K.gguf") +
+  const std::string cmd = testlib::quanta_binary() + " run -m " + testlib::shared_model("stories260K.gguf") +
                           " -p 'Once upon a time' -n 40 --temp 0.9 --seed 1234 --ids";
   std::string a, b, c;
   ASSERT_EQ(testlib::run_command(cmd, &a), 0);
@@ -68,7 +67,7 @@ TEST(Cli, TokenizeMatchesGoldenPromptIds) {
   for (const testlib::GoldenCase& gc : golden.cases) {
     std::string out, err;
     ASSERT_EQ(testlib::run_command(testlib::quanta_binary() + " tokenize -m " +
-                                       model_path("syn-qwen2-f32.gguf") + " -p " + quote(gc.prompt),
+                                       testlib::shared_model("syn-qwen2-f32.gguf") + " -p " + quote(gc.prompt),
                                    &out, &err),
               0)
         << err;
@@ -79,14 +78,14 @@ TEST(Cli, TokenizeMatchesGoldenPromptIds) {
 TEST(Cli, InfoReportsArchitectureAndFit) {
   std::string out;
   ASSERT_EQ(testlib::run_command(testlib::quanta_binary() + " info -m " +
-                                     model_path("syn-llama-gqa-q4_k_m.gguf"),
+                                     testlib::shared_model("syn-llama-gqa-q4_k_m.gguf"),
                                  &out),
             0);
   EXPECT_NE(out.find("llama"), std::string::npos) << out;
   EXPECT_NE(out.find("q4_K x25"), std::string::npos) << out;
   EXPECT_NE(out.find("verdict:       fits"), std::string::npos) << out;
   ASSERT_EQ(testlib::run_command(testlib::quanta_binary() + " info -m " +
-                                     model_path("syn-llama-gqa-f32.gguf") + " -c 100000000",
+                                     testlib::shared_model("syn-llama-gqa-f32.gguf") + " -c 100000000",
                                  &out),
             0);
   EXPECT_NE(out.find("does not fit"), std::string::npos) << out;
@@ -98,7 +97,7 @@ struct BadInvocation {
 };
 
 TEST(Cli, BadInputExitsNonZeroWithAClearMessage) {
-  const std::string stories = model_path("stories260K.gguf");
+  const std::string stories = testlib::shared_model("stories260K.gguf");
   const BadInvocation cases[] = {
       {"run -m /nonexistent.gguf -p x", "cannot open"},
       {"run -p x", "missing required option --model"},

@@ -11,12 +11,9 @@
 namespace quanta {
 namespace {
 
-std::string model_path(const char* name) {
-  return testlib::shared_path(std::string("models/") + name);
-}
 
 std::string perplexity_cmd(const std::string& flags) {
-  return testlib::quanta_binary() + " perplexity -m " + model_path("stories260K.gguf") + " -f " +
+  return testlib::quanta_binary() + " perplexity -m " + testlib::shared_model("stories260K.gguf") + " -f " +
          testlib::shared_path("text/tinystories_validation_100.txt") + " -t 2 " + flags;
 }
 
@@ -34,13 +31,13 @@ TEST(PerplexityCli, JsonReportsPerplexityAndScoredTokens) {
 TEST(PerplexityCli, ModelAgainstItselfHasZeroKlAndFullAgreement) {
   std::string out, err;
   const std::string flags =
-      "--ctx 64 --chunks 4 --json --kl-base " + model_path("stories260K.gguf");
+      "--ctx 64 --chunks 4 --json --kl-base " + testlib::shared_model("stories260K.gguf");
   ASSERT_EQ(testlib::run_command(perplexity_cmd(flags), &out, &err), 0) << err;
   EXPECT_NE(out.find("\"kl_mean\":0.0"), std::string::npos) << out;
   EXPECT_NE(out.find("\"same_top\":1.0"), std::string::npos) << out;
   EXPECT_NE(out.find("\"kl_p99\":"), std::string::npos) << out;
   ASSERT_EQ(testlib::run_command(
-                perplexity_cmd("--ctx 64 --chunks 4 --kl-base " + model_path("stories260K.gguf")),
+                perplexity_cmd("--ctx 64 --chunks 4 --kl-base " + testlib::shared_model("stories260K.gguf")),
                 &out, &err),
             0)
       << err;
@@ -67,7 +64,7 @@ TEST(PerplexityCli, HelpAndClearErrors) {
     EXPECT_NE(err.find(b.message), std::string::npos) << b.flags << ": " << err;
   }
   EXPECT_NE(testlib::run_command(testlib::quanta_binary() + " perplexity -m " +
-                                     model_path("stories260K.gguf") + " -f /nonexistent.txt",
+                                     testlib::shared_model("stories260K.gguf") + " -f /nonexistent.txt",
                                  &out, &err),
             0);
   EXPECT_NE(err.find("cannot open"), std::string::npos) << err;
@@ -77,7 +74,7 @@ TEST(PerplexityCli, RunWithQuantizedKvCache) {
   std::string out, err;
   for (const char* type : {"q8_0", "q4_0"}) {
     ASSERT_EQ(testlib::run_command(
-                  testlib::quanta_binary() + " run -m " + model_path("syn-llama-gqa-f32.gguf") +
+                  testlib::quanta_binary() + " run -m " + testlib::shared_model("syn-llama-gqa-f32.gguf") +
                       " -p 'Once upon a time' -n 8 --temp 0 --ids --kv-type " + type,
                   &out, &err),
               0)
@@ -85,7 +82,7 @@ TEST(PerplexityCli, RunWithQuantizedKvCache) {
     EXPECT_FALSE(out.empty()) << type;
   }
   ASSERT_EQ(
-      testlib::run_command(testlib::quanta_binary() + " run -m " + model_path("stories260K.gguf") +
+      testlib::run_command(testlib::quanta_binary() + " run -m " + testlib::shared_model("stories260K.gguf") +
                                " -p 'Once upon a time' -n 8 --temp 0 --ids --kv-type q8_0",
                            &out, &err),
       0)

@@ -36,6 +36,8 @@ std::string shared_path(const std::string& relative) {
   return path;
 }
 
+std::string shared_model(const std::string& name) { return shared_path("models/" + name); }
+
 // NOTE: one folder per process, removed at exit: ctest runs test cases as parallel
 // processes, and two of them writing the same file name would race.
 std::string temp_dir() {

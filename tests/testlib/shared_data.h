@@ -10,6 +10,8 @@ namespace quanta::testlib {
 const std::string& shared_dir();
 // shared_dir() + "/" + relative; fails the calling test (ADD_FAILURE) when the file is missing.
 std::string shared_path(const std::string& relative);
+// shared_path("models/" + name): a model of ../shared/models.
+std::string shared_model(const std::string& name);
 // A scratch directory for files written by tests (inside the build tree), private to this
 // process and removed when it exits.
 std::string temp_dir();

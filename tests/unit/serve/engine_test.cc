@@ -20,11 +20,9 @@ using testing::Collected;
 using testing::greedy;
 using testing::stories;
 using testing::stories_tokenizer;
+using testing::make_engine;
 using testing::test_options;
 
-std::unique_ptr<Engine> make_engine(const EngineOptions& o = test_options()) {
-  return Engine::create(stories(), stories_tokenizer(), o);
-}
 
 std::string pieces(const std::vector<int32_t>& ids) {
   std::string s;

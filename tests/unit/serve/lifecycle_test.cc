@@ -22,11 +22,9 @@ using testing::Collected;
 using testing::greedy;
 using testing::stories;
 using testing::stories_tokenizer;
+using testing::make_engine;
 using testing::test_options;
 
-std::unique_ptr<Engine> make_engine(const EngineOptions& o = test_options()) {
-  return Engine::create(stories(), stories_tokenizer(), o);
-}
 
 // Waits (up to 5 s) until `pred` holds.
 template <typename Pred>

@@ -38,6 +38,11 @@ inline EngineOptions test_options() {
   return o;
 }
 
+// A serving engine on stories260K.
+inline std::unique_ptr<Engine> make_engine(const EngineOptions& o = test_options()) {
+  return Engine::create(stories(), stories_tokenizer(), o);
+}
+
 // Greedy request for `text` (BOS added), ignoring EOS.
 inline GenerationRequest greedy(const std::string& text, int32_t max_tokens) {
   GenerationRequest r;
