@@ -210,6 +210,23 @@ TEST(Gemm, RowSplitsOfManyTokensAreExact) {
   }
 }
 
+// `w` (n_rows rows of length k) repacked into `layout`, checking that unpacking restores it,
+// that repacking in place gives the same bytes, and (with `moves_bytes`) that bytes moved.
+std::vector<uint8_t> checked_repack(GgmlType type, WeightLayout layout, int64_t k, int64_t n_rows,
+                                    const std::vector<uint8_t>& w, bool moves_bytes) {
+  std::vector<uint8_t> packed(w.size()), back(w.size());
+  repack_rows(layout, type, k, w.data(), packed.data(), n_rows);
+  if (moves_bytes) {
+    EXPECT_NE(packed, w) << k;
+  }
+  unpack_rows(layout, type, k, packed.data(), back.data(), n_rows);
+  EXPECT_EQ(back, w) << k;
+  std::vector<uint8_t> in_place = w;
+  repack_rows(layout, type, k, in_place.data(), in_place.data(), n_rows);
+  EXPECT_EQ(in_place, packed) << k;
+  return packed;
+}
+
 // Weights of `type` in `layout`: exact round trip and dequantization; on every path (the
 // reference too) each token's products equal the GGUF layout's bit for bit, alone or in a
 // batch, over row splits, and with rows of no full group, groups only, and groups + tail
@@ -221,16 +238,8 @@ void check_repacked(GgmlType type, WeightLayout layout, std::initializer_list<in
     ASSERT_TRUE(layout_fits(layout, type, k, n_rows));
     const std::vector<uint8_t> w = random_rows(rng, type, n_rows, k);
     const size_t wb = row_size(type, k), ab = row_size(act_type(type), k);
-    std::vector<uint8_t> packed(w.size()), back(w.size());
-    repack_rows(layout, type, k, w.data(), packed.data(), n_rows);
-    if (k >= 256) {
-      EXPECT_NE(packed, w) << k;
-    }
-    unpack_rows(layout, type, k, packed.data(), back.data(), n_rows);
-    EXPECT_EQ(back, w) << k;
-    std::vector<uint8_t> in_place = w;
-    repack_rows(layout, type, k, in_place.data(), in_place.data(), n_rows);
-    EXPECT_EQ(in_place, packed) << k;
+    const std::vector<uint8_t> packed =
+        checked_repack(type, layout, k, n_rows, w, /*moves_bytes=*/k >= 256);
     std::vector<float> got(k);
     dequantize_packed_row(layout, type, &packed[5 * wb], got.data(), k);
     EXPECT_EQ(got, testing::dequantize(type, &w[5 * wb], k)) << k;
@@ -336,16 +345,8 @@ void check_panels(GgmlType type, WeightLayout layout) {
     ASSERT_TRUE(layout_fits(layout, type, k, n_rows));
     const std::vector<uint8_t> w = random_rows(rng, type, n_rows, k);
     const size_t wb = row_size(type, k), ab = row_size(act_type(type), k);
-    std::vector<uint8_t> packed(w.size()), back(w.size());
-    repack_rows(layout, type, k, w.data(), packed.data(), n_rows);
-    if (k > 1) {
-      EXPECT_NE(packed, w) << k;
-    }
-    unpack_rows(layout, type, k, packed.data(), back.data(), n_rows);
-    EXPECT_EQ(back, w) << k;
-    std::vector<uint8_t> in_place = w;
-    repack_rows(layout, type, k, in_place.data(), in_place.data(), n_rows);
-    EXPECT_EQ(in_place, packed) << k;
+    const std::vector<uint8_t> packed =
+        checked_repack(type, layout, k, n_rows, w, /*moves_bytes=*/k > 1);
     for (int64_t r : {0, 5, 21, 47, 79}) {
       std::vector<uint8_t> row(wb);
       extract_gguf_row(layout, type, k, packed.data(), r, row.data());
