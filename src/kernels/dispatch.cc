@@ -27,10 +27,10 @@ KernelTable make_reference() {
     table.vec_dot[code] = traits.vec_dot;
   }
   table.matmul_rows = ref::matmul_rows;
-  table.packed_rows[static_cast<int>(WeightLayout::kQ4_0x8)] = ref::matmul_rows_q4_0x8;
-  table.packed_rows[static_cast<int>(WeightLayout::kQ8_0x8)] = ref::matmul_rows_q8_0x8;
-  table.packed_rows[static_cast<int>(WeightLayout::kF16x16)] = ref::matmul_rows_f16x16;
-  table.packed_rows[static_cast<int>(WeightLayout::kBF16x16)] = ref::matmul_rows_bf16x16;
+  table.packed_rows[static_cast<int>(WeightLayout::kQ4_0x8)] = ref::matmul_rows_layout<WeightLayout::kQ4_0x8>;
+  table.packed_rows[static_cast<int>(WeightLayout::kQ8_0x8)] = ref::matmul_rows_layout<WeightLayout::kQ8_0x8>;
+  table.packed_rows[static_cast<int>(WeightLayout::kF16x16)] = ref::matmul_rows_layout<WeightLayout::kF16x16>;
+  table.packed_rows[static_cast<int>(WeightLayout::kBF16x16)] = ref::matmul_rows_layout<WeightLayout::kBF16x16>;
   return table;
 }
 

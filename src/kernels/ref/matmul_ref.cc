@@ -44,32 +44,25 @@ void matmul_rows_packed(WeightLayout layout, GgmlType type, const uint8_t* w, si
 
 }  // namespace
 
-void matmul_rows_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+template <WeightLayout Layout>
+void matmul_rows_layout(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
                         const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                         int64_t y_stride, int64_t row_begin, int64_t row_end) {
-  matmul_rows_packed(WeightLayout::kQ4_0x8, type, w, row_bytes, k, act, act_row_bytes, n_tokens, y,
-                     y_stride, row_begin, row_end);
+  matmul_rows_packed(Layout, type, w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride,
+                     row_begin, row_end);
 }
 
-void matmul_rows_q8_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
-                        const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
-                        int64_t y_stride, int64_t row_begin, int64_t row_end) {
-  matmul_rows_packed(WeightLayout::kQ8_0x8, type, w, row_bytes, k, act, act_row_bytes, n_tokens, y,
-                     y_stride, row_begin, row_end);
-}
-
-void matmul_rows_f16x16(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
-                        const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
-                        int64_t y_stride, int64_t row_begin, int64_t row_end) {
-  matmul_rows_packed(WeightLayout::kF16x16, type, w, row_bytes, k, act, act_row_bytes, n_tokens, y,
-                     y_stride, row_begin, row_end);
-}
-
-void matmul_rows_bf16x16(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
-                         const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
-                         int64_t y_stride, int64_t row_begin, int64_t row_end) {
-  matmul_rows_packed(WeightLayout::kBF16x16, type, w, row_bytes, k, act, act_row_bytes, n_tokens,
-                     y, y_stride, row_begin, row_end);
-}
+template void matmul_rows_layout<WeightLayout::kQ4_0x8>(GgmlType, const uint8_t*, size_t, int64_t,
+                                                        const uint8_t*, size_t, int64_t, float*,
+                                                        int64_t, int64_t, int64_t);
+template void matmul_rows_layout<WeightLayout::kQ8_0x8>(GgmlType, const uint8_t*, size_t, int64_t,
+                                                        const uint8_t*, size_t, int64_t, float*,
+                                                        int64_t, int64_t, int64_t);
+template void matmul_rows_layout<WeightLayout::kF16x16>(GgmlType, const uint8_t*, size_t, int64_t,
+                                                        const uint8_t*, size_t, int64_t, float*,
+                                                        int64_t, int64_t, int64_t);
+template void matmul_rows_layout<WeightLayout::kBF16x16>(GgmlType, const uint8_t*, size_t,
+                                                         int64_t, const uint8_t*, size_t, int64_t,
+                                                         float*, int64_t, int64_t, int64_t);
 
 }  // namespace quanta::kernels::ref
