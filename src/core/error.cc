@@ -1,6 +1,7 @@
 // Error formatting and the assert handler.
 #include "core/error.h"
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 
@@ -37,6 +38,12 @@ void assert_failed(const char* expr, const char* file, int line) {
   std::fprintf(stderr, "quanta: internal error: assertion '%s' failed at %s:%d\n", expr, file,
                line);
   std::abort();
+}
+
+std::string ascii_lower(const std::string& s) {
+  std::string lower = s;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower;
 }
 
 }  // namespace quanta

@@ -18,6 +18,9 @@ class Error : public std::runtime_error {
 std::string strformat(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 std::string vstrformat(const char* fmt, va_list args);
 
+// `s` with ASCII letters lowered (for case-insensitive flag values such as type names).
+std::string ascii_lower(const std::string& s);
+
 // Throws quanta::Error with a formatted message.
 [[noreturn]] void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 

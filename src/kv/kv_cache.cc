@@ -2,7 +2,6 @@
 // across heads narrower than a block).
 #include "kv/kv_cache.h"
 
-#include <cctype>
 #include <cstring>
 #include <utility>
 
@@ -36,8 +35,7 @@ void check_kv_type(GgmlType type, int32_t head_dim, int32_t n_kv_head) {
 }
 
 GgmlType parse_kv_type(const std::string& name, const char* flag) {
-  std::string lower;
-  for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string lower = ascii_lower(name);
   if (lower == "f32") return GgmlType::F32;
   if (lower == "f16") return GgmlType::F16;
   if (lower == "q8_0") return GgmlType::Q8_0;

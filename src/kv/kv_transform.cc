@@ -3,7 +3,6 @@
 #include "kv/kv_transform.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 
 #include "core/error.h"
@@ -11,8 +10,7 @@
 namespace quanta::kv {
 
 KeyTransformMode parse_key_transform(const std::string& name, const char* flag) {
-  std::string lower;
-  for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string lower = ascii_lower(name);
   if (lower == "none") return KeyTransformMode::kNone;
   if (lower == "offset") return KeyTransformMode::kOffset;
   if (lower == "scale") return KeyTransformMode::kScale;
