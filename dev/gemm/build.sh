@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds gemm_bench against the libraries of a quanta build directory (default build-gemm):
+# Builds gemm_bench (and `pipes`, the instruction-throughput probe) against the libraries of a
+# quanta build directory (default build-gemm):
 #   cmake --build build-gemm --target quanta_kernels && dev/gemm/build.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -7,4 +8,5 @@ build="${1:-$root/build-gemm}"
 g++ -std=c++20 -O2 -I "$root/src" "$root/dev/gemm/gemm_bench.cc" \
   "$build/src/kernels/libquanta_kernels.a" "$build/src/quant/libquanta_quant.a" \
   "$build/src/core/libquanta_core.a" -lpthread -o "$build/gemm_bench"
-echo "$build/gemm_bench"
+g++ -std=c++20 -O2 "$root/dev/gemm/pipes.cc" -o "$build/pipes"
+echo "$build/gemm_bench $build/pipes"
