@@ -126,7 +126,7 @@ struct ScaleMinKernel {
 // 0-7 and B = unpackhi64(...) values 8-15 of the same four sub-blocks at the same int16
 // lanes, so the two maddubs add up in int16 (2 x 2 x 63 x 127 < 2^15) before one madd with
 // the four scales: 8 maddubs and 4 madds per (row, token, super-block).
-// Per output and super-block: total = sum of the pairs' madds - 32 * madd(scales, bsums) (int32
+// Per output and super-block: total = madd(-32 * scales, bsums) + the pairs' madds (int32
 // lanes, exact), acc = fma(float(total), d * yd, acc); out = hsum(acc).
 // Prepared per token and super-block (kPrep = 64 floats): the 256 activation bytes
 // interleaved the same way: half h, pair p at bytes 128h + 64p (A) and + 32 (B).
@@ -184,8 +184,14 @@ struct Q6KKernel {
         // block's 64 activation vectors once for all R rows and spill them to the stack.
         const uint8_t* yb = reinterpret_cast<const uint8_t*>(a.prep + b * kPrep);
         __asm__("" : "+r"(yb));
+        // The -32 offset first: sum = madd(-32 * scales, bsums) = -32 * sum over sub-blocks of
+        // scale * (sum of its 16 activations), then the pairs' madds (exact int32 lanes).
+        const __m256i neg32 = _mm256_sub_epi16(
+            _mm256_setzero_si256(), _mm256_slli_epi16(_mm256_cvtepi8_epi16(loadu128(x + 192)), 5));
         __m256i sum[T];
-        for (int t = 0; t < T; ++t) sum[t] = _mm256_setzero_si256();
+        for (int t = 0; t < T; ++t) {
+          sum[t] = _mm256_madd_epi16(neg32, loadu256(a.act + t * a.act_row_bytes + b * kABytes + 260));
+        }
 #pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {  // 128 values each
           const __m128i sc8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + 192 + 8 * h));
@@ -217,14 +223,10 @@ struct Q6KKernel {
             }
           }
         }
-        // The -32 offset: 32 * sum over sub-blocks of scale * (sum of its 16 activations).
-        const __m256i scales16 = _mm256_cvtepi8_epi16(loadu128(x + 192));
         const float d = f16_to_f32(load_u16(x + 208));
         for (int t = 0; t < T; ++t) {
           const uint8_t* yb = a.act + t * a.act_row_bytes + b * kABytes;
-          const __m256i off = _mm256_madd_epi16(scales16, loadu256(yb + 260));
-          const __m256i total = _mm256_sub_epi32(sum[t], _mm256_slli_epi32(off, 5));
-          acc[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(d * load_f32(yb)),
+          acc[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[t]), _mm256_set1_ps(d * load_f32(yb)),
                                       acc[i][t]);
         }
       }

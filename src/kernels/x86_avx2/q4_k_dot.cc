@@ -2,7 +2,8 @@
 // decode and for products with many tokens (every tile shape computes each output the same
 // way: batch invariance). The 8 sub-blocks of a super-block are transposed in registers so
 // that each int32 lane holds a fixed set of values of two sub-blocks; the maddubs products
-// then add up in int16 before the sub-block scales (4 x 2 x 15 x 127 < 2^15).
+// then add up in int16 before the sub-block scales (4 x 2 x 15 x 128 < 2^15), and the mins
+// go through activation sums prepared once per token.
 #include "kernels/x86_avx2/avx2.h"
 #include "kernels/x86_avx2/simd.h"
 #include "kernels/x86_avx2/tiling.h"
@@ -19,20 +20,22 @@ static_assert(offsetof(BlockQ8_K, qs) == 4 && sizeof(BlockQ8_K) == 292);
 // values 4m..4m+3 of sub-blocks 2c (low nibbles) and 2c+1 (high nibbles).
 // Per output and super-block:
 //   S_L = sc[2c] * sum(low levels * qy) + sc[2c+1] * sum(high levels * qy) over lane L's values
-//   acc = fma(float(S), d * yd, acc); acc = fnmadd(float(madd(bsums, mins)), dmin * yd, acc)
-// and out = hsum(acc).
-// Prepared per token and super-block (kPrep = 64 floats): 256 activation bytes: vectors A_k
+//   acc = fma(float(S), d * yd, acc); acc = fnmadd(dmin * min, C, acc)
+// with C_j = yd * (sum of the 32 activations of sub-block j) prepared once per token (lane j),
+// so the mins cost one FMA per (row, token, super-block); out = hsum(acc).
+// Prepared per token and super-block (kPrep = 72 floats): 256 activation bytes: vectors A_k
 // (k = 0..3, bytes 32k) and B_k (bytes 128 + 32k), lane L = 4h + c holding the 4 activations
-// of lane L's values of sub-block 2c (A) and 2c+1 (B).
+// of lane L's values of sub-block 2c (A) and 2c+1 (B); then C_0..C_7 (floats 64..71).
 struct Q4KKernel {
   static constexpr int64_t kBlockValues = kQK_K;
   static constexpr size_t kWBytes = sizeof(BlockQ4_K);
   static constexpr size_t kABytes = sizeof(BlockQ8_K);
-  static constexpr int kPrep = 64;
+  static constexpr int kPrep = 72;
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
+  // GEMM tile 4 x 8 (super-blocks outer; 4 x 6 row by row before: 55 GMAC/s, 4 x 8 62).
   static constexpr int kGemmRows = 4;
-  static constexpr int kGemmTokens = 6;
+  static constexpr int kGemmTokens = 8;
   static constexpr int64_t kGemmMinTokens = 3;
 
   static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
@@ -46,16 +49,24 @@ struct Q4KKernel {
           std::memcpy(out + 128 + 32 * k + 4 * lane, qs + 64 * c + 32 + 16 * h + 4 * k, 4);
         }
       }
+      // C_j = yd * (bsums 2j + 2j+1), the int16 pairs summed by a madd with ones (exact).
+      const __m256i b32 = _mm256_madd_epi16(loadu256(act + b * kABytes + 260), _mm256_set1_epi16(1));
+      float yd;
+      std::memcpy(&yd, act + b * kABytes, sizeof yd);
+      _mm256_storeu_ps(prep + b * kPrep + 64,
+                       _mm256_mul_ps(_mm256_cvtepi32_ps(b32), _mm256_set1_ps(yd)));
     }
   }
 
   // Scales and mins of one super-block (12 packed bytes, see quant/blocks.h): even and odd
   // sub-block scales at the int16 pairs of the lanes (se: sc[2c], so: sc[2c+1] for c = lane
-  // % 4), and each min twice (min j at int16 lanes 2j, 2j+1, matching the 16 bsums).
+  // % 4), d broadcast, and dmin * min[j] at lane j.
   struct Scales {
-    __m256i se, so, mins;
+    __m256i se, so;
+    __m256 d, mins;
   };
-  static Scales unpack_scales(const uint8_t* packed) {
+  static Scales unpack_scales(const uint8_t* x) {
+    const uint8_t* packed = x + 4;
     const uint32_t u0 = load_u32(packed), u1 = load_u32(packed + 4), u2 = load_u32(packed + 8);
     const uint64_t sc = (u0 & 0x3f3f3f3fu) |
                         static_cast<uint64_t>((u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u)) << 32;
@@ -66,10 +77,12 @@ struct Q4KKernel {
     // int16 lanes (2c, 2c+1) <- byte 2c (even) or 2c+1 (odd), zero high bytes.
     const __m128i even = _mm_setr_epi8(0, -1, 0, -1, 2, -1, 2, -1, 4, -1, 4, -1, 6, -1, 6, -1);
     const __m128i odd = _mm_setr_epi8(1, -1, 1, -1, 3, -1, 3, -1, 5, -1, 5, -1, 7, -1, 7, -1);
-    const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    const __m128i mn8 = _mm_shuffle_epi8(_mm_cvtsi64_si128(static_cast<int64_t>(mn)), dup);
+    const __m256 mins = _mm256_cvtepi32_ps(
+        _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(mn))));
     return {_mm256_broadcastsi128_si256(_mm_shuffle_epi8(sc8, even)),
-            _mm256_broadcastsi128_si256(_mm_shuffle_epi8(sc8, odd)), _mm256_cvtepu8_epi16(mn8)};
+            _mm256_broadcastsi128_si256(_mm_shuffle_epi8(sc8, odd)),
+            _mm256_set1_ps(f16_to_f32(load_u16(x))),
+            _mm256_mul_ps(mins, _mm256_set1_ps(f16_to_f32(load_u16(x + 2))))};
   }
 
   // Levels of one super-block transposed: lo[k] / hi[k] low / high nibbles of P_k.
@@ -87,18 +100,26 @@ struct Q4KKernel {
     }
   }
 
-  // One super-block of one row against nt tokens (activation rows `act`, prepared data);
-  // inlined into row_blocks with a compile-time count, the accumulators in registers.
+  // The float steps of one (row, token, super-block) from its exact integer sums: the same
+  // operations in the decode and the GEMM tiles (bit-identical outputs).
+  [[gnu::always_inline]] static inline __m256 finish(__m256 acc, __m256i sum, const Scales& s,
+                                                     const float* yd, const float* prep) {
+    const __m256 dy = _mm256_mul_ps(s.d, _mm256_broadcast_ss(yd));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), dy, acc);
+    return _mm256_fnmadd_ps(s.mins, _mm256_loadu_ps(prep + 64), acc);
+  }
+
+  // One super-block of one row against nt tokens (decode shapes; activation rows `act`,
+  // prepared data), inlined into row_blocks with a compile-time count.
   [[gnu::always_inline]] static inline void block_row(const uint8_t* x, const uint8_t* act,
                                                       size_t act_row_bytes, const float* prep,
                                                       int64_t prep_stride, int nt, __m256* acc) {
     __m256i lo[4], hi[4];
     levels(x, lo, hi);
-    const Scales s = unpack_scales(x + 4);
-    const float d = f16_to_f32(load_u16(x));
-    const float dmin = f16_to_f32(load_u16(x + 2));
+    const Scales s = unpack_scales(x);
     for (int t = 0; t < nt; ++t) {
-      const auto* y = reinterpret_cast<const uint8_t*>(prep + t * prep_stride);
+      const float* pt = prep + t * prep_stride;
+      const auto* y = reinterpret_cast<const uint8_t*>(pt);
       __m256i e = _mm256_maddubs_epi16(lo[0], loadu256(y));
       __m256i o = _mm256_maddubs_epi16(hi[0], loadu256(y + 128));
       for (int k = 1; k < 4; ++k) {
@@ -106,12 +127,8 @@ struct Q4KKernel {
         o = _mm256_add_epi16(o, _mm256_maddubs_epi16(hi[k], loadu256(y + 128 + 32 * k)));
       }
       const __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(e, s.se), _mm256_madd_epi16(o, s.so));
-      const uint8_t* yb = act + t * act_row_bytes;
-      float yd;
-      std::memcpy(&yd, yb, sizeof yd);
-      const __m256i mins = _mm256_madd_epi16(loadu256(yb + 260), s.mins);
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(d * yd), acc[t]);
-      acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(dmin * yd), acc[t]);
+      acc[t] = finish(acc[t], sum, s,
+                      reinterpret_cast<const float*>(act + t * act_row_bytes), pt);
     }
   }
 
@@ -134,10 +151,23 @@ struct Q4KKernel {
     for (int i = 0; i < R; ++i) {
       for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
     }
-    // Each row's super-blocks against the T tokens, accumulators in registers (a variant with
-    // 16 tokens and accumulators in memory, sharing each transposition among more tokens, was
-    // no faster).
-    for (int i = 0; i < R; ++i) row_blocks<T>(a.w + i * a.row_stride, a, acc[i]);
+    if constexpr (T >= 3) {
+      // GEMM shapes: super-blocks outer, rows inner, the R x T accumulators in memory: a
+      // super-block's prepared activations of the T tokens stay in L1 for the R rows (a
+      // token's prepared data is 6.3 KiB at k = 5632; row by row over all super-blocks, the
+      // tile's tokens no longer fit L1 there). See dev/gemm/README.md for what was tried.
+      const size_t seg_bytes = static_cast<size_t>(a.nb) * kWBytes;
+      for (int64_t b = 0; b < a.nb; ++b) {
+        prefetch_rows<R>(a, seg_bytes, b * kWBytes, 3);
+        for (int i = 0; i < R; ++i) {
+          block_row(a.w + i * a.row_stride + b * kWBytes, a.act + b * kABytes, a.act_row_bytes,
+                    a.prep + b * kPrep, a.prep_stride, T, acc[i]);
+        }
+      }
+    } else {
+      // Decode shapes: each row's super-blocks against the T tokens, accumulators in registers.
+      for (int i = 0; i < R; ++i) row_blocks<T>(a.w + i * a.row_stride, a, acc[i]);
+    }
     for (int i = 0; i < R; ++i) {
       for (int t = 0; t < T; ++t) out[i * T + t] = hsum(acc[i][t]);
     }

@@ -292,7 +292,8 @@ TEST(Gemm, EveryTokenCountMatchesEachTokenAlone) {
     WeightLayout layout;
     int64_t k;
   } cases[] = {{GgmlType::Q4_0, WeightLayout::kQ4_0x8, 2144},
-               {GgmlType::Q6_K, WeightLayout::kGguf, 768}};
+               {GgmlType::Q6_K, WeightLayout::kGguf, 768},
+               {GgmlType::Q4_K, WeightLayout::kGguf, 768}};
   for (const auto& c : cases) {
     const std::vector<uint8_t> w = random_rows(rng, c.type, n_rows, c.k);
     std::vector<uint8_t> packed = w;
