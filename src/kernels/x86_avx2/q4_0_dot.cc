@@ -3,10 +3,11 @@
 // tile shape computes each output the same way (batch invariance).
 // The 8 blocks of a group sit in the 8 int32 lanes: weight levels are transposed in
 // registers (lane L = block L, 4 values per maddubs), activations once per token, so 8
-// maddubs sums add up in int16 (8 x 2 x 15 x 127 < 2^15) and one madd, one conversion and
-// two FMAs per group finish a (row, token) pair. Q4_0x8Kernel does the same on weights
-// repacked at load (WeightLayout::kQ4_0x8), bit-identical, with cheaper unpacking and a
-// register-blocked GEMM tile.
+// maddubs sums add up in int16 lanes that start from the token's offsets, and one madd
+// (or three ALU operations), one conversion, one multiply and one FMA per group finish a
+// (row, token) pair. Q4_0x8Kernel does the same on weights repacked at load
+// (WeightLayout::kQ4_0x8), bit-identical, with cheaper unpacking and a register-blocked
+// GEMM tile.
 #include "kernels/x86_avx2/avx2.h"
 #include "kernels/x86_avx2/simd.h"
 #include "kernels/x86_avx2/tiling.h"
@@ -18,13 +19,18 @@ namespace {
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ8_0) == 34);
 
 // Per output and full group of 8 blocks (lane L = block L):
-//   acc = fma(dx, corr, acc)             corr_L = dy_L * (-8 * sum of block L's qy)
-//   acc = fma(float(S), dx * dy, acc)    S_L = sum over block L of level * qy (exact int)
-// then the last nb % 8 blocks one at a time (acc += float(dot lanes) * (dx*dy), tail +=
-// dx * corr) and out = hsum(acc) + tail.
+//   acc = fnma(float(S'), dx * dy, acc)  S'_L = sum over block L of (8 - level) * qy
+// (= fma(float(S), dx * dy, acc) with S = -S' = sum of (level - 8) * qy, bit for bit).
+// S' is exact: int16 lane pairs (h0, h1) start at the token's offsets 8 * (sum of their 16
+// qy) and subtract the 8 maddubs products level * qy (wrapping; each final half lies in
+// [-16384, 16256]), then S' = h0 + h1 (madd, or lane_sums). Then the last nb % 8 blocks one
+// at a time: acc = fma(float(d), dx * dy, acc), d = the block's dot lanes of level * qy with
+// its offset -8 * sum(qy) added to lane 0; out = hsum(acc).
 // Prepared per token and group of 8 blocks (kGroupFloats = 80 floats, kPrep = 10 per block):
-// floats 0-7 dy, 8-15 corr, 16-79 the group's activation bytes transposed: 32-byte vector m
-// holds values 4m..4m+3 of block L at bytes 4L..4L+3. A last partial group holds dy, corr.
+// floats 0-7 dy, 8-15 the offsets (int16 lane 2L + h: 8 * the qy sum of values 4m + 2h,
+// 4m + 2h + 1 of block L, m = 0..7), 16-79 the group's activation bytes transposed: 32-byte
+// vector m holds values 4m..4m+3 of block L at bytes 4L..4L+3. A last partial group holds
+// dy and, as int32 in slot 8 + L, block L's offset -8 * sum(qy).
 struct Q4_0Kernel {
   static constexpr int64_t kBlockValues = 32;
   static constexpr size_t kWBytes = sizeof(BlockQ4_0);
@@ -47,12 +53,13 @@ struct Q4_0Kernel {
       const int32_t sum = hsum_epi32(sum_i8_lanes(loadu256(blk + 2)));
       float* g = prep + (b / 8) * kGroupFloats;
       g[b % 8] = dy;
-      g[8 + b % 8] = dy * static_cast<float>(-8 * sum);
+      const int32_t offset = -8 * sum;
+      __builtin_memcpy(g + 8 + b % 8, &offset, sizeof offset);
     }
   }
 
   // One full group: the 8 blocks' quants transposed (an 8 x 8 dword transpose), dy, and
-  // corr = dy * float(-8 * sum) (the same single rounding as a scalar product).
+  // the int16 offsets.
   static void prepare_group(const uint8_t* act, float* g) {
     __m256i r[8];
     for (int l = 0; l < 8; ++l) r[l] = loadu256(act + l * kABytes + 2);
@@ -74,13 +81,10 @@ struct Q4_0Kernel {
       const __m256i v = m < 4 ? _mm256_permute2x128_si256(u[m], u[m + 4], 0x20)
                               : _mm256_permute2x128_si256(u[m - 4], u[m], 0x31);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(bytes + 32 * m), v);
-      sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(ones8, v));  // |.| <= 8 * 254
+      sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(ones8, v));  // |.| <= 8 * 256
     }
-    const __m256i sum = _mm256_madd_epi16(sum16, _mm256_set1_epi16(1));
-    const __m256 dy = load_f16x8_strided(act, kABytes);
-    const __m256i minus8 = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 3));
-    _mm256_storeu_ps(g, dy);
-    _mm256_storeu_ps(g + 8, _mm256_mul_ps(dy, _mm256_cvtepi32_ps(minus8)));
+    _mm256_storeu_ps(g, load_f16x8_strided(act, kABytes));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(g + 8), _mm256_slli_epi16(sum16, 3));
   }
 
   // The levels of 8 blocks transposed: v[m] lane L holds values 4m..4m+3 of block L (low
@@ -110,13 +114,13 @@ struct Q4_0Kernel {
   [[gnu::always_inline]] static inline void token_dot(const __m256i* v, __m256 dx, const float* p,
                                                       __m256& acc) {
     const auto* y = reinterpret_cast<const uint8_t*>(p + 16);
-    __m256i s = _mm256_maddubs_epi16(v[0], loadu256(y));
-    for (int m = 1; m < 8; ++m) {
-      s = _mm256_add_epi16(s, _mm256_maddubs_epi16(v[m], loadu256(y + 32 * m)));
+    __m256i s = loadu256(reinterpret_cast<const uint8_t*>(p + 8));
+    for (int m = 0; m < 8; ++m) {
+      s = _mm256_sub_epi16(s, _mm256_maddubs_epi16(v[m], loadu256(y + 32 * m)));
     }
-    const __m256 c = _mm256_fmadd_ps(dx, _mm256_loadu_ps(p + 8), acc);
     const __m256 scale = _mm256_mul_ps(dx, _mm256_loadu_ps(p));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s, _mm256_set1_epi16(1))), scale, c);
+    acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s, _mm256_set1_epi16(1))), scale,
+                           acc);
   }
 
   // The full groups of one row against T tokens (a row of a tile), the T accumulators in
@@ -178,15 +182,30 @@ struct Q4_0Kernel {
     finish<R, T>(a, acc, out);
   }
 
+  // out[j] = hsum(v[j]) for j = 0..7, eight at a time with hsum's additions in hsum's order
+  // (lo + hi halves, then lanes 0 + 2 and 1 + 3, then those two), so the bits do not depend
+  // on how many outputs a tile has.
+  static void hsum8(const __m256* v, float* out) {
+    __m256 p[4];
+    for (int k = 0; k < 4; ++k) {
+      p[k] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x20),
+                           _mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x31));
+    }
+    __m256 g[2];  // lanes: v[4k] t0, t1, v[4k + 2] t0, t1 | the same for v[4k + 1], v[4k + 3]
+    for (int k = 0; k < 2; ++k) {
+      g[k] = _mm256_add_ps(_mm256_shuffle_ps(p[2 * k], p[2 * k + 1], 0x44),
+                           _mm256_shuffle_ps(p[2 * k], p[2 * k + 1], 0xEE));
+    }
+    const __m256 r = _mm256_add_ps(_mm256_shuffle_ps(g[0], g[1], 0x88),
+                                   _mm256_shuffle_ps(g[0], g[1], 0xDD));  // 0 2 4 6 | 1 3 5 7
+    _mm256_storeu_ps(out, _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  }
+
   // After the full groups: the last nb % 8 blocks of each row (in the GGUF layout in every
-  // weight layout) one at a time, then out[i * T + t] = hsum(acc) + the offset terms.
+  // weight layout) one at a time, then out[i * T + t] = hsum(acc[i][t]).
   template <int R, int T>
   static void finish(const TileArgs& a, __m256 (&acc)[R][T], float* out) {
     const __m256i ones16 = _mm256_set1_epi16(1);
-    float tail[R][T];
-    for (int i = 0; i < R; ++i) {
-      for (int t = 0; t < T; ++t) tail[i][t] = 0.0f;
-    }
     for (int64_t b = a.nb / 8 * 8; b < a.nb; ++b) {
       const float* g = a.prep + (b / 8) * kGroupFloats;
       for (int i = 0; i < R; ++i) {
@@ -198,16 +217,19 @@ struct Q4_0Kernel {
         for (int t = 0; t < T; ++t) {
           const float* p = g + t * a.prep_stride;
           const __m256i qy = loadu256(a.act + t * a.act_row_bytes + b * kABytes + 2);
-          const __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(x, qy), ones16);
+          int32_t offset;
+          __builtin_memcpy(&offset, p + 8 + b % 8, sizeof offset);
+          const __m256i d = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(x, qy), ones16),
+                                             _mm256_setr_epi32(offset, 0, 0, 0, 0, 0, 0, 0));
           acc[i][t] =
               _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(dx * p[b % 8]), acc[i][t]);
-          tail[i][t] += dx * p[8 + b % 8];
         }
       }
     }
-    for (int i = 0; i < R; ++i) {
-      for (int t = 0; t < T; ++t) out[i * T + t] = hsum(acc[i][t]) + tail[i][t];
-    }
+    const __m256* v = &acc[0][0];
+    int j = 0;
+    for (; j + 8 <= R * T; j += 8) hsum8(v + j, out + j);
+    for (; j < R * T; ++j) out[j] = hsum(v[j]);
   }
 };
 
@@ -219,22 +241,19 @@ struct Q4_0Kernel {
 // weight vector serves a block's tokens and each activation vector the tile's rows.
 struct Q4_0x8Kernel : Q4_0Kernel {
   static constexpr int64_t kGroupBytes = 8 * kWBytes;  // 144
-  // GEMM tiles of 3 rows x 6 tokens in register blocks of 3 x 3 (a 3 x 3 block loads 3
-  // weight and 3 activation vectors per 9 maddubs), the last ones of a chunk of 3..8 tokens
-  // with blocks of 4 where a block of 1 or 2 tokens would be needed (see tile_tokens and
-  // block_at): 16 tokens run 8 + 8 as blocks 4,4 | 4,4 instead of 3,3 | 3,3 | 3,1.
-  // (Tiles of 12-16 tokens are slower: their prepared activations, 2.5 KiB per token at
-  // k = 2048, no longer stay in L1 while the row tile runs.)
+  // GEMM tiles of 3 rows x 8 tokens in register blocks of 3 x 4 (12 int16 sums, 3 weight
+  // vectors and 1 activation vector: the 16 registers), the last tile of a chunk of 3..8
+  // tokens in blocks of 4 and 3 (see tile_tokens and block_at). 3 x 4 blocks measured ~4%
+  // faster than 3 x 3 (6-token tiles). (Tiles of 12-16 tokens are slower: their prepared
+  // activations, 2.5 KiB per token at k = 2048, no longer stay in L1 while the row tile runs.)
   static constexpr int kGemmRows = 3;
   static constexpr int kGemmTokens = 8;  // the largest tile (tile_tokens)
   static constexpr int64_t kGemmMinTokens = 3;
 
-  // Tokens of the next tile when `rem` of a chunk of `chunk` tokens are left: all of them
-  // up to 8; 8 when 11 are left (8 + 3, not 6 + 5 = 3,3 | 3,2) or in chunks of 11-16 tokens
-  // (batched decode: 16 = 8 + 8); else 6 (the 3 x 3 blocks measured ~2% faster than
-  // 4-token blocks on 64-128 tokens, through the noise).
-  static constexpr int64_t tile_tokens(int64_t chunk, int64_t rem) {
-    return rem <= 8 ? rem : rem == 11 || chunk <= 16 ? 8 : 6;
+  // Tokens of the next tile when `rem` tokens of a chunk are left: all of them up to 8, 6
+  // when 9 or 10 are left (6 + 3 or 6 + 4: no tile of 1 or 2 tokens), else 8.
+  static constexpr int64_t tile_tokens(int64_t /*chunk*/, int64_t rem) {
+    return rem <= 8 ? rem : rem <= 10 ? 6 : 8;
   }
 
   // Tokens of the register block starting at token t0 of a T-token tile: T % 3 blocks of 4
@@ -262,57 +281,55 @@ struct Q4_0x8Kernel : Q4_0Kernel {
     row_groups_of<Q4_0x8Kernel, T>(w, groups, prep, prep_stride, acc_io);
   }
 
+  // S' of token_dot from its int16 lane pair s = (h0, h1) without a multiply: the high
+  // halves of s + (s << 16) hold h0 + h1 modulo 2^16, which is S' itself (S' lies in
+  // [-32768, 32512]: 32 values of (8 - level) in [-7, 8] times qy in [-128, 127]), and an
+  // arithmetic shift sign-extends it. The same integer as madd(s, 1), on the ALU pipes
+  // (the multiply pipes run the maddubs).
+  [[gnu::always_inline]] static inline __m256i lane_sums(__m256i s) {
+    return _mm256_srai_epi32(_mm256_add_epi16(s, _mm256_slli_epi32(s, 16)), 16);
+  }
+
   // One group of R rows (group bytes at grp[i]) against TB tokens: the R x TB int16 sums
-  // over the 8 steps in registers (each weight vector loaded and unpacked for TB tokens,
-  // each activation vector for R rows), then each (row, token) accumulator acc[i * T + t]
-  // (in memory) is updated as in token_dot. Blocks of 4 tokens take each activation vector
-  // as a memory operand of its maddubs (12 sums + 1 weight vector fit the 16 registers).
+  // over the 8 steps in registers, a token at a time (R unpacked weight vectors live, each
+  // activation vector loaded once for the R rows), then each (row, token) accumulator
+  // acc[i * T + t] (in memory) is updated as in token_dot.
   template <int R, int TB, int T>
   [[gnu::always_inline]] static inline void group_block(const uint8_t* const* grp,
                                                         const float* prep, int64_t prep_stride,
                                                         __m256* acc) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const auto bytes = [&](int t, int floats) [[gnu::always_inline]] {
+      return reinterpret_cast<const uint8_t*>(prep + t * prep_stride + floats);
+    };
     __m256i s[R][TB];
-    const auto y = [&](int t, int m) [[gnu::always_inline]] {
-      return loadu256(reinterpret_cast<const uint8_t*>(prep + t * prep_stride + 16) + 32 * m);
-    };
-    const auto add = [&](int i, int t, __m256i p, bool first) [[gnu::always_inline]] {
-      s[i][t] = first ? p : _mm256_add_epi16(s[i][t], p);
-      // Keeps GCC from reassociating the sums (it would keep all 8 products live and
-      // spill them): one running sum per (row, token) in a register.
-      __asm__("" : "+x"(s[i][t]));
-    };
-    const auto step = [&](int m, bool first) [[gnu::always_inline]] {
-      if constexpr (TB >= 4) {  // a row at a time: one weight vector live
+    for (int i = 0; i < R; ++i) {  // the tokens' offsets
+      for (int t = 0; t < TB; ++t) s[i][t] = loadu256(bytes(t, 8));
+    }
+    const auto step = [&](int m) [[gnu::always_inline]] {
+      __m256i v[R];
+      for (int i = 0; i < R; ++i) {
+        const __m256i w = loadu256(grp[i] + 32 * (m & 3));
+        v[i] = _mm256_and_si256(m < 4 ? w : _mm256_srli_epi16(w, 4), m4);
+      }
+      for (int t = 0; t < TB; ++t) {
+        const __m256i y = loadu256(bytes(t, 16) + 32 * m);
         for (int i = 0; i < R; ++i) {
-          const __m256i w = loadu256(grp[i] + 32 * (m & 3));
-          const __m256i v = _mm256_and_si256(m < 4 ? w : _mm256_srli_epi16(w, 4), m4);
-          for (int t = 0; t < TB; ++t) add(i, t, _mm256_maddubs_epi16(v, y(t, m)), first);
-        }
-      } else {  // a token at a time: R weight vectors live, one activation vector
-        __m256i v[R];
-        for (int i = 0; i < R; ++i) {
-          const __m256i w = loadu256(grp[i] + 32 * (m & 3));
-          v[i] = _mm256_and_si256(m < 4 ? w : _mm256_srli_epi16(w, 4), m4);
-        }
-        for (int t = 0; t < TB; ++t) {
-          const __m256i yv = y(t, m);
-          for (int i = 0; i < R; ++i) add(i, t, _mm256_maddubs_epi16(v[i], yv), first);
+          s[i][t] = _mm256_sub_epi16(s[i][t], _mm256_maddubs_epi16(v[i], y));
+          // Keeps GCC from reassociating the sums (it would keep all 8 products live and
+          // spill them): one running sum per (row, token) in a register.
+          __asm__("" : "+x"(s[i][t]));
         }
       }
     };
-    step(0, true);
 #pragma GCC unroll 8
-    for (int m = 1; m < 8; ++m) step(m, false);
-    const __m256i ones16 = _mm256_set1_epi16(1);
+    for (int m = 0; m < 8; ++m) step(m);
     for (int i = 0; i < R; ++i) {
       const __m256 dx = scales(grp[i]);
       for (int t = 0; t < TB; ++t) {
-        const float* p = prep + t * prep_stride;
         __m256& a = acc[i * T + t];
-        const __m256 c = _mm256_fmadd_ps(dx, _mm256_loadu_ps(p + 8), a);
-        const __m256 scale = _mm256_mul_ps(dx, _mm256_loadu_ps(p));
-        a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s[i][t], ones16)), scale, c);
+        const __m256 scale = _mm256_mul_ps(dx, _mm256_loadu_ps(prep + t * prep_stride));
+        a = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(lane_sums(s[i][t])), scale, a);
       }
     }
   }

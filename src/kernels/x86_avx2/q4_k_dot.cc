@@ -41,13 +41,13 @@ struct Q4KKernel {
   static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* qs = act + b * kABytes + 4;
-      auto* out = reinterpret_cast<uint8_t*>(prep + b * kPrep);
-      for (int k = 0; k < 4; ++k) {
-        for (int lane = 0; lane < 8; ++lane) {
-          const int c = lane % 4, h = lane / 4;
-          std::memcpy(out + 32 * k + 4 * lane, qs + 64 * c + 16 * h + 4 * k, 4);
-          std::memcpy(out + 128 + 32 * k + 4 * lane, qs + 64 * c + 32 + 16 * h + 4 * k, 4);
-        }
+      auto* out = reinterpret_cast<__m256i*>(prep + b * kPrep);
+      for (int par = 0; par < 2; ++par) {  // A_k: sub-blocks 0, 2, 4, 6; B_k: 1, 3, 5, 7
+        const __m256i in[4] = {loadu256(qs + 32 * par), loadu256(qs + 64 + 32 * par),
+                               loadu256(qs + 128 + 32 * par), loadu256(qs + 192 + 32 * par)};
+        __m256i t[4];
+        transpose4(in, t);
+        for (int k = 0; k < 4; ++k) _mm256_storeu_si256(out + 4 * par + k, t[k]);
       }
       // C_j = yd * (bsums 2j + 2j+1), the int16 pairs summed by a madd with ones (exact).
       const __m256i b32 = _mm256_madd_epi16(loadu256(act + b * kABytes + 260), _mm256_set1_epi16(1));
@@ -85,14 +85,23 @@ struct Q4KKernel {
             _mm256_mul_ps(mins, _mm256_set1_ps(f16_to_f32(load_u16(x + 2))))};
   }
 
+  // 4 x 4 dword transposes within the 128-bit halves: out[k] int32 lane 4h + c = dword
+  // 4h + k of in[c].
+  static void transpose4(const __m256i* in, __m256i* out) {
+    const __m256i t0 = _mm256_unpacklo_epi32(in[0], in[1]), t1 = _mm256_unpackhi_epi32(in[0], in[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(in[2], in[3]), t3 = _mm256_unpackhi_epi32(in[2], in[3]);
+    out[0] = _mm256_unpacklo_epi64(t0, t2);
+    out[1] = _mm256_unpackhi_epi64(t0, t2);
+    out[2] = _mm256_unpacklo_epi64(t1, t3);
+    out[3] = _mm256_unpackhi_epi64(t1, t3);
+  }
+
   // Levels of one super-block transposed: lo[k] / hi[k] low / high nibbles of P_k.
   static void levels(const uint8_t* x, __m256i* lo, __m256i* hi) {
-    const __m256i c0 = loadu256(x + 16), c1 = loadu256(x + 48);
-    const __m256i c2 = loadu256(x + 80), c3 = loadu256(x + 112);
-    const __m256i t0 = _mm256_unpacklo_epi32(c0, c1), t1 = _mm256_unpackhi_epi32(c0, c1);
-    const __m256i t2 = _mm256_unpacklo_epi32(c2, c3), t3 = _mm256_unpackhi_epi32(c2, c3);
-    const __m256i p[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
-                          _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
+    const __m256i c[4] = {loadu256(x + 16), loadu256(x + 48), loadu256(x + 80),
+                          loadu256(x + 112)};
+    __m256i p[4];
+    transpose4(c, p);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int k = 0; k < 4; ++k) {
       lo[k] = _mm256_and_si256(p[k], m4);

@@ -57,6 +57,24 @@ inline __m256i dot_lanes(__m256i x, __m256i ux, __m256i qy) {
   return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
 
+// out[0..7] = hsum(v[0..7]) (simd.h), 8 at once: the same additions of the same operands in
+// the same tree ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)) for each vector, so the
+// same bits.
+inline void hsum8(const __m256* v, float* out) {
+  __m256 p[4], q[2];
+  for (int k = 0; k < 4; ++k) {  // [lo + hi of v[2k] | lo + hi of v[2k + 1]]
+    p[k] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x20),
+                         _mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x31));
+  }
+  for (int k = 0; k < 2; ++k) {  // s0 + s2, s1 + s3 of v[4k], v[4k + 2] | v[4k + 1], v[4k + 3]
+    q[k] = _mm256_add_ps(_mm256_shuffle_ps(p[2 * k], p[2 * k + 1], 0x44),
+                         _mm256_shuffle_ps(p[2 * k], p[2 * k + 1], 0xee));
+  }
+  // [v0, v2, v4, v6 | v1, v3, v5, v7], then in order.
+  const __m256 r = _mm256_add_ps(_mm256_shuffle_ps(q[0], q[1], 0x88), _mm256_shuffle_ps(q[0], q[1], 0xdd));
+  _mm256_storeu_ps(out, _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
 template <class K, int R, int T>
 void finish(const TileArgs& a, __m256 (&acc)[R][T], float* out);
 
@@ -201,10 +219,10 @@ struct Q8_0Kernel {
 };
 
 // After the full groups of a tile: the last nb % 8 blocks of each row (GGUF blocks in every
-// layout) one at a time, then out[i * T + t] = hsum(acc). K gives the prepared data's
-// group size (dy of block b at prep[(b / 8) * K::kGroupFloats + b % 8]).
+// layout) one at a time, for tokens 0..nt-1. K gives the prepared data's group size (dy of
+// block b at prep[(b / 8) * K::kGroupFloats + b % 8]).
 template <class K, int R, int T>
-inline void finish(const TileArgs& a, __m256 (&acc)[R][T], float* out) {
+inline void tail_blocks(const TileArgs& a, int nt, __m256 (&acc)[R][T]) {
   constexpr size_t kBytes = sizeof(BlockQ8_0);
   for (int64_t b = a.nb / 8 * 8; b < a.nb; ++b) {
     for (int i = 0; i < R; ++i) {
@@ -212,7 +230,7 @@ inline void finish(const TileArgs& a, __m256 (&acc)[R][T], float* out) {
       const float dx = f16_to_f32(load_u16(blk));
       const __m256i x = loadu256(blk + 2);
       const __m256i ux = _mm256_abs_epi8(x);
-      for (int t = 0; t < T; ++t) {
+      for (int t = 0; t < nt; ++t) {
         const __m256i qy = loadu256(a.act + t * a.act_row_bytes + b * kBytes + 2);
         const float dy = a.prep[t * a.prep_stride + (b / 8) * K::kGroupFloats + b % 8];
         acc[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_lanes(x, ux, qy)),
@@ -220,9 +238,20 @@ inline void finish(const TileArgs& a, __m256 (&acc)[R][T], float* out) {
       }
     }
   }
-  for (int i = 0; i < R; ++i) {
-    for (int t = 0; t < T; ++t) out[i * T + t] = hsum(acc[i][t]);
-  }
+}
+
+// out[j] = hsum(v[j]) for j < n, 8 at a time where possible (hsum8: the same bits).
+inline void hsum_row(const __m256* v, int n, float* out) {
+  int j = 0;
+  for (; j + 8 <= n; j += 8) hsum8(v + j, out + j);
+  for (; j < n; ++j) out[j] = hsum(v[j]);
+}
+
+// The end of a tile: tail_blocks, then out[i * T + t] = hsum(acc[i][t]).
+template <class K, int R, int T>
+inline void finish(const TileArgs& a, __m256 (&acc)[R][T], float* out) {
+  tail_blocks<K, R, T>(a, T, acc);
+  hsum_row(&acc[0][0], R * T, out);
 }
 
 // The same products on weights repacked at load (WeightLayout::kQ8_0x8, kernels/repack.h):
@@ -243,10 +272,12 @@ struct Q8_0x8Kernel {
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
   static constexpr int64_t kSegBlocks = segment_blocks<Q8_0Kernel>();
-  // GEMM tile 2 x 12 in register blocks of 2 x 4 (measured against 3 x 6 in blocks of 3 x 3
-  // and 4 x 8 in blocks of 4 x 2: neither faster).
+  // GEMM tile (gemm_tile, gemm_rows_q8_0x8) 2 x up to 8 tokens in register blocks of 2 x 4:
+  // the 8 tokens' prepared groups (18 KiB at k = 2048) and the 2 rows stay in L1 (12 tokens
+  // were ~3% slower from 24 tokens on; also measured 3 x 6 / 3 x 3, 4 x 8 / 4 x 2, 2 x 12 /
+  // 2 x 6, 2 x 10 / 2 x 5, 3 x 12 / 3 x 4, 4 x 12 and 4 x 8 in 2 x 4 blocks: none faster).
   static constexpr int kGemmRows = 2;
-  static constexpr int kGemmTokens = 12;
+  static constexpr int kGemmTokens = 8;
   static constexpr int kBlockTokens = 4;  // tokens of a register block (rows: kGemmRows)
   static constexpr int64_t kGemmMinTokens = 3;
 
@@ -306,6 +337,7 @@ struct Q8_0x8Kernel {
   // One group of R rows (group bytes at grp[i]) against TB tokens: R x TB int32 sums in
   // registers over the 8 steps (|x| once per row and step for TB tokens, each activation
   // vector loaded once for R rows), then acc[i * T + t] (in memory) as in row_groups.
+  // An empty asm pins each running sum (else GCC reassociates the 8 products and spills).
   template <int R, int TB, int T>
   [[gnu::always_inline]] static inline void group_block(const uint8_t* const* grp,
                                                         const float* prep, int64_t prep_stride,
@@ -339,9 +371,55 @@ struct Q8_0x8Kernel {
     }
   }
 
-  template <int R, int T>
-  [[gnu::noinline]] static void gemm_groups(const TileArgs& a, __m256 (&acc)[R][T]) {
-    gemm_group_blocks<Q8_0x8Kernel, 5>(a, acc);
+  // group_block<R, n, kGemmTokens> for the runtime n <= N tokens left (none when n = 0).
+  template <int R, int N>
+  [[gnu::always_inline]] static inline void block_rest(const uint8_t* const* grp, const float* prep,
+                                                       int64_t prep_stride, int n, __m256* acc) {
+    if constexpr (N > 0) {
+      if (n == N) return group_block<R, N, kGemmTokens>(grp, prep, prep_stride, acc);
+      block_rest<R, N - 1>(grp, prep, prep_stride, n, acc);
+    }
+  }
+
+  // GEMM tile: R rows x nt tokens (1 <= nt <= kGemmTokens, runtime) of one segment, in
+  // register blocks of R x kBlockTokens (the last one shorter); the outputs go straight to
+  // y (row i at y + i * row_step, token t at y + t * y_stride): set when `first` (the
+  // segment at block 0), else added, as matmul_rows_shaped does.
+  template <int R>
+  [[gnu::noinline]] static void gemm_tile(const TileArgs& a, int nt, float* y, int64_t y_stride,
+                                          int64_t row_step, bool first) {
+    constexpr int T = kGemmTokens, TB = kBlockTokens;
+    __m256 acc[R][T];
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();  // all: no memset call
+    }
+    for (int64_t g = 0; g < a.nb / 8; ++g) {
+      const uint8_t* grp[R];
+      for (int i = 0; i < R; ++i) {
+        grp[i] = a.w + i * a.row_stride + g * kGroupBytes;
+        for (int l = 0; l < 5; ++l) prefetch(grp[i] + kPrefetchBytes + 64 * l);  // never faults
+      }
+      const float* prep = a.prep + g * kGroupFloats;
+      int t0 = 0;
+      for (; t0 + TB <= nt; t0 += TB) {
+        const uint8_t* gb[R];
+        for (int i = 0; i < R; ++i) {
+          gb[i] = grp[i];
+          // Opaque per block: GCC would otherwise hoist the group's 16 weight loads out of
+          // the token loop into stack copies (measured 52.6 against 58.4 GMAC/s).
+          __asm__("" : "+r"(gb[i]));
+        }
+        group_block<R, TB, T>(gb, prep + t0 * a.prep_stride, a.prep_stride, &acc[0][t0]);
+      }
+      block_rest<R, TB - 1>(grp, prep + t0 * a.prep_stride, a.prep_stride, nt - t0, &acc[0][t0]);
+    }
+    tail_blocks<Q8_0x8Kernel, R, T>(a, nt, acc);
+    for (int i = 0; i < R; ++i) {
+      float out[T];
+      hsum_row(acc[i], nt, out);
+      float* dst = y + i * row_step;
+      for (int t = 0; t < nt; ++t) dst[t * y_stride] = first ? out[t] : dst[t * y_stride] + out[t];
+    }
   }
 
   template <int R, int T>
@@ -350,18 +428,68 @@ struct Q8_0x8Kernel {
     for (int i = 0; i < R; ++i) {
       for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
     }
-    // Decode shapes: a row at a time, accumulators in registers (measured against the rows
-    // interleaved group by group as in Q8_0Kernel: same at 1 token, slower at 2).
-    if constexpr (T <= 2) {
-      for (int i = 0; i < R; ++i) {
-        row_groups<T>(a.w + i * a.row_stride, a.nb / 8, a.prep, a.prep_stride, acc[i]);
-      }
-    } else {
-      gemm_groups<R, T>(a, acc);
+    // A row at a time, accumulators in registers (measured against the rows interleaved
+    // group by group as in Q8_0Kernel: same at 1 token, slower at 2).
+    for (int i = 0; i < R; ++i) {
+      row_groups<T>(a.w + i * a.row_stride, a.nb / 8, a.prep, a.prep_stride, acc[i]);
     }
     finish<Q8_0x8Kernel, R, T>(a, acc, out);
   }
 };
+
+// The GEMM path of Q8_0 weights in kQ8_0x8 (at least kGemmMinTokens tokens): the loops of
+// matmul_rows_shaped (token chunks, the kernel's 240-block segments, row tiles spread over
+// the range) with tiles of kGemmRows rows x up to kGemmTokens tokens that write y directly
+// (no per-tile output buffer, no dispatch over one template per token count). Each output
+// is computed as in every other path.
+void gemm_rows_q8_0x8(const uint8_t* w, size_t row_bytes, int64_t nb, const uint8_t* act,
+                      size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
+                      int64_t row_begin, int64_t row_end) {
+  using K = Q8_0x8Kernel;
+  constexpr int64_t T = K::kGemmTokens;
+  constexpr int R = K::kGemmRows;
+  const int64_t seg = min64(nb, K::kSegBlocks);
+  int64_t tc = static_cast<int64_t>(kActChunkBytes / act_row_bytes);
+  tc = min64(n_tokens, max64(T, tc - tc % T));
+  const int64_t fit = kPrepBufFloats / (K::kPrep * round_up8(seg));
+  tc = min64(tc, fit >= T ? fit - fit % T : fit);
+  alignas(32) float prep[kPrepBufFloats];
+  const int64_t n_rows = row_end - row_begin;
+  const int64_t q = n_rows / R;
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += tc) {
+    const int64_t ntc = min64(tc, n_tokens - t0);
+    for (int64_t b0 = 0; b0 < nb; b0 += seg) {
+      const int64_t nbs = min64(seg, nb - b0);
+      const int64_t prep_stride = K::kPrep * round_up8(nbs);
+      for (int64_t t = 0; t < ntc; ++t) {
+        K::prepare(act + (t0 + t) * act_row_bytes + b0 * K::kABytes, nbs, prep + t * prep_stride, 0);
+      }
+      for (int64_t j = 0; j < q + n_rows % R; ++j) {  // row tiles as in matmul_rows_shaped
+        const bool full = j < q;
+        const int64_t r0 = full ? row_begin + j : row_begin + R * q + (j - q);
+        const int64_t row_step = full ? q : 1;
+        for (int64_t tg = 0, nt = 0; tg < ntc; tg += nt) {
+          nt = min64(ntc - tg, T);
+          const TileArgs a{w + r0 * row_bytes + b0 * K::kWBytes,
+                           static_cast<size_t>(row_step) * row_bytes,
+                           row_bytes,
+                           act + (t0 + tg) * act_row_bytes + b0 * K::kABytes,
+                           act_row_bytes,
+                           prep + tg * prep_stride,
+                           prep_stride,
+                           0,
+                           nbs};
+          float* dst = y + (t0 + tg) * y_stride + r0;
+          if (full) {
+            K::gemm_tile<R>(a, static_cast<int>(nt), dst, y_stride, row_step, b0 == 0);
+          } else {
+            K::gemm_tile<1>(a, static_cast<int>(nt), dst, y_stride, 1, b0 == 0);
+          }
+        }
+      }
+    }
+  }
+}
 
 }  // namespace
 
@@ -370,6 +498,17 @@ float vec_dot_q8_0_q8_0(int64_t n, const void* x, const void* y) {
 }
 
 QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q8_0, Q8_0Kernel)
-QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q8_0x8, Q8_0x8Kernel)
+
+void matmul_rows_q8_0x8(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act,
+                        size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
+                        int64_t row_begin, int64_t row_end) {
+  const int64_t nb = k / Q8_0x8Kernel::kBlockValues;
+  if (n_tokens >= Q8_0x8Kernel::kGemmMinTokens && nb > 0 && row_end > row_begin) {
+    return gemm_rows_q8_0x8(w, row_bytes, nb, act, act_row_bytes, n_tokens, y, y_stride,
+                            row_begin, row_end);
+  }
+  matmul_rows_shaped<Q8_0x8Kernel, Q8_0x8Kernel>(w, row_bytes, k, act, act_row_bytes, n_tokens,
+                                                 y, y_stride, row_begin, row_end);
+}
 
 }  // namespace quanta::kernels::avx2
