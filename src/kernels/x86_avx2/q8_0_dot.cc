@@ -71,7 +71,8 @@ inline void hsum8(const __m256* v, float* out) {
                          _mm256_shuffle_ps(p[2 * k], p[2 * k + 1], 0xee));
   }
   // [v0, v2, v4, v6 | v1, v3, v5, v7], then in order.
-  const __m256 r = _mm256_add_ps(_mm256_shuffle_ps(q[0], q[1], 0x88), _mm256_shuffle_ps(q[0], q[1], 0xdd));
+  const __m256 r =
+      _mm256_add_ps(_mm256_shuffle_ps(q[0], q[1], 0x88), _mm256_shuffle_ps(q[0], q[1], 0xdd));
   _mm256_storeu_ps(out, _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
 }
 
@@ -462,7 +463,8 @@ void gemm_rows_q8_0x8(const uint8_t* w, size_t row_bytes, int64_t nb, const uint
       const int64_t nbs = min64(seg, nb - b0);
       const int64_t prep_stride = K::kPrep * round_up8(nbs);
       for (int64_t t = 0; t < ntc; ++t) {
-        K::prepare(act + (t0 + t) * act_row_bytes + b0 * K::kABytes, nbs, prep + t * prep_stride, 0);
+        K::prepare(act + (t0 + t) * act_row_bytes + b0 * K::kABytes, nbs, prep + t * prep_stride,
+                   0);
       }
       for (int64_t j = 0; j < q + n_rows % R; ++j) {  // row tiles as in matmul_rows_shaped
         const bool full = j < q;
@@ -504,11 +506,11 @@ void matmul_rows_q8_0x8(const uint8_t* w, size_t row_bytes, int64_t k, const uin
                         int64_t row_begin, int64_t row_end) {
   const int64_t nb = k / Q8_0x8Kernel::kBlockValues;
   if (n_tokens >= Q8_0x8Kernel::kGemmMinTokens && nb > 0 && row_end > row_begin) {
-    return gemm_rows_q8_0x8(w, row_bytes, nb, act, act_row_bytes, n_tokens, y, y_stride,
-                            row_begin, row_end);
+    return gemm_rows_q8_0x8(w, row_bytes, nb, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
+                            row_end);
   }
-  matmul_rows_shaped<Q8_0x8Kernel, Q8_0x8Kernel>(w, row_bytes, k, act, act_row_bytes, n_tokens,
-                                                 y, y_stride, row_begin, row_end);
+  matmul_rows_shaped<Q8_0x8Kernel, Q8_0x8Kernel>(w, row_bytes, k, act, act_row_bytes, n_tokens, y,
+                                                 y_stride, row_begin, row_end);
 }
 
 }  // namespace quanta::kernels::avx2

@@ -283,7 +283,7 @@ TEST(Gemm, RepackedQ8_0EqualsGgufLayout) {
 // Every token count 1..40 (tiles split evenly, register blocks of 4, 3 and fewer tokens,
 // GEMM tiles of 8 tokens) from a first token that varies: Q4_0 in kQ4_0x8 (groups and a
 // tail of blocks) and Q6_K give each token the bits it gets alone, and kQ4_0x8 the bits
-// of the GGUF layout, on every path.
+// of the GGUF layout (kQ8_0x8 likewise), on every path.
 TEST(Gemm, EveryTokenCountMatchesEachTokenAlone) {
   std::mt19937 rng(36);
   const int64_t n_rows = 7, n_tokens = 46;
@@ -292,6 +292,7 @@ TEST(Gemm, EveryTokenCountMatchesEachTokenAlone) {
     WeightLayout layout;
     int64_t k;
   } cases[] = {{GgmlType::Q4_0, WeightLayout::kQ4_0x8, 2144},
+               {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 2144},
                {GgmlType::Q6_K, WeightLayout::kGguf, 768},
                {GgmlType::Q4_K, WeightLayout::kGguf, 768}};
   for (const auto& c : cases) {
