@@ -190,7 +190,8 @@ struct Q6KKernel {
             _mm256_setzero_si256(), _mm256_slli_epi16(_mm256_cvtepi8_epi16(loadu128(x + 192)), 5));
         __m256i sum[T];
         for (int t = 0; t < T; ++t) {
-          sum[t] = _mm256_madd_epi16(neg32, loadu256(a.act + t * a.act_row_bytes + b * kABytes + 260));
+          sum[t] =
+              _mm256_madd_epi16(neg32, loadu256(a.act + t * a.act_row_bytes + b * kABytes + 260));
         }
 #pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {  // 128 values each

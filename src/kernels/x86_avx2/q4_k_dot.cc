@@ -33,9 +33,10 @@ struct Q4KKernel {
   static constexpr int kPrep = 72;
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
-  // GEMM tile 4 x 8 (super-blocks outer; 4 x 6 row by row before: 55 GMAC/s, 4 x 8 62).
+  // GEMM tile 4 x 16, super-blocks outer (4 x 6 row by row before: 55 GMAC/s at 64 tokens;
+  // 4 x 8 62, 4 x 16 64, 4 x 24 about the same; dev/gemm/README.md).
   static constexpr int kGemmRows = 4;
-  static constexpr int kGemmTokens = 8;
+  static constexpr int kGemmTokens = 16;
   static constexpr int64_t kGemmMinTokens = 3;
 
   static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
@@ -50,7 +51,8 @@ struct Q4KKernel {
         for (int k = 0; k < 4; ++k) _mm256_storeu_si256(out + 4 * par + k, t[k]);
       }
       // C_j = yd * (bsums 2j + 2j+1), the int16 pairs summed by a madd with ones (exact).
-      const __m256i b32 = _mm256_madd_epi16(loadu256(act + b * kABytes + 260), _mm256_set1_epi16(1));
+      const __m256i b32 =
+          _mm256_madd_epi16(loadu256(act + b * kABytes + 260), _mm256_set1_epi16(1));
       float yd;
       std::memcpy(&yd, act + b * kABytes, sizeof yd);
       _mm256_storeu_ps(prep + b * kPrep + 64,
@@ -77,8 +79,8 @@ struct Q4KKernel {
     // int16 lanes (2c, 2c+1) <- byte 2c (even) or 2c+1 (odd), zero high bytes.
     const __m128i even = _mm_setr_epi8(0, -1, 0, -1, 2, -1, 2, -1, 4, -1, 4, -1, 6, -1, 6, -1);
     const __m128i odd = _mm_setr_epi8(1, -1, 1, -1, 3, -1, 3, -1, 5, -1, 5, -1, 7, -1, 7, -1);
-    const __m256 mins = _mm256_cvtepi32_ps(
-        _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(mn))));
+    const __m256 mins =
+        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(mn))));
     return {_mm256_broadcastsi128_si256(_mm_shuffle_epi8(sc8, even)),
             _mm256_broadcastsi128_si256(_mm_shuffle_epi8(sc8, odd)),
             _mm256_set1_ps(f16_to_f32(load_u16(x))),
@@ -88,8 +90,10 @@ struct Q4KKernel {
   // 4 x 4 dword transposes within the 128-bit halves: out[k] int32 lane 4h + c = dword
   // 4h + k of in[c].
   static void transpose4(const __m256i* in, __m256i* out) {
-    const __m256i t0 = _mm256_unpacklo_epi32(in[0], in[1]), t1 = _mm256_unpackhi_epi32(in[0], in[1]);
-    const __m256i t2 = _mm256_unpacklo_epi32(in[2], in[3]), t3 = _mm256_unpackhi_epi32(in[2], in[3]);
+    const __m256i t0 = _mm256_unpacklo_epi32(in[0], in[1]),
+                  t1 = _mm256_unpackhi_epi32(in[0], in[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(in[2], in[3]),
+                  t3 = _mm256_unpackhi_epi32(in[2], in[3]);
     out[0] = _mm256_unpacklo_epi64(t0, t2);
     out[1] = _mm256_unpackhi_epi64(t0, t2);
     out[2] = _mm256_unpacklo_epi64(t1, t3);
@@ -98,8 +102,7 @@ struct Q4KKernel {
 
   // Levels of one super-block transposed: lo[k] / hi[k] low / high nibbles of P_k.
   static void levels(const uint8_t* x, __m256i* lo, __m256i* hi) {
-    const __m256i c[4] = {loadu256(x + 16), loadu256(x + 48), loadu256(x + 80),
-                          loadu256(x + 112)};
+    const __m256i c[4] = {loadu256(x + 16), loadu256(x + 48), loadu256(x + 80), loadu256(x + 112)};
     __m256i p[4];
     transpose4(c, p);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -136,8 +139,7 @@ struct Q4KKernel {
         o = _mm256_add_epi16(o, _mm256_maddubs_epi16(hi[k], loadu256(y + 128 + 32 * k)));
       }
       const __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(e, s.se), _mm256_madd_epi16(o, s.so));
-      acc[t] = finish(acc[t], sum, s,
-                      reinterpret_cast<const float*>(act + t * act_row_bytes), pt);
+      acc[t] = finish(acc[t], sum, s, reinterpret_cast<const float*>(act + t * act_row_bytes), pt);
     }
   }
 
@@ -162,9 +164,9 @@ struct Q4KKernel {
     }
     if constexpr (T >= 3) {
       // GEMM shapes: super-blocks outer, rows inner, the R x T accumulators in memory: a
-      // super-block's prepared activations of the T tokens stay in L1 for the R rows (a
-      // token's prepared data is 6.3 KiB at k = 5632; row by row over all super-blocks, the
-      // tile's tokens no longer fit L1 there). See dev/gemm/README.md for what was tried.
+      // super-block's prepared activations of the T tokens (4.5 KiB) stay in L1 for the R
+      // rows, whose levels are unpacked once for all T tokens (row by row over all
+      // super-blocks, a tile's tokens no longer fit L1 at k = 5632: 6.3 KiB per token).
       const size_t seg_bytes = static_cast<size_t>(a.nb) * kWBytes;
       for (int64_t b = 0; b < a.nb; ++b) {
         prefetch_rows<R>(a, seg_bytes, b * kWBytes, 3);
