@@ -94,21 +94,34 @@ void KvCache::store(int32_t layer, const BlockTable& table, int32_t pos, const f
   if (key_transform_.active()) {
     key_transform_.apply_key(layer, k, key_scratch_.data());
     k = key_scratch_.data();
+    if (key_transform_.has_values()) {
+      key_transform_.apply_value(layer, v, key_scratch_.data() + layout_.row_elems());
+      v = key_scratch_.data() + layout_.row_elems();
+    }
   }
   const size_t base = row_offset(table, pos);
   const size_t row_stride = static_cast<size_t>(layout_.block_size) * layout_.row_bytes();
   const int64_t n = static_cast<int64_t>(layout_.row_heads()) * layout_.head_dim;
   for (int32_t r = 0; r < layout_.n_rows(); ++r) {
     const size_t at = base + r * row_stride;
-    store_row(k + r * n, k_[layer].as<uint8_t>() + at, n);
     store_row(v + r * n, v_[layer].as<uint8_t>() + at, n);
+    const float* metric = layout_.type == GgmlType::Q4_0 && key_transform_.active()
+                              ? key_transform_.key_metric(layer, r * layout_.row_heads())
+                              : nullptr;
+    if (metric != nullptr) {
+      // Keys: levels and scales chosen under the queries' metric (kv_transform.h).
+      quantize_q4_0_under_metric(k + r * n, k_[layer].as<uint8_t>() + at, n, layout_.head_dim,
+                                 metric);
+    } else {
+      store_row(k + r * n, k_[layer].as<uint8_t>() + at, n);
+    }
   }
 }
 
 void KvCache::set_key_transform(KeyTransform transform) {
   QUANTA_ASSERT(!transform.active() || transform.head_dim() == layout_.head_dim);
   key_transform_ = std::move(transform);
-  key_scratch_.resize(key_transform_.active() ? layout_.row_elems() : 0);
+  key_scratch_.resize(key_transform_.active() ? 2 * layout_.row_elems() : 0);
 }
 
 void KvCache::copy_block(int32_t src, int32_t dst) {
@@ -133,5 +146,6 @@ ops::PagedKvView KvCache::view(int32_t layer, const BlockTable& table) const {
   view.block_ids = table.blocks().data();
   return view;
 }
+
 
 }  // namespace quanta::kv

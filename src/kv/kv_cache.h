@@ -71,7 +71,8 @@ class KvCache {
   // position `pos` of the sequence described by `table`, converting each stored row (one
   // head's values, or row_heads() heads' for packed rows) to the cache type (F16: round to
   // nearest even; Q8_0/Q4_0: the reference row quantizer).
-  // With a key transform set, k is stored in its transformed form (KeyTransform::apply_key).
+  // With a key transform set, k is stored in its transformed form (KeyTransform::apply_key),
+  // and v too when it has values (apply_value).
   void store(int32_t layer, const BlockTable& table, int32_t pos, const float* k, const float* v);
   // The transform applied to keys at store (the identity by default); queries attending to
   // this cache go through key_transform().apply_query. Set it before storing anything.
@@ -93,7 +94,7 @@ class KvCache {
   std::vector<AlignedBuffer> k_;  // [n_layer] pools
   std::vector<AlignedBuffer> v_;
   KeyTransform key_transform_;
-  std::vector<float> key_scratch_;  // [row_elems] one token's transformed keys
+  std::vector<float> key_scratch_;  // [2, row_elems] one token's transformed keys, values
   std::vector<float> ones_;  // [row_heads * head_dim] equal importances (Q4_0 scale search)
 };
 

@@ -4,8 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 #include "core/error.h"
+#include "core/fp16.h"
+#include "quant/blocks.h"
+#include "quant/weighted.h"
 
 namespace quanta::kv {
 
@@ -141,87 +145,247 @@ size_t KeyTransform::at(int32_t layer, int32_t kv_head) const {
   return (static_cast<size_t>(layer) * n_kv_head_ + kv_head) * head_dim_;
 }
 
-// Channel j of (layer, kv_head): mean and RMS about it of the keys, RMS of the group's
-// queries; s_j = sqrt(sigma_j / tau_j) (1 for kOffset), not yet normalized.
-void KeyTransform::fit_head(const float* keys, const float* queries, int32_t n_tokens,
-                            int32_t n_head, int32_t layer, int32_t kv_head) {
-  const int64_t krow = static_cast<int64_t>(n_kv_head_) * head_dim_;
-  const int64_t qrow = static_cast<int64_t>(n_head) * head_dim_;
-  const int32_t group = n_head / n_kv_head_;
-  const float* k = keys + layer * n_tokens * krow + static_cast<int64_t>(kv_head) * head_dim_;
-  const float* q =
-      queries + layer * n_tokens * qrow + static_cast<int64_t>(kv_head) * group * head_dim_;
-  float* m = offset_.data() + at(layer, kv_head);
-  float* s = scale_.data() + at(layer, kv_head);
-  for (int32_t j = 0; j < head_dim_; ++j) {
-    double sum = 0.0, kk = 0.0, qq = 0.0;
-    for (int32_t t = 0; t < n_tokens; ++t) sum += k[t * krow + j];
+void KeyTransform::init_side(Side& side) const {
+  const size_t n = static_cast<size_t>(n_layer_) * n_kv_head_ * head_dim_;
+  side.offset.assign(n, 0.0f);
+  side.scale.assign(n, 1.0f);
+  if (rotate_matrix_) {
+    side.matrix.assign(n * head_dim_, 0.0f);
+    side.inv_matrix.assign(n * head_dim_, 0.0f);
+  }
+}
+
+// One head of one side: x (token t at x + t * n_kv_head * head_dim) gives m, s_j =
+// sqrt(sigma_j / tau_j) (sigma: RMS of x_j - m_j, tau_j = sqrt(w_jj); 1 for kOffset) and,
+// for full matrices, A = M^1/2 (and A^-1) for M = C^-1/2 (C^1/2 W C^1/2)^t C^-1/2 (t =
+// `power`), the weighted matrix geometric mean C^-1 #_t W: t = 1/2 solves M C M = W (C the
+// covariance of x - m, W the metric `w`, d x d), t = 0 whitens x.
+void KeyTransform::fit_side(Side& side, const float* x, const std::vector<double>& w,
+                            double power, int32_t n_tokens, int32_t layer,
+                            int32_t kv_head) const {
+  const int d = head_dim_;
+  const int64_t stride = static_cast<int64_t>(n_kv_head_) * d;
+  const size_t base = at(layer, kv_head);
+  float* m = side.offset.data() + base;
+  float* s = side.scale.data() + base;
+  const double* wh = w.data() + static_cast<size_t>(kv_head) * d * d;
+  for (int j = 0; j < d; ++j) {
+    double sum = 0.0, kk = 0.0;
+    for (int32_t t = 0; t < n_tokens; ++t) sum += x[t * stride + j];
     m[j] = static_cast<float>(sum / n_tokens);
     for (int32_t t = 0; t < n_tokens; ++t) {
-      const double d = k[t * krow + j] - static_cast<double>(m[j]);
-      kk += d * d;
-      for (int32_t g = 0; g < group; ++g) {
-        const double x = q[t * qrow + g * head_dim_ + j];
-        qq += x * x;
-      }
+      const double dx = x[t * stride + j] - static_cast<double>(m[j]);
+      kk += dx * dx;
     }
     const double sigma = std::sqrt(kk / n_tokens);
-    const double tau = std::sqrt(qq / (static_cast<double>(n_tokens) * group));
+    const double tau = std::sqrt(std::max(wh[j * d + j], 0.0));
     s[j] = mode_ == KeyTransformMode::kOffset
                ? 1.0f
                : static_cast<float>(std::sqrt(sigma / std::max(tau, 1e-30)));
   }
-}
-
-// A = M^1/2 (and A^-1) for M = C_k^-1/2 (C_k^1/2 C_q C_k^1/2)^1/2 C_k^-1/2, which solves
-// M C_k M = C_q; C_k, C_q from the head's centred keys and its group's queries.
-void KeyTransform::fit_matrix(const float* keys, const float* queries, int32_t n_tokens,
-                              int32_t n_head, int32_t layer, int32_t kv_head) {
-  const int d = head_dim_;
-  const int64_t krow = static_cast<int64_t>(n_kv_head_) * d;
-  const int64_t qrow = static_cast<int64_t>(n_head) * d;
-  const int32_t group = n_head / n_kv_head_;
-  const float* k = keys + layer * n_tokens * krow + static_cast<int64_t>(kv_head) * d;
-  const float* q = queries + layer * n_tokens * qrow + static_cast<int64_t>(kv_head) * group * d;
-  const float* m = offset_.data() + at(layer, kv_head);
-  Matrix ck(static_cast<size_t>(d) * d, 0.0), cq(ck.size(), 0.0);
+  if (!rotate_matrix_) return;
+  Matrix c(static_cast<size_t>(d) * d, 0.0), metric(wh, wh + static_cast<size_t>(d) * d);
   for (int32_t t = 0; t < n_tokens; ++t) {
     for (int i = 0; i < d; ++i) {
       for (int j = 0; j < d; ++j) {
-        ck[i * d + j] += (k[t * krow + i] - m[i]) * static_cast<double>(k[t * krow + j] - m[j]);
-      }
-    }
-    for (int32_t g = 0; g < group; ++g) {
-      const float* qg = q + t * qrow + g * d;
-      for (int i = 0; i < d; ++i) {
-        for (int j = 0; j < d; ++j) cq[i * d + j] += qg[i] * static_cast<double>(qg[j]);
+        c[i * d + j] += (x[t * stride + i] - m[i]) * static_cast<double>(x[t * stride + j] - m[j]);
       }
     }
   }
-  regularize(ck, d, 1e-3);
-  regularize(cq, d, 1e-3);
-  std::vector<double> w;
+  for (double& v : c) v /= n_tokens;
+  regularize(c, d, 1e-3);
+  regularize(metric, d, 1e-3);
+  std::vector<double> e;
   Matrix v;
-  symmetric_eigen(ck, d, w, v);
-  const Matrix ck_half = eigen_power(w, v, d, 0.5), ck_inv_half = eigen_power(w, v, d, -0.5);
-  symmetric_eigen(multiply(multiply(ck_half, cq, d), ck_half, d), d, w, v);
-  const Matrix mean = multiply(multiply(ck_inv_half, eigen_power(w, v, d, 0.5), d), ck_inv_half, d);
-  symmetric_eigen(mean, d, w, v);
-  const Matrix a = eigen_power(w, v, d, 0.5), a_inv = eigen_power(w, v, d, -0.5);
-  const size_t base = at(layer, kv_head) * d;
+  symmetric_eigen(c, d, e, v);
+  const Matrix c_half = eigen_power(e, v, d, 0.5), c_inv_half = eigen_power(e, v, d, -0.5);
+  symmetric_eigen(multiply(multiply(c_half, metric, d), c_half, d), d, e, v);
+  const Matrix mean = multiply(multiply(c_inv_half, eigen_power(e, v, d, power), d), c_inv_half, d);
+  symmetric_eigen(mean, d, e, v);
+  const Matrix a = eigen_power(e, v, d, 0.5), a_inv = eigen_power(e, v, d, -0.5);
   for (size_t i = 0; i < a.size(); ++i) {
-    key_matrix_[base + i] = static_cast<float>(a[i]);
-    query_matrix_[base + i] = static_cast<float>(a_inv[i]);
+    side.matrix[base * d + i] = static_cast<float>(a[i]);
+    side.inv_matrix[base * d + i] = static_cast<float>(a_inv[i]);
+  }
+}
+
+// Candidate orthogonal matrices R (d x d, row-major): R_0 = I, then Gram-Schmidt of
+// pseudo-random Gaussian matrices from a fixed generator (the same set for every head and fit).
+std::vector<Matrix> rotation_candidates(int32_t d, int32_t count) {
+  std::vector<Matrix> out;
+  Matrix eye(static_cast<size_t>(d) * d, 0.0);
+  for (int32_t i = 0; i < d; ++i) eye[i * d + i] = 1.0;
+  out.push_back(eye);
+  std::mt19937_64 rng(0x5eed);
+  auto uniform = [&]() { return (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53; };
+  for (int32_t c = 1; c < count; ++c) {
+    Matrix r(static_cast<size_t>(d) * d);
+    for (double& v : r) v = std::sqrt(-2.0 * std::log(uniform())) * std::cos(6.283185307179586 * uniform());
+    for (int32_t i = 0; i < d; ++i) {  // rows orthonormal
+      for (int32_t p = 0; p < i; ++p) {
+        double dot = 0.0;
+        for (int32_t j = 0; j < d; ++j) dot += r[i * d + j] * r[p * d + j];
+        for (int32_t j = 0; j < d; ++j) r[i * d + j] -= dot * r[p * d + j];
+      }
+      double norm = 0.0;
+      for (int32_t j = 0; j < d; ++j) norm += r[i * d + j] * r[i * d + j];
+      for (int32_t j = 0; j < d; ++j) r[i * d + j] /= std::sqrt(norm);
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
+// Full matrices: A -> R A with the candidate R that gives the smallest mean over tokens of
+// the head's largest squared stored value (the quantization step it asks for), after H.
+// Exact as before: keys' queries use (R A)^-T = R A^-1, values' outputs (R A)^-1 = A^-1 R^T.
+void KeyTransform::choose_rotation(Side& side, const float* x, int32_t n_tokens, int32_t layer,
+                                   int32_t kv_head) const {
+  const int32_t d = head_dim_;
+  const int64_t stride = static_cast<int64_t>(n_kv_head_) * d;
+  const size_t base = at(layer, kv_head);
+  const float* m = side.offset.data() + base;
+  float* a = side.matrix.data() + base * d;
+  float* b = side.inv_matrix.data() + base * d;
+  std::vector<double> y(static_cast<size_t>(n_tokens) * d);  // A (x - m)
+  for (int32_t t = 0; t < n_tokens; ++t) {
+    for (int32_t i = 0; i < d; ++i) {
+      double acc = 0.0;
+      for (int32_t j = 0; j < d; ++j) acc += a[i * d + j] * (x[t * stride + j] - static_cast<double>(m[j]));
+      y[t * d + i] = acc;
+    }
+  }
+  const std::vector<Matrix> cands = rotation_candidates(d, kRotationCandidates);
+  double best = 0.0;
+  size_t pick = 0;
+  std::vector<float> z(d);
+  for (size_t c = 0; c < cands.size(); ++c) {
+    const Matrix& r = cands[c];
+    double total = 0.0;
+    for (int32_t t = 0; t < n_tokens; ++t) {
+      for (int32_t i = 0; i < d; ++i) {
+        double acc = 0.0;
+        for (int32_t j = 0; j < d; ++j) acc += r[i * d + j] * y[t * d + j];
+        z[i] = static_cast<float>(acc);
+      }
+      if (rotate_) walsh_hadamard(z.data(), d);
+      float mx = 0.0f;
+      for (int32_t i = 0; i < d; ++i) mx = std::max(mx, std::fabs(z[i]));
+      total += static_cast<double>(mx) * mx;
+    }
+    if (c == 0 || total < best) best = total, pick = c;
+  }
+  if (pick == 0) return;
+  const Matrix& r = cands[pick];
+  const bool keys = &side == &key_;
+  Matrix ra(static_cast<size_t>(d) * d, 0.0), rb(ra.size(), 0.0);
+  for (int32_t i = 0; i < d; ++i) {
+    for (int32_t j = 0; j < d; ++j) {
+      for (int32_t k = 0; k < d; ++k) {
+        ra[i * d + j] += r[i * d + k] * a[k * d + j];
+        // keys: R A^-1; values: A^-1 R^T
+        rb[i * d + j] += keys ? r[i * d + k] * b[k * d + j] : b[i * d + k] * r[j * d + k];
+      }
+    }
+  }
+  for (size_t i = 0; i < ra.size(); ++i) a[i] = static_cast<float>(ra[i]), b[i] = static_cast<float>(rb[i]);
+}
+
+// Heads packed into one 32-value quant block (head_dim < 32) share its step, which follows
+// the block's largest value. Each head h gets a factor c_h (x' -> c_h x', the inverse side /
+// c_h: still exact) minimizing the modelled error sum over tokens t and blocks b of
+// max_{i in b}(c_h(i) |x'_ti|)^2 * sum_{i in b} w_h(i) / c_h(i)^2, with w_h = tr(A^-1 W A^-1)
+// / d the metric's weight per stored value. Coordinate search on a log2 grid of 1/8 steps.
+void KeyTransform::balance_heads(Side& side, const float* x, const std::vector<double>& w,
+                                 int32_t n_tokens, int32_t layer) const {
+  constexpr int32_t kBlock = 32;
+  const int32_t d = head_dim_, row = n_kv_head_ * d;
+  if (d % kBlock == 0 || row % kBlock != 0 || n_kv_head_ < 2) return;
+  std::vector<double> y(static_cast<size_t>(n_tokens) * row);
+  std::vector<float> tmp(d);
+  for (int32_t t = 0; t < n_tokens; ++t) {
+    for (int32_t h = 0; h < n_kv_head_; ++h) {
+      forward(side, layer, h, x + static_cast<int64_t>(t) * row + h * d, tmp.data());
+      for (int32_t i = 0; i < d; ++i) y[static_cast<size_t>(t) * row + h * d + i] = std::fabs(tmp[i]);
+    }
+  }
+  std::vector<double> weight(n_kv_head_, 0.0);
+  for (int32_t h = 0; h < n_kv_head_; ++h) {
+    const double* wh = w.data() + static_cast<size_t>(h) * d * d;
+    const size_t base = at(layer, h);
+    double tr = 0.0;
+    if (rotate_matrix_) {
+      // tr(B W B^T) for keys (B = A^-T), tr(B^T W B) for values (B = A^-1).
+      const bool keys = &side == &key_;
+      const float* b = side.inv_matrix.data() + base * d;
+      for (int32_t i = 0; i < d; ++i) {
+        for (int32_t k = 0; k < d; ++k) {
+          const double bik = keys ? b[i * d + k] : b[k * d + i];
+          for (int32_t l = 0; l < d; ++l) {
+            tr += bik * wh[k * d + l] * (keys ? b[i * d + l] : b[l * d + i]);
+          }
+        }
+      }
+    } else {
+      for (int32_t i = 0; i < d; ++i) tr += side.scale[base + i] * side.scale[base + i] * wh[i * d + i];
+    }
+    weight[h] = std::max(tr, 0.0) / d;
+  }
+  std::vector<double> c(n_kv_head_, 1.0);
+  auto cost = [&](const std::vector<double>& f) {
+    double total = 0.0;
+    for (int32_t b = 0; b < row; b += kBlock) {
+      double wsum = 0.0;
+      for (int32_t i = b; i < b + kBlock; ++i) wsum += weight[i / d] / (f[i / d] * f[i / d]);
+      double steps = 0.0;
+      for (int32_t t = 0; t < n_tokens; ++t) {
+        double mx = 0.0;
+        for (int32_t i = b; i < b + kBlock; ++i) {
+          mx = std::max(mx, f[i / d] * y[static_cast<size_t>(t) * row + i]);
+        }
+        steps += mx * mx;
+      }
+      total += steps * wsum;
+    }
+    return total;
+  };
+  double best = cost(c);
+  for (int32_t sweep = 0; sweep < 8; ++sweep) {
+    bool moved = false;
+    for (int32_t h = 0; h < n_kv_head_; ++h) {
+      const double start = c[h];
+      double pick = start;
+      for (int32_t k = -16; k <= 16; ++k) {
+        if (k == 0) continue;
+        c[h] = start * std::exp2(k / 8.0);
+        const double e = cost(c);
+        if (e < best * (1.0 - 1e-12)) best = e, pick = c[h], moved = true;
+      }
+      c[h] = pick;
+    }
+    if (!moved) break;
+  }
+  for (int32_t h = 0; h < n_kv_head_; ++h) {
+    const size_t base = at(layer, h);
+    if (rotate_matrix_) {
+      for (int32_t i = 0; i < d * d; ++i) {
+        side.matrix[base * d + i] *= static_cast<float>(c[h]);
+        side.inv_matrix[base * d + i] /= static_cast<float>(c[h]);
+      }
+    } else {
+      for (int32_t i = 0; i < d; ++i) side.scale[base + i] /= static_cast<float>(c[h]);
+    }
   }
 }
 
 // One normalization per layer, not per head: heads packed into one quant block keep the
 // balance of their steps against their queries.
-void KeyTransform::normalize_layer(int32_t layer) {
+void KeyTransform::normalize_layer(Side& side, int32_t layer) const {
   const size_t per_layer = static_cast<size_t>(n_kv_head_) * head_dim_;
+  const size_t first = at(layer, 0);
   if (rotate_matrix_) {
-    float* a = key_matrix_.data() + layer * per_layer * head_dim_;
-    float* a_inv = query_matrix_.data() + layer * per_layer * head_dim_;
+    float* a = side.matrix.data() + first * head_dim_;
+    float* a_inv = side.inv_matrix.data() + first * head_dim_;
     float largest = 0.0f;
     for (size_t i = 0; i < per_layer * head_dim_; ++i) largest = std::max(largest, std::fabs(a[i]));
     QUANTA_ASSERT(largest > 0.0f);
@@ -231,16 +395,56 @@ void KeyTransform::normalize_layer(int32_t layer) {
     }
     return;
   }
-  float* s = scale_.data() + layer * per_layer;
+  float* s = side.scale.data() + first;
   const float largest = *std::max_element(s, s + per_layer);
   for (size_t i = 0; i < per_layer; ++i) {
     s[i] = largest > 0.0f ? std::max(s[i] / largest, 1e-3f) : 1.0f;
   }
 }
 
+// The metric W of each head of `layer` carried into the stored basis: H A^-1 W A^-1 H
+// (A^-1 symmetric; H where rotate_), for rounding stored rows under it.
+void KeyTransform::set_metric(Side& side, const std::vector<double>& w, int32_t layer) const {
+  if (!rotate_matrix_) return;
+  const int32_t d = head_dim_;
+  if (side.metric.empty()) side.metric.assign(side.matrix.size(), 0.0f);
+  std::vector<double> bw(static_cast<size_t>(d) * d);
+  std::vector<float> col(d);
+  for (int32_t h = 0; h < n_kv_head_; ++h) {
+    const size_t base = at(layer, h) * d;
+    const float* b = side.inv_matrix.data() + base;
+    const double* wh = w.data() + static_cast<size_t>(h) * d * d;
+    // S = B W B^T for keys (B = A^-T, stored), B^T W B for values (B = A^-1).
+    const bool keys = &side == &key_;
+    auto bt = [&](int32_t i, int32_t j) { return keys ? b[i * d + j] : b[j * d + i]; };
+    for (int32_t i = 0; i < d; ++i) {
+      for (int32_t j = 0; j < d; ++j) {
+        double acc = 0.0;
+        for (int32_t k = 0; k < d; ++k) acc += bt(i, k) * wh[k * d + j];
+        bw[i * d + j] = acc;
+      }
+    }
+    float* out = side.metric.data() + base;
+    for (int32_t i = 0; i < d; ++i) {
+      for (int32_t j = 0; j < d; ++j) {
+        double acc = 0.0;
+        for (int32_t k = 0; k < d; ++k) acc += bw[i * d + k] * bt(j, k);
+        out[i * d + j] = static_cast<float>(acc);
+      }
+    }
+    if (!rotate_) continue;
+    for (int32_t i = 0; i < d; ++i) walsh_hadamard(out + i * d, d);  // rows: S H
+    for (int32_t j = 0; j < d; ++j) {                                  // columns: H S H
+      for (int32_t i = 0; i < d; ++i) col[i] = out[i * d + j];
+      walsh_hadamard(col.data(), d);
+      for (int32_t i = 0; i < d; ++i) out[i * d + j] = col[i];
+    }
+  }
+}
+
 KeyTransform KeyTransform::fit(KeyTransformMode mode, const float* keys, const float* queries,
                                int32_t n_layer, int32_t n_tokens, int32_t n_head, int32_t n_kv_head,
-                               int32_t head_dim) {
+                               int32_t head_dim, const CalibrationExtras* extras) {
   KeyTransform t;
   if (mode == KeyTransformMode::kNone) return t;
   QUANTA_ASSERT(n_layer > 0 && n_tokens > 0 && n_kv_head > 0 && head_dim > 0 &&
@@ -250,48 +454,100 @@ KeyTransform KeyTransform::fit(KeyTransformMode mode, const float* keys, const f
   t.n_kv_head_ = n_kv_head;
   t.head_dim_ = head_dim;
   t.rotate_ = mode == KeyTransformMode::kRotate && (head_dim & (head_dim - 1)) == 0;
-  const size_t n = static_cast<size_t>(n_layer) * n_kv_head * head_dim;
   t.rotate_matrix_ = mode == KeyTransformMode::kRotate && head_dim <= kMaxMatrixHeadDim;
-  t.offset_.resize(n);
-  t.scale_.resize(n);
-  if (t.rotate_matrix_) {
-    t.key_matrix_.resize(n * head_dim);
-    t.query_matrix_.resize(n * head_dim);
-  }
+  t.has_values_ = extras != nullptr && extras->values != nullptr && extras->metric != nullptr;
+  const double key_power = extras != nullptr ? extras->key_mean_power : kKeyMeanPower;
+  const bool search_rotation = t.rotate_matrix_ && head_dim <= kMaxRotationSearchDim;
+  t.init_side(t.key_);
+  if (t.has_values_) t.init_side(t.value_);
+  const int d = head_dim;
+  const int64_t krow = static_cast<int64_t>(n_kv_head) * d;
+  const int64_t qrow = static_cast<int64_t>(n_head) * d;
+  const int32_t group = n_head / n_kv_head;
+  const size_t metric_size = static_cast<size_t>(n_kv_head) * d * d;
+  std::vector<double> metric(metric_size);
   for (int32_t l = 0; l < n_layer; ++l) {
-    for (int32_t h = 0; h < n_kv_head; ++h) {
-      t.fit_head(keys, queries, n_tokens, n_head, l, h);
-      if (t.rotate_matrix_) t.fit_matrix(keys, queries, n_tokens, n_head, l, h);
+    // Keys: the metric is the second moment of the group's queries (summed over the group).
+    std::fill(metric.begin(), metric.end(), 0.0);
+    const float* ql = queries + static_cast<int64_t>(l) * n_tokens * qrow;
+    for (int32_t t = 0; t < n_tokens; ++t) {
+      for (int32_t hq = 0; hq < n_head; ++hq) {
+        const float* q = ql + t * qrow + hq * d;
+        double* w = metric.data() + static_cast<size_t>(hq / group) * d * d;
+        const double f = (extras != nullptr && extras->token_query_weight != nullptr
+                              ? extras->token_query_weight[(static_cast<int64_t>(l) * n_tokens + t) * n_head + hq]
+                          : extras != nullptr && extras->query_weight != nullptr
+                              ? extras->query_weight[static_cast<int64_t>(l) * n_head + hq]
+                              : 1.0) /
+                         n_tokens;
+        for (int i = 0; i < d; ++i) {
+          for (int j = 0; j < d; ++j) w[i * d + j] += q[i] * static_cast<double>(q[j]) * f;
+        }
+      }
     }
-    t.normalize_layer(l);
+    const float* kl = keys + static_cast<int64_t>(l) * n_tokens * krow;
+    for (int32_t h = 0; h < n_kv_head; ++h) {
+      t.fit_side(t.key_, kl + h * d, metric, key_power, n_tokens, l, h);
+      if (search_rotation) t.choose_rotation(t.key_, kl + h * d, n_tokens, l, h);
+    }
+    t.balance_heads(t.key_, kl, metric, n_tokens, l);
+    t.normalize_layer(t.key_, l);
+    t.set_metric(t.key_, metric, l);
+    if (!t.has_values_) continue;
+    const float* ml = extras->metric + static_cast<int64_t>(l) * metric_size;
+    std::copy(ml, ml + metric_size, metric.begin());
+    const float* vl = extras->values + static_cast<int64_t>(l) * n_tokens * krow;
+    for (int32_t h = 0; h < n_kv_head; ++h) {
+      t.fit_side(t.value_, vl + h * d, metric, kKeyMeanPower, n_tokens, l, h);
+      if (search_rotation) t.choose_rotation(t.value_, vl + h * d, n_tokens, l, h);
+    }
+    t.balance_heads(t.value_, vl, metric, n_tokens, l);
+    t.normalize_layer(t.value_, l);
+    t.set_metric(t.value_, metric, l);
   }
-  t.inv_scale_.resize(n);
-  for (size_t i = 0; i < n; ++i) t.inv_scale_[i] = 1.0f / t.scale_[i];
   return t;
 }
 
-void KeyTransform::apply_key(int32_t layer, const float* k, float* out) const {
-  const size_t base = at(layer, 0);
-  const int64_t row = static_cast<int64_t>(n_kv_head_) * head_dim_;
-  const float* m = offset_.data() + base;
-  const float* inv = inv_scale_.data() + base;
+void KeyTransform::forward(const Side& side, int32_t layer, int32_t kv_head, const float* x,
+                           float* out) const {
+  const int32_t d = head_dim_;
+  const size_t base = at(layer, kv_head);
+  const float* m = side.offset.data() + base;
   if (rotate_matrix_) {
-    const int32_t d = head_dim_;
-    for (int32_t h = 0; h < n_kv_head_; ++h) {
-      const float* a = key_matrix_.data() + at(layer, h) * d;
-      const float* kh = k + h * d;
-      const float* mh = m + h * d;
-      for (int32_t i = 0; i < d; ++i) {
-        float acc = 0.0f;
-        for (int32_t j = 0; j < d; ++j) acc += a[i * d + j] * (kh[j] - mh[j]);
-        out[h * d + i] = acc;
-      }
+    const float* a = side.matrix.data() + base * d;
+    for (int32_t i = 0; i < d; ++i) {
+      float acc = 0.0f;
+      for (int32_t j = 0; j < d; ++j) acc += a[i * d + j] * (x[j] - m[j]);
+      out[i] = acc;
     }
   } else {
-    for (int64_t i = 0; i < row; ++i) out[i] = (k[i] - m[i]) * inv[i];
+    const float* s = side.scale.data() + base;
+    for (int32_t j = 0; j < d; ++j) out[j] = (x[j] - m[j]) / s[j];
   }
-  if (rotate_) {
-    for (int32_t h = 0; h < n_kv_head_; ++h) walsh_hadamard(out + h * head_dim_, head_dim_);
+  if (rotate_) walsh_hadamard(out, d);
+}
+
+void KeyTransform::inverse(const Side& side, int32_t layer, int32_t kv_head, float* y) const {
+  const int32_t d = head_dim_;
+  const size_t base = at(layer, kv_head);
+  if (rotate_matrix_) {
+    const float* a_inv = side.inv_matrix.data() + base * d;
+    float tmp[kMaxMatrixHeadDim];
+    for (int32_t i = 0; i < d; ++i) {
+      float acc = 0.0f;
+      for (int32_t j = 0; j < d; ++j) acc += a_inv[i * d + j] * y[j];
+      tmp[i] = acc;
+    }
+    std::copy(tmp, tmp + d, y);
+  } else {
+    const float* s = side.scale.data() + base;
+    for (int32_t j = 0; j < d; ++j) y[j] *= s[j];
+  }
+}
+
+void KeyTransform::apply_key(int32_t layer, const float* k, float* out) const {
+  for (int32_t h = 0; h < n_kv_head_; ++h) {
+    forward(key_, layer, h, k + h * head_dim_, out + h * head_dim_);
   }
 }
 
@@ -299,22 +555,188 @@ void KeyTransform::apply_query(int32_t layer, float* q, int32_t n_head) const {
   QUANTA_ASSERT(n_head % n_kv_head_ == 0);
   const int32_t group = n_head / n_kv_head_;
   for (int32_t h = 0; h < n_head; ++h) {
-    const float* s = scale_.data() + at(layer, h / group);
     float* qh = q + static_cast<int64_t>(h) * head_dim_;
-    if (rotate_matrix_) {
-      const int32_t d = head_dim_;
-      const float* a_inv = query_matrix_.data() + at(layer, h / group) * d;
-      float tmp[kMaxMatrixHeadDim];
-      for (int32_t i = 0; i < d; ++i) {
-        float acc = 0.0f;
-        for (int32_t j = 0; j < d; ++j) acc += a_inv[i * d + j] * qh[j];
-        tmp[i] = acc;
-      }
-      std::copy(tmp, tmp + d, qh);
-    } else {
-      for (int32_t j = 0; j < head_dim_; ++j) qh[j] *= s[j];
-    }
+    inverse(key_, layer, h / group, qh);
     if (rotate_) walsh_hadamard(qh, head_dim_);
+  }
+}
+
+void KeyTransform::apply_value(int32_t layer, const float* v, float* out) const {
+  QUANTA_ASSERT(has_values_);
+  for (int32_t h = 0; h < n_kv_head_; ++h) {
+    forward(value_, layer, h, v + h * head_dim_, out + h * head_dim_);
+  }
+}
+
+void KeyTransform::restore_output(int32_t layer, float* o, int32_t n_head) const {
+  if (!has_values_) return;
+  QUANTA_ASSERT(n_head % n_kv_head_ == 0);
+  const int32_t group = n_head / n_kv_head_;
+  for (int32_t h = 0; h < n_head; ++h) {
+    float* oh = o + static_cast<int64_t>(h) * head_dim_;
+    if (rotate_) walsh_hadamard(oh, head_dim_);
+    inverse(value_, layer, h / group, oh);
+    const float* m = value_.offset.data() + at(layer, h / group);
+    for (int32_t j = 0; j < head_dim_; ++j) oh[j] += m[j];
+  }
+}
+
+namespace {
+
+// Error (x - d l)^T S (x - d l) of one 32-value block, summed over its heads (metrics of the
+// block's heads contiguous, hd x hd each).
+double block_error(const float* xb, const int8_t* l, float d, int32_t hd, const float* metrics) {
+  double total = 0.0;
+  for (int32_t s = 0; s < kQ4Block; s += hd) {
+    const float* m = metrics + (s / hd) * hd * hd;
+    for (int32_t i = 0; i < hd; ++i) {
+      const double ri = xb[s + i] - static_cast<double>(d) * l[s + i];
+      for (int32_t j = 0; j < hd; ++j) {
+        total += ri * m[i * hd + j] * (xb[s + j] - static_cast<double>(d) * l[s + j]);
+      }
+    }
+  }
+  return total;
+}
+
+// One head's levels l in [-8, 7] for scale d: the best floor/ceil choice of every x_i / d under
+// the metric (all 2^hd, in Gray-code order, one level changing per step; hd <= kExhaustiveDim;
+// HD > 0 fixes hd at compile time).
+template <int32_t HD>
+void exhaustive_levels(const float* x, const float* metric, int32_t hd_runtime, float d,
+                       int8_t* l) {
+  const int32_t hd = HD > 0 ? HD : hd_runtime;
+  float g[kExhaustiveDim];
+  int8_t cur[kExhaustiveDim];
+  float r[kExhaustiveDim];
+  for (int32_t i = 0; i < hd; ++i) {
+    cur[i] = static_cast<int8_t>(std::clamp(static_cast<int32_t>(std::floor(x[i] / d)), -8, 7));
+    r[i] = x[i] / d - cur[i];
+  }
+  float f = 0.0f;  // r^T S r, with g = S r
+  for (int32_t i = 0; i < hd; ++i) {
+    float acc = 0.0f;
+    for (int32_t j = 0; j < hd; ++j) acc += metric[i * hd + j] * r[j];
+    g[i] = acc;
+    f += r[i] * acc;
+  }
+  uint32_t fixed = 0;  // levels already at 7 cannot move up
+  for (int32_t i = 0; i < hd; ++i) fixed |= static_cast<uint32_t>(cur[i] == 7) << i;
+  float fbest = f;
+  uint32_t best_code = 0;  // Gray code: bit i set = level i one up from cur
+  for (uint32_t k = 1; k < (1u << hd); ++k) {
+    const int32_t i = __builtin_ctz(k);
+    if ((fixed >> i) & 1u) continue;
+    const uint32_t next = k ^ (k >> 1);
+    const float step = (next >> i) & 1u ? 1.0f : -1.0f;
+    // Moving level i by `step` (r_i -= step) changes the error by -2 step g_i + S_ii (S
+    // symmetric: row i is column i).
+    f += -2.0f * step * g[i] + metric[i * hd + i];
+    const float* row = metric + i * hd;
+    for (int32_t j = 0; j < hd; ++j) g[j] -= step * row[j];
+    if (f < fbest) fbest = f, best_code = next & ~fixed;
+  }
+  for (int32_t i = 0; i < hd; ++i) l[i] = static_cast<int8_t>(cur[i] + ((best_code >> i) & 1u));
+}
+
+// Local search on one head's levels: single-level moves that lower r^T S r (r = x / d - l)
+// until none does.
+void search_levels(const float* x, const float* metric, int32_t hd, float d, int8_t* l) {
+  float r[kQ4Block], g[kQ4Block];
+  for (int32_t i = 0; i < hd; ++i) r[i] = x[i] / d - l[i];
+  for (int32_t i = 0; i < hd; ++i) {
+    float acc = 0.0f;
+    for (int32_t j = 0; j < hd; ++j) acc += metric[i * hd + j] * r[j];
+    g[i] = acc;
+  }
+  for (int32_t pass = 0; pass < 8; ++pass) {
+    bool moved = false;
+    for (int32_t i = 0; i < hd; ++i) {
+      const float sii = metric[i * hd + i];
+      for (int32_t step : {1, -1}) {
+        const int32_t to = l[i] + step;
+        if (to < -8 || to > 7) continue;
+        if (-2.0f * step * g[i] + sii < -1e-7f * sii) {  // r -> r - step e_i lowers the error
+          l[i] = static_cast<int8_t>(to);
+          r[i] -= step;
+          for (int32_t j = 0; j < hd; ++j) g[j] -= step * metric[j * hd + i];
+          moved = true;
+          break;
+        }
+      }
+    }
+    if (!moved) break;
+  }
+}
+
+// A block's levels for scale d: nearest (or the exhaustive choice for small heads), then the
+// local search, per head.
+void levels_for(const float* xb, float d, int32_t hd, const float* metrics, int8_t* l) {
+  for (int32_t s = 0; s < kQ4Block; s += hd) {
+    const float* m = metrics + (s / hd) * hd * hd;
+    if (hd == kExhaustiveDim) {
+      exhaustive_levels<kExhaustiveDim>(xb + s, m, hd, d, l + s);
+    } else if (hd < kExhaustiveDim) {
+      exhaustive_levels<0>(xb + s, m, hd, d, l + s);
+    } else {
+      for (int32_t i = s; i < s + hd; ++i) {
+        l[i] = static_cast<int8_t>(std::clamp(static_cast<int32_t>(std::lround(xb[i] / d)), -8, 7));
+      }
+    }
+    search_levels(xb + s, m, hd, d, l + s);
+  }
+}
+
+}  // namespace
+
+void quantize_q4_0_under_metric(const float* x, void* dst, int64_t n, int32_t head_dim,
+                                const float* metrics) {
+  QUANTA_ASSERT(n % kQ4Block == 0);
+  // ggml's scale search over the whole row first (its weights use the row's mean square).
+  thread_local std::vector<float> ones;
+  if (static_cast<int64_t>(ones.size()) < n) ones.assign(n, 1.0f);
+  quantize_row_weighted(GgmlType::Q4_0, x, dst, n, ones.data());
+  const int32_t hd = head_dim;
+  const bool whole_heads = hd <= kQ4Block && kQ4Block % hd == 0;
+  BlockQ4_0* blocks = static_cast<BlockQ4_0*>(dst);
+  for (int64_t b = 0; b < n / kQ4Block; ++b) {
+    BlockQ4_0& blk = blocks[b];
+    const float* xb = x + b * kQ4Block;
+    const float d0 = f16_to_f32(blk.d);
+    if (!whole_heads || d0 == 0.0f) continue;
+    const float* mb = metrics + (b * kQ4Block / hd) * hd * hd;
+    int8_t l[kQ4Block], trial[kQ4Block];
+    float d = d0;
+    levels_for(xb, d, hd, mb, l);
+    double best = block_error(xb, l, d, hd, mb);
+    for (int32_t c = -kScaleCandidates; c <= kScaleCandidates; ++c) {
+      if (c == 0) continue;
+      const float dc = f16_to_f32(f32_to_f16(d0 * (1.0f + kScaleStep * c)));
+      levels_for(xb, dc, hd, mb, trial);
+      const double e = block_error(xb, trial, dc, hd, mb);
+      if (e < best) best = e, d = dc, std::copy(trial, trial + kQ4Block, l);
+    }
+    // The best levels' least-squares scale in the metric, its levels searched again.
+    double num = 0.0, den = 0.0;
+    for (int32_t s = 0; s < kQ4Block; s += hd) {
+      const float* m = mb + (s / hd) * hd * hd;
+      for (int32_t i = 0; i < hd; ++i) {
+        for (int32_t j = 0; j < hd; ++j) {
+          num += static_cast<double>(l[s + i]) * m[i * hd + j] * xb[s + j];
+          den += static_cast<double>(l[s + i]) * m[i * hd + j] * l[s + j];
+        }
+      }
+    }
+    if (den > 0.0 && num > 0.0) {
+      const float dls = f16_to_f32(f32_to_f16(static_cast<float>(num / den)));
+      levels_for(xb, dls, hd, mb, trial);
+      const double e = block_error(xb, trial, dls, hd, mb);
+      if (e < best) best = e, d = dls, std::copy(trial, trial + kQ4Block, l);
+    }
+    blk.d = f32_to_f16(d);
+    for (int32_t j = 0; j < kQ4Block / 2; ++j) {
+      blk.qs[j] = static_cast<uint8_t>((l[j] + 8) | ((l[j + kQ4Block / 2] + 8) << 4));
+    }
   }
 }
 

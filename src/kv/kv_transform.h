@@ -1,10 +1,12 @@
-// KeyTransform: an exact change of basis for the keys of a quantized KV cache. Per layer and
-// KV head, keys are stored as k' = H A (k - m) and each query of the head's group is used as
-// q' = H A^-T q, so q'.k' = q.k - q.m: every score of one query shifts by the same constant,
-// which softmax ignores. m is a per-channel offset, A = diag(1 / s) a per-channel scale (or,
-// for heads of at most kMaxMatrixHeadDim values, a full symmetric matrix) and H the
-// orthonormal Walsh-Hadamard matrix (or the identity), fitted once per context from
-// calibration keys and queries (models/kv_calibration.h). Values are stored as computed.
+// KeyTransform: an exact change of basis for the keys and values of a quantized KV cache. Per
+// layer and KV head, keys are stored as k' = H A (k - m) and each query of the head's group is
+// used as q' = H A^-T q, so q'.k' = q.k - q.m: every score of one query shifts by the same
+// constant, which softmax ignores. Values are stored as v' = H B (v - mu) and each attention
+// output o' (a convex combination of stored values) is restored as o = B^-1 H o' + mu. m, mu are
+// per-channel offsets, A, B diag(1 / s) per-channel scales (or, for heads of at most
+// kMaxMatrixHeadDim values, full matrices) and H the orthonormal Walsh-Hadamard matrix (or the
+// identity), fitted once per context from calibration keys, queries and values
+// (models/kv_calibration.h). Also the Q4_0 rounding of keys under the queries' metric.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +28,12 @@ enum class KeyTransformMode {
 // d x d symmetric eigen-decompositions per KV head, applying it d^2 per head and token).
 constexpr int32_t kMaxMatrixHeadDim = 32;
 
+// Full-matrix transforms of heads of at most kMaxRotationSearchDim values also pick, per head
+// and side, the best of kRotationCandidates fixed orthogonal matrices R (the identity first) to
+// put in front of A: the one whose stored rows have the smallest largest value on average.
+constexpr int32_t kRotationCandidates = 64;
+constexpr int32_t kMaxRotationSearchDim = 16;
+
 // What a quantized cache uses unless told otherwise (ContextOptions, the --kv-transform flags).
 constexpr KeyTransformMode kDefaultKeyTransform = KeyTransformMode::kRotate;
 
@@ -37,6 +45,30 @@ const char* key_transform_name(KeyTransformMode mode);
 const char* key_transform_choices();
 // The --kv-transform help line (choices, default, what it does); a static string.
 const char* key_transform_help();
+
+// The exponent t of the full-matrix key transform's M = C_k^-1 #_t C_q (the weighted matrix
+// geometric mean; KeyTransform::fit). 1/2, the optimum for rounding noise that is isotropic
+// in the stored basis (Q8_0); kShapedKeyMeanPower for a cache that rounds keys under the
+// query metric (Q4_0, quantize_q4_0_under_metric), which then takes on part of the queries'
+// anisotropy itself (with perfect shaping the optimum would be t = 0, whitened keys).
+// Measured on stories260K Q4_0 KV, KL against F32 KV for t = 0 / 0.1 / 0.2 / 0.3 / 0.5:
+// 0.032 / 0.028 / 0.022 / 0.022 / 0.025.
+constexpr double kKeyMeanPower = 0.5;
+constexpr double kShapedKeyMeanPower = 0.2;
+
+// Optional calibration inputs of KeyTransform::fit beyond keys and queries.
+struct CalibrationExtras {
+  // Values, for the value half of the transform (both or neither of values and metric).
+  const float* values = nullptr;  // [n_layer, n_tokens, n_kv_head, head_dim], as computed
+  // [n_layer, n_kv_head, head_dim, head_dim]: the symmetric metric an error in a KV head's
+  // values is measured in (the caller's choice: the output projection's columns of the
+  // group's query heads, W^T W, weighted by how concentrated their attention is).
+  const float* metric = nullptr;
+  // [n_layer, n_head]: how much each query head's score errors weigh (null: 1 each).
+  const float* query_weight = nullptr;
+  const float* token_query_weight = nullptr;  // EXPERIMENT [n_layer, n_tokens, n_head]
+  double key_mean_power = kKeyMeanPower;  // t of the keys' matrix mean (kShapedKeyMeanPower)
+};
 
 class KeyTransform {
  public:
@@ -50,22 +82,40 @@ class KeyTransform {
   // against the query weight it meets. kRotate with head_dim <= kMaxMatrixHeadDim: A = M^1/2
   // with M the matrix geometric mean of C_k^-1 and C_q (C_k the covariance of k - m, C_q the
   // second moment of the group's queries, each plus 1e-3 of its mean eigenvalue), i.e. the
-  // M with M C_k M = C_q, the full-matrix optimum of the same error model; scaled per layer
-  // to a largest entry of 1. kNone gives the identity.
+  // M with M C_k M = C_q, the full-matrix optimum of the same error model. Heads that share a
+  // 32-value quant block (head_dim < 32) then get one positive factor each (c_h A, A^-1 / c_h)
+  // minimizing the modelled score error when they share one step; scaled per layer to a
+  // largest entry of 1 (query heads weighted by extras->query_weight). With extras->values,
+  // the values get the same form (their mean, their covariance against extras->metric in
+  // place of C_q), undone on the attention output.
+  // kNone gives the identity.
   static KeyTransform fit(KeyTransformMode mode, const float* keys, const float* queries,
                           int32_t n_layer, int32_t n_tokens, int32_t n_head, int32_t n_kv_head,
-                          int32_t head_dim);
+                          int32_t head_dim, const CalibrationExtras* extras = nullptr);
 
   bool active() const { return mode_ != KeyTransformMode::kNone; }
+  // Whether values are transformed too (apply_value, restore_output).
+  bool has_values() const { return has_values_; }
   KeyTransformMode mode() const { return mode_; }
   int32_t head_dim() const { return head_dim_; }
   // m and the diagonal s of (layer, kv_head): head_dim values each (s is not used where
   // kRotate fits the full matrix).
   const float* offset(int32_t layer, int32_t kv_head) const {
-    return offset_.data() + at(layer, kv_head);
+    return key_.offset.data() + at(layer, kv_head);
   }
   const float* scale(int32_t layer, int32_t kv_head) const {
-    return scale_.data() + at(layer, kv_head);
+    return key_.scale.data() + at(layer, kv_head);
+  }
+
+  // The metric an error in a stored key (or value) of (layer, kv_head) is measured in, in the
+  // stored basis: head_dim x head_dim, symmetric (the group's query second moment, or the
+  // value metric, carried through the transform); null unless full matrices were fitted.
+  const float* key_metric(int32_t layer, int32_t kv_head) const {
+    return key_.metric.empty() ? nullptr : key_.metric.data() + at(layer, kv_head) * head_dim_;
+  }
+  const float* value_metric(int32_t layer, int32_t kv_head) const {
+    return value_.metric.empty() ? nullptr
+                                 : value_.metric.data() + at(layer, kv_head) * head_dim_;
   }
 
   // out[n_kv_head * head_dim] = the stored form of one token's keys k (same shape).
@@ -73,28 +123,65 @@ class KeyTransform {
   // One token's queries [n_head * head_dim] (query head h reads KV head h / (n_head /
   // n_kv_head)), replaced in place by their transformed form.
   void apply_query(int32_t layer, float* q, int32_t n_head) const;
+  // out[n_kv_head * head_dim] = the stored form of one token's values (has_values() only).
+  void apply_value(int32_t layer, const float* v, float* out) const;
+  // One token's attention output [n_head * head_dim], computed from stored values, replaced
+  // in place by what the untransformed values give (softmax weights sum to 1, so the mean
+  // comes back exactly). No-op without values.
+  void restore_output(int32_t layer, float* o, int32_t n_head) const;
 
  private:
+  // One side (keys or values) per (layer, kv_head): stored x' = H A (x - m).
+  struct Side {
+    std::vector<float> offset;      // [n_layer, n_kv_head, head_dim] m
+    std::vector<float> scale;       // [n_layer, n_kv_head, head_dim] s (A = diag(1 / s))
+    std::vector<float> matrix;      // [n_layer, n_kv_head, d, d] A (rotate_matrix_ only)
+    std::vector<float> inv_matrix;  // A^-1
+    std::vector<float> metric;      // [n_layer, n_kv_head, d, d] H A^-1 W A^-1 H (full matrices)
+  };
+
   size_t at(int32_t layer, int32_t kv_head) const;
-  void fit_head(const float* keys, const float* queries, int32_t n_tokens, int32_t n_head,
-                int32_t layer, int32_t kv_head);
-  void fit_matrix(const float* keys, const float* queries, int32_t n_tokens, int32_t n_head,
-                  int32_t layer, int32_t kv_head);
-  void normalize_layer(int32_t layer);
+  void init_side(Side& side) const;
+  void fit_side(Side& side, const float* x, const std::vector<double>& metric, double power,
+                int32_t n_tokens, int32_t layer, int32_t kv_head) const;
+  void choose_rotation(Side& side, const float* x, int32_t n_tokens, int32_t layer,
+                       int32_t kv_head) const;
+  void balance_heads(Side& side, const float* x, const std::vector<double>& metrics,
+                     int32_t n_tokens, int32_t layer) const;
+  void normalize_layer(Side& side, int32_t layer) const;
+  void set_metric(Side& side, const std::vector<double>& w, int32_t layer) const;
+  // out = H A (x - m) for one head (x, out: head_dim values).
+  void forward(const Side& side, int32_t layer, int32_t kv_head, const float* x, float* out) const;
+  // y = H A^-1 y in place (A^-1 symmetric): queries; with H first and + m, outputs.
+  void inverse(const Side& side, int32_t layer, int32_t kv_head, float* y) const;
 
   KeyTransformMode mode_ = KeyTransformMode::kNone;
   int32_t n_layer_ = 0;
   int32_t n_kv_head_ = 0;
   int32_t head_dim_ = 0;
-  bool rotate_ = false;
-  std::vector<float> offset_;     // [n_layer, n_kv_head, head_dim] m
-  std::vector<float> scale_;      // [n_layer, n_kv_head, head_dim] s
-  std::vector<float> inv_scale_;  // 1 / s
-  // Full-matrix mode (rotate_matrix_): A and A^-1 (symmetric), [n_layer, n_kv_head, d, d].
-  bool rotate_matrix_ = false;
-  std::vector<float> key_matrix_;
-  std::vector<float> query_matrix_;
+  bool rotate_ = false;         // H over head_dim
+  bool rotate_matrix_ = false;  // full matrices A
+  bool has_values_ = false;
+  Side key_;
+  Side value_;
 };
+
+// Q4_0 rounding of stored keys under the queries' metric (KvCache::store, Q4_0 caches with a
+// full-matrix transform): per 32-value block, the levels and scale that make the error e
+// small as e^T S e (S the head's key_metric) rather than as |e|^2. Starts from ggml's scale
+// search, tries 2 * kScaleCandidates more scales (steps of kScaleStep) and the least-squares
+// scale of the best levels; levels per head by exhaustive floor/ceil choice (head_dim <=
+// kExhaustiveDim) and single-level local search. Never worse in the metric than the plain
+// search's nearest rounding; blocks spanning parts of heads are left as the plain search
+// made them.
+constexpr int32_t kQ4Block = 32;
+constexpr int32_t kExhaustiveDim = 8;
+constexpr int32_t kScaleCandidates = 3;
+constexpr float kScaleStep = 0.04f;
+// x: n values (whole blocks; consecutive heads of head_dim values), dst: n / 32 block_q4_0,
+// metrics: the row's heads' metrics, head_dim x head_dim each, consecutive.
+void quantize_q4_0_under_metric(const float* x, void* dst, int64_t n, int32_t head_dim,
+                                const float* metrics);
 
 // In-place orthonormal fast Walsh-Hadamard transform of n values (n a power of two); its own
 // inverse.

@@ -65,7 +65,8 @@ Context::Context(const Model& model, const ContextOptions& options)
   options_.pool = &pool_;  // a context made from options() shares this pool
   allocate_buffers();
   if (options_.kv_type != GgmlType::F32 && options_.kv_type != GgmlType::F16) {
-    kv_.set_key_transform(calibrate_key_transform(model, options_.kv_transform, pool_));
+    kv_.set_key_transform(
+        calibrate_key_transform(model, options_.kv_transform, pool_, options_.kv_type));
   }
 }
 

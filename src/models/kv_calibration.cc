@@ -3,12 +3,15 @@
 #include "models/kv_calibration.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cmath>
 #include <exception>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
 #include "models/context.h"
+#include "ops/weight.h"
 #include "tokenizer/tokenizer.h"
 
 namespace quanta::models {
@@ -49,6 +52,117 @@ class QueryRecorder : public MatmulObserver {
   std::vector<float> q_;
 };
 
+// [n_layer, n_head, head_dim, head_dim]: per query head g, Wo_g^T Wo_g (Wo_g: the output
+// projection's head_dim columns that read head g), the metric in which an error of that
+// head's attention output reaches the residual stream.
+std::vector<double> output_metrics(const Model& model) {
+  const HParams& hp = model.hparams();
+  const int32_t d = hp.head_dim;
+  const size_t per_layer = static_cast<size_t>(hp.n_head) * d * d;
+  std::vector<double> out(per_layer * hp.n_layer, 0.0);
+  std::vector<float> row(hp.q_dim());
+  for (int32_t l = 0; l < hp.n_layer; ++l) {
+    const ops::WeightView& wo = model.weights().layers[l].wo;
+    QUANTA_ASSERT(wo.n_cols == hp.q_dim());
+    for (int64_t r = 0; r < wo.n_rows; ++r) {
+      ops::dequantize_row(wo, r, row.data());
+      for (int32_t g = 0; g < hp.n_head; ++g) {
+        const float* x = row.data() + static_cast<int64_t>(g) * d;
+        double* a = out.data() + l * per_layer + static_cast<size_t>(g) * d * d;
+        for (int32_t i = 0; i < d; ++i) {
+          for (int32_t j = 0; j < d; ++j) a[i * d + j] += x[i] * static_cast<double>(x[j]);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// How much query head g of a layer weighs, from causal attention over the calibration tokens
+// (scores q.k / sqrt(d), p their softmax, o = sum p v): for its scores, the mean over queries
+// of d|Wo_g o|^2 per unit score noise, sum_t p_t (v_t - o)^T W_g (v_t - o) / d; for its
+// values, the mean of sum_t p_t^2 (the share of one value's noise left in o).
+struct HeadWeights {
+  std::vector<float> score;  // [n_layer, n_head]
+  std::vector<float> value;  // [n_layer, n_head]
+  std::vector<float> token_score;  // [n_layer, n_tokens, n_head]
+};
+
+HeadWeights head_weights(const HParams& hp, const float* queries, const float* keys,
+                         const float* values, const std::vector<double>& wo_metric, int32_t n) {
+  const int32_t d = hp.head_dim, group = hp.n_head / hp.n_head_kv;
+  const int64_t qrow = hp.q_dim(), krow = hp.kv_dim();
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  HeadWeights w;
+  w.score.assign(static_cast<size_t>(hp.n_layer) * hp.n_head, 0.0f);
+  w.value.assign(w.score.size(), 0.0f);
+  w.token_score.assign(static_cast<size_t>(hp.n_layer) * n * hp.n_head, 0.0f);
+  std::vector<double> p(n), a(n), o(d);
+  for (int32_t l = 0; l < hp.n_layer; ++l) {
+    for (int32_t g = 0; g < hp.n_head; ++g) {
+      const int32_t h = g / group;
+      const double* wg = wo_metric.data() + (static_cast<size_t>(l) * hp.n_head + g) * d * d;
+      auto v_at = [&](int32_t t) { return values + (static_cast<int64_t>(l) * n + t) * krow + h * d; };
+      auto quad = [&](const auto* x) {
+        double acc = 0.0;
+        for (int32_t i = 0; i < d; ++i) {
+          for (int32_t j = 0; j < d; ++j) acc += x[i] * wg[i * d + j] * x[j];
+        }
+        return acc;
+      };
+      for (int32_t t = 0; t < n; ++t) a[t] = quad(v_at(t));
+      double score_sum = 0.0, value_sum = 0.0;
+      for (int32_t s = 0; s < n; ++s) {
+        const float* q = queries + (static_cast<int64_t>(l) * n + s) * qrow + g * d;
+        double top = -1e300;
+        for (int32_t t = 0; t <= s; ++t) {
+          const float* k = keys + (static_cast<int64_t>(l) * n + t) * krow + h * d;
+          double dot = 0.0;
+          for (int32_t i = 0; i < d; ++i) dot += q[i] * static_cast<double>(k[i]);
+          p[t] = dot * scale;
+          top = std::max(top, p[t]);
+        }
+        double sum = 0.0;
+        for (int32_t t = 0; t <= s; ++t) sum += (p[t] = std::exp(p[t] - top));
+        std::fill(o.begin(), o.end(), 0.0);
+        double pa = 0.0, p2 = 0.0;
+        for (int32_t t = 0; t <= s; ++t) {
+          p[t] /= sum;
+          const float* v = v_at(t);
+          for (int32_t i = 0; i < d; ++i) o[i] += p[t] * v[i];
+          pa += p[t] * a[t];
+          p2 += p[t] * p[t];
+        }
+        const double sens = std::max(pa - quad(o.data()), 0.0) / d;
+        score_sum += sens;
+        w.token_score[(static_cast<size_t>(l) * n + s) * hp.n_head + g] = static_cast<float>(sens);
+        value_sum += p2;
+      }
+      w.score[static_cast<size_t>(l) * hp.n_head + g] = static_cast<float>(score_sum / n);
+      w.value[static_cast<size_t>(l) * hp.n_head + g] = static_cast<float>(value_sum / n);
+    }
+  }
+  return w;
+}
+
+// [n_layer, n_kv_head, head_dim, head_dim]: per KV head, the sum over its group's query heads
+// g of weight_g Wo_g^T Wo_g.
+std::vector<float> value_metric(const HParams& hp, const std::vector<double>& wo_metric,
+                                const std::vector<float>& weight) {
+  const int32_t d = hp.head_dim, group = hp.n_head / hp.n_head_kv;
+  const size_t dd = static_cast<size_t>(d) * d;
+  std::vector<float> out(static_cast<size_t>(hp.n_layer) * hp.n_head_kv * dd, 0.0f);
+  for (int32_t l = 0; l < hp.n_layer; ++l) {
+    for (int32_t g = 0; g < hp.n_head; ++g) {
+      const size_t lg = static_cast<size_t>(l) * hp.n_head + g;
+      const double* src = wo_metric.data() + lg * dd;
+      float* dst = out.data() + (static_cast<size_t>(l) * hp.n_head_kv + g / group) * dd;
+      for (size_t i = 0; i < dd; ++i) dst[i] += static_cast<float>(weight[lg] * src[i]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<int32_t> kv_calibration_tokens(const Model& model, int32_t max_tokens) {
@@ -68,7 +182,7 @@ std::vector<int32_t> kv_calibration_tokens(const Model& model, int32_t max_token
 }
 
 kv::KeyTransform calibrate_key_transform(const Model& model, kv::KeyTransformMode mode,
-                                         ThreadPool& pool) {
+                                         ThreadPool& pool, GgmlType kv_type) {
   if (mode == kv::KeyTransformMode::kNone) return {};
   const HParams& hp = model.hparams();
   const int32_t max_tokens = std::min(kMaxCalibrationTokens, std::max(1, hp.n_ctx_train));
@@ -99,21 +213,32 @@ kv::KeyTransform calibrate_key_transform(const Model& model, kv::KeyTransformMod
   batch.tables = tables;
   ctx.forward(batch);
 
-  // keys [n_layer, n, n_kv_head, head_dim] read back from the F32 cache.
+  // keys and values [n_layer, n, n_kv_head, head_dim] read back from the F32 cache.
   const int64_t row = hp.kv_dim();
-  std::vector<float> keys(static_cast<size_t>(hp.n_layer) * n * row);
+  std::vector<float> keys(static_cast<size_t>(hp.n_layer) * n * row), values(keys.size());
   for (int32_t l = 0; l < hp.n_layer; ++l) {
     const ops::PagedKvView view = ctx.kv().view(l, table);
     for (int32_t p = 0; p < n; ++p) {
       for (int32_t h = 0; h < hp.n_head_kv; ++h) {
+        const int64_t at = (static_cast<int64_t>(l) * n + p) * row + h * hp.head_dim;
         const float* k = view.k_row(p, h);
-        std::copy(k, k + hp.head_dim,
-                  keys.begin() + (static_cast<int64_t>(l) * n + p) * row + h * hp.head_dim);
+        std::copy(k, k + hp.head_dim, keys.begin() + at);
+        const float* v = view.v_row(p, h);
+        std::copy(v, v + hp.head_dim, values.begin() + at);
       }
     }
   }
+  const std::vector<double> wo_metric = output_metrics(model);
+  HeadWeights weights = head_weights(hp, queries.data(), keys.data(), values.data(), wo_metric, n);
+  const std::vector<float> metric = value_metric(hp, wo_metric, weights.value);
+  kv::CalibrationExtras vc;
+  vc.values = values.data();
+  vc.metric = metric.data();
+  vc.query_weight = weights.score.data();
+  if (std::getenv("QKV_TOKW")) vc.token_query_weight = weights.token_score.data();  // EXPERIMENT
+  vc.key_mean_power = kv_type == GgmlType::Q4_0 ? kv::kShapedKeyMeanPower : kv::kKeyMeanPower;
   return kv::KeyTransform::fit(mode, keys.data(), queries.data(), hp.n_layer, n, hp.n_head,
-                               hp.n_head_kv, hp.head_dim);
+                               hp.n_head_kv, hp.head_dim, &vc);
 }
 
 }  // namespace quanta::models

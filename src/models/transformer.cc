@@ -124,6 +124,7 @@ class TransformerPass {
     store_kv(l);
     transform_queries(l);
     attend(l);
+    restore_outputs(l);
     matmul(lw.wo, ctx_.attn_, ctx_.xn_, l, MatmulWeight::kAttnOutput);
     residual_add();
   }
@@ -147,6 +148,15 @@ class TransformerPass {
     if (!kt.active()) return;
     for (int32_t t = 0; t < batch_.n_tokens; ++t) {
       kt.apply_query(l, buf(ctx_.q_) + t * hp_.q_dim(), hp_.n_head);
+    }
+  }
+
+  // Attention outputs back from the basis of the cache's transformed values, if it has one.
+  void restore_outputs(int32_t l) {
+    const kv::KeyTransform& kt = ctx_.kv_.key_transform();
+    if (!kt.has_values()) return;
+    for (int32_t t = 0; t < batch_.n_tokens; ++t) {
+      kt.restore_output(l, buf(ctx_.attn_) + t * hp_.q_dim(), hp_.n_head);
     }
   }
 
