@@ -109,18 +109,26 @@ struct Q4_0Kernel {
   // The 8 block scales of a group (F16 in each block's first two bytes).
   static __m256 scales(const uint8_t* blk) { return load_f16x8_strided(blk, kWBytes); }
 
+  // S' = h0 + h1 of each int32 lane of s (int16 halves h0, h1).
+  [[gnu::always_inline]] static inline __m256i lane_sums(__m256i s) {
+    return _mm256_madd_epi16(s, _mm256_set1_epi16(1));
+  }
+
   // One (row, token) pair of a group: the transposed levels v against the token's prepared
-  // data p, added to acc with the row's block scales dx.
+  // data p, added to acc with the row's block scales dx (F::lane_sums joins the halves).
+  template <class F, bool kChain>
   [[gnu::always_inline]] static inline void token_dot(const __m256i* v, __m256 dx, const float* p,
                                                       __m256& acc) {
     const auto* y = reinterpret_cast<const uint8_t*>(p + 16);
     __m256i s = loadu256(reinterpret_cast<const uint8_t*>(p + 8));
     for (int m = 0; m < 8; ++m) {
       s = _mm256_sub_epi16(s, _mm256_maddubs_epi16(v[m], loadu256(y + 32 * m)));
+      // With several tokens, one running sum each: GCC's reassociated trees spill (one
+      // token alone runs faster with the tree's shorter dependency chain).
+      if constexpr (kChain) __asm__("" : "+x"(s));
     }
     const __m256 scale = _mm256_mul_ps(dx, _mm256_loadu_ps(p));
-    acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s, _mm256_set1_epi16(1))), scale,
-                           acc);
+    acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(F::lane_sums(s)), scale, acc);
   }
 
   // The full groups of one row against T tokens (a row of a tile), the T accumulators in
@@ -138,7 +146,7 @@ struct Q4_0Kernel {
       F::levels(grp, v);
       const __m256 dx = F::scales(grp);
       const float* pg = prep + g * kGroupFloats;
-      for (int t = 0; t < T; ++t) token_dot(v, dx, pg + t * prep_stride, acc[t]);
+      for (int t = 0; t < T; ++t) token_dot<F, (T > 1)>(v, dx, pg + t * prep_stride, acc[t]);
     }
     for (int t = 0; t < T; ++t) acc_io[t] = acc[t];
   }
@@ -156,7 +164,9 @@ struct Q4_0Kernel {
     __m256i v[8];
     levels(blk, v);
     const __m256 dx = scales(blk);
-    for (int t = 0; t < nt; ++t) token_dot(v, dx, prep + t * prep_stride, acc[t]);
+    for (int t = 0; t < nt; ++t) {
+      token_dot<Q4_0Kernel, true>(v, dx, prep + t * prep_stride, acc[t]);
+    }
   }
 
   template <int R, int T>
@@ -281,11 +291,13 @@ struct Q4_0x8Kernel : Q4_0Kernel {
     row_groups_of<Q4_0x8Kernel, T>(w, groups, prep, prep_stride, acc_io);
   }
 
-  // S' of token_dot from its int16 lane pair s = (h0, h1) without a multiply: the high
-  // halves of s + (s << 16) hold h0 + h1 modulo 2^16, which is S' itself (S' lies in
-  // [-32768, 32512]: 32 values of (8 - level) in [-7, 8] times qy in [-128, 127]), and an
-  // arithmetic shift sign-extends it. The same integer as madd(s, 1), on the ALU pipes
-  // (the multiply pipes run the maddubs).
+  // S' of token_dot from its int16 lane pair s = (h0, h1) without a multiply, for this
+  // kernel's decode rows and GEMM tiles: the high halves of s + (s << 16) hold h0 + h1
+  // modulo 2^16, which is S' itself (S' lies in [-32768, 32512]: 32 values of (8 - level)
+  // in [-7, 8] times qy in [-128, 127]), and an arithmetic shift sign-extends it. The same
+  // integer as Q4_0Kernel's madd(s, 1), on the ALU pipes (the multiply pipes run the
+  // maddubs); measured ~2% faster in both paths here (the GGUF layout's decode rows, which
+  // also transpose the levels, run faster with the madd).
   [[gnu::always_inline]] static inline __m256i lane_sums(__m256i s) {
     return _mm256_srai_epi32(_mm256_add_epi16(s, _mm256_slli_epi32(s, 16)), 16);
   }
@@ -377,7 +389,84 @@ struct Q4_0x8Kernel : Q4_0Kernel {
     }
     finish<R, T>(a, acc, out);
   }
+
+  // A GEMM tile of R rows x nt <= kGemmTokens tokens written to y (output (i, t) at
+  // y[t * y_stride + i * row_step]), stored when `first` (the reduction's first segment),
+  // else added.
+  template <int R>
+  static void gemm_tile(const TileArgs& a, int nt, float* y, int64_t y_stride, int64_t row_step,
+                        bool first) {
+    static_assert(kGemmTokens == 8);
+    float out[R * kGemmTokens];  // no zeroing: the tile writes its R x nt outputs
+    using TileFn = void (*)(const TileArgs&, float*);
+    static constexpr TileFn kTiles[kGemmTokens] = {&tile<R, 1>, &tile<R, 2>, &tile<R, 3>,
+                                                   &tile<R, 4>, &tile<R, 5>, &tile<R, 6>,
+                                                   &tile<R, 7>, &tile<R, 8>};
+    kTiles[nt - 1](a, out);
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < nt; ++t) {
+        float& d = y[t * y_stride + i * row_step];
+        d = first ? out[i * nt + t] : d + out[i * nt + t];
+      }
+    }
+  }
 };
+
+// The GEMM path of Q4_0 weights in kQ4_0x8 (at least kGemmMinTokens tokens): the loops of
+// matmul_rows_shaped (token chunks, the kernel's segments, row tiles spread over the range,
+// tile_tokens' schedule) with tiles that write y directly, without matmul_rows_shaped's
+// zeroed per-tile buffer and its chain of token-count tests. Each output is computed as in
+// every other path (the segments depend on the kernel only).
+void gemm_rows_q4_0x8(const uint8_t* w, size_t row_bytes, int64_t nb, const uint8_t* act,
+                      size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
+                      int64_t row_begin, int64_t row_end) {
+  using K = Q4_0x8Kernel;
+  constexpr int64_t T = K::kGemmTokens;
+  constexpr int R = K::kGemmRows;
+  const int64_t seg = min64(nb, segment_blocks<K>());
+  int64_t tc = static_cast<int64_t>(kActChunkBytes / act_row_bytes);
+  tc = min64(n_tokens, max64(T, tc - tc % T));
+  const int64_t fit = kPrepBufFloats / (K::kPrep * round_up8(seg));
+  tc = min64(tc, fit >= T ? fit - fit % T : fit);
+  alignas(32) float prep[kPrepBufFloats];
+  const int64_t n_rows = row_end - row_begin;
+  const int64_t q = n_rows / R;
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += tc) {
+    const int64_t ntc = min64(tc, n_tokens - t0);
+    for (int64_t b0 = 0; b0 < nb; b0 += seg) {
+      const int64_t nbs = min64(seg, nb - b0);
+      const int64_t plane = round_up8(nbs);
+      const int64_t prep_stride = K::kPrep * plane;
+      for (int64_t t = 0; t < ntc; ++t) {
+        K::prepare(act + (t0 + t) * act_row_bytes + b0 * K::kABytes, nbs, prep + t * prep_stride,
+                   plane);
+      }
+      for (int64_t j = 0; j < q + n_rows % R; ++j) {  // row tiles as in matmul_rows_shaped
+        const bool full = j < q;
+        const int64_t r0 = full ? row_begin + j : row_begin + R * q + (j - q);
+        const int64_t row_step = full ? q : 1;
+        for (int64_t tg = 0, nt = 0; tg < ntc; tg += nt) {
+          nt = K::tile_tokens(ntc, ntc - tg);
+          const TileArgs a{w + r0 * row_bytes + b0 * K::kWBytes,
+                           static_cast<size_t>(row_step) * row_bytes,
+                           row_bytes,
+                           act + (t0 + tg) * act_row_bytes + b0 * K::kABytes,
+                           act_row_bytes,
+                           prep + tg * prep_stride,
+                           prep_stride,
+                           plane,
+                           nbs};
+          float* dst = y + (t0 + tg) * y_stride + r0;
+          if (full) {
+            K::gemm_tile<R>(a, static_cast<int>(nt), dst, y_stride, row_step, b0 == 0);
+          } else {
+            K::gemm_tile<1>(a, static_cast<int>(nt), dst, y_stride, 1, b0 == 0);
+          }
+        }
+      }
+    }
+  }
+}
 
 }  // namespace
 
@@ -386,6 +475,16 @@ float vec_dot_q4_0_q8_0(int64_t n, const void* x, const void* y) {
 }
 
 QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q4_0, Q4_0Kernel)
-QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q4_0x8, Q4_0x8Kernel)
+void matmul_rows_q4_0x8(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act,
+                        size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
+                        int64_t row_begin, int64_t row_end) {
+  const int64_t nb = k / Q4_0x8Kernel::kBlockValues;
+  if (n_tokens >= Q4_0x8Kernel::kGemmMinTokens && nb > 0 && row_end > row_begin) {
+    return gemm_rows_q4_0x8(w, row_bytes, nb, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
+                            row_end);
+  }
+  matmul_rows_shaped<Q4_0x8Kernel, Q4_0x8Kernel>(w, row_bytes, k, act, act_row_bytes, n_tokens, y,
+                                                 y_stride, row_begin, row_end);
+}
 
 }  // namespace quanta::kernels::avx2
