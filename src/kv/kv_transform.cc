@@ -211,7 +211,7 @@ void KeyTransform::fit_side(Side& side, const float* x, const std::vector<double
 
 // Candidate orthogonal matrices R (d x d, row-major): R_0 = I, then Gram-Schmidt of
 // pseudo-random Gaussian matrices from a fixed generator (the same set for every head and fit).
-std::vector<Matrix> rotation_candidates(int32_t d, int32_t count) {
+static std::vector<Matrix> rotation_candidates(int32_t d, int32_t count) {
   std::vector<Matrix> out;
   Matrix eye(static_cast<size_t>(d) * d, 0.0);
   for (int32_t i = 0; i < d; ++i) eye[i * d + i] = 1.0;
@@ -474,9 +474,7 @@ KeyTransform KeyTransform::fit(KeyTransformMode mode, const float* keys, const f
       for (int32_t hq = 0; hq < n_head; ++hq) {
         const float* q = ql + t * qrow + hq * d;
         double* w = metric.data() + static_cast<size_t>(hq / group) * d * d;
-        const double f = (extras != nullptr && extras->token_query_weight != nullptr
-                              ? extras->token_query_weight[(static_cast<int64_t>(l) * n_tokens + t) * n_head + hq]
-                          : extras != nullptr && extras->query_weight != nullptr
+        const double f = (extras != nullptr && extras->query_weight != nullptr
                               ? extras->query_weight[static_cast<int64_t>(l) * n_head + hq]
                               : 1.0) /
                          n_tokens;
@@ -716,7 +714,8 @@ void quantize_q4_0_under_metric(const float* x, void* dst, int64_t n, int32_t he
       const double e = block_error(xb, trial, dc, hd, mb);
       if (e < best) best = e, d = dc, std::copy(trial, trial + kQ4Block, l);
     }
-    // The best levels' least-squares scale in the metric, its levels searched again.
+    // The best levels' least-squares scale in the metric (same sign as d: ggml's scales are
+    // negative when the largest magnitude is positive), its levels searched again.
     double num = 0.0, den = 0.0;
     for (int32_t s = 0; s < kQ4Block; s += hd) {
       const float* m = mb + (s / hd) * hd * hd;
@@ -727,7 +726,7 @@ void quantize_q4_0_under_metric(const float* x, void* dst, int64_t n, int32_t he
         }
       }
     }
-    if (den > 0.0 && num > 0.0) {
+    if (den > 0.0 && num * d > 0.0) {
       const float dls = f16_to_f32(f32_to_f16(static_cast<float>(num / den)));
       levels_for(xb, dls, hd, mb, trial);
       const double e = block_error(xb, trial, dls, hd, mb);

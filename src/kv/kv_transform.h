@@ -66,7 +66,6 @@ struct CalibrationExtras {
   const float* metric = nullptr;
   // [n_layer, n_head]: how much each query head's score errors weigh (null: 1 each).
   const float* query_weight = nullptr;
-  const float* token_query_weight = nullptr;  // EXPERIMENT [n_layer, n_tokens, n_head]
   double key_mean_power = kKeyMeanPower;  // t of the keys' matrix mean (kShapedKeyMeanPower)
 };
 
@@ -79,15 +78,17 @@ class KeyTransform {
   // n_tokens, n_head, head_dim] (post-RoPE). m = the keys' mean; s_j = sqrt(sigma_j / tau_j)
   // (sigma: RMS of k - m, tau: RMS of the group's queries, per channel j), scaled to a
   // largest value of 1 and clamped to >= 1e-3: it balances the key's quantization step
-  // against the query weight it meets. kRotate with head_dim <= kMaxMatrixHeadDim: A = M^1/2
-  // with M the matrix geometric mean of C_k^-1 and C_q (C_k the covariance of k - m, C_q the
-  // second moment of the group's queries, each plus 1e-3 of its mean eigenvalue), i.e. the
-  // M with M C_k M = C_q, the full-matrix optimum of the same error model. Heads that share a
-  // 32-value quant block (head_dim < 32) then get one positive factor each (c_h A, A^-1 / c_h)
-  // minimizing the modelled score error when they share one step; scaled per layer to a
-  // largest entry of 1 (query heads weighted by extras->query_weight). With extras->values,
-  // the values get the same form (their mean, their covariance against extras->metric in
-  // place of C_q), undone on the attention output.
+  // against the query weight it meets. kRotate with head_dim <= kMaxMatrixHeadDim: A = R M^1/2
+  // with M = C_k^-1 #_t C_q the weighted matrix geometric mean (C_k the covariance of k - m,
+  // C_q the second moment of the group's queries, weighted by extras->query_weight, each plus
+  // 1e-3 of its mean eigenvalue; t = extras->key_mean_power, 1/2 by default: the M with
+  // M C_k M = C_q, the full-matrix optimum of the same error model) and R the best of
+  // kRotationCandidates orthogonal matrices (head_dim <= kMaxRotationSearchDim; else I). Heads
+  // that share a 32-value quant block (head_dim < 32) then get one positive factor each (c_h A,
+  // A^-T / c_h) minimizing the modelled score error when they share one step; scaled per layer
+  // to a largest entry of 1. With extras->values, the values get the same form (their mean,
+  // their covariance against extras->metric in place of C_q, t = 1/2), undone on the attention
+  // output.
   // kNone gives the identity.
   static KeyTransform fit(KeyTransformMode mode, const float* keys, const float* queries,
                           int32_t n_layer, int32_t n_tokens, int32_t n_head, int32_t n_kv_head,
@@ -136,8 +137,8 @@ class KeyTransform {
     std::vector<float> offset;      // [n_layer, n_kv_head, head_dim] m
     std::vector<float> scale;       // [n_layer, n_kv_head, head_dim] s (A = diag(1 / s))
     std::vector<float> matrix;      // [n_layer, n_kv_head, d, d] A (rotate_matrix_ only)
-    std::vector<float> inv_matrix;  // A^-1
-    std::vector<float> metric;      // [n_layer, n_kv_head, d, d] H A^-1 W A^-1 H (full matrices)
+    std::vector<float> inv_matrix;  // keys: A^-T (for queries), values: A^-1 (for outputs)
+    std::vector<float> metric;      // [n_layer, n_kv_head, d, d] H A^-T W A^-1 H (full matrices)
   };
 
   size_t at(int32_t layer, int32_t kv_head) const;
@@ -152,7 +153,8 @@ class KeyTransform {
   void set_metric(Side& side, const std::vector<double>& w, int32_t layer) const;
   // out = H A (x - m) for one head (x, out: head_dim values).
   void forward(const Side& side, int32_t layer, int32_t kv_head, const float* x, float* out) const;
-  // y = H A^-1 y in place (A^-1 symmetric): queries; with H first and + m, outputs.
+  // y = inv_matrix y (or s * y) in place: A^-T for queries (then H), A^-1 for outputs (after
+  // H; then + m).
   void inverse(const Side& side, int32_t layer, int32_t kv_head, float* y) const;
 
   KeyTransformMode mode_ = KeyTransformMode::kNone;

@@ -3,7 +3,6 @@
 #include "models/kv_calibration.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cmath>
 #include <exception>
 #include <string>
@@ -85,7 +84,6 @@ std::vector<double> output_metrics(const Model& model) {
 struct HeadWeights {
   std::vector<float> score;  // [n_layer, n_head]
   std::vector<float> value;  // [n_layer, n_head]
-  std::vector<float> token_score;  // [n_layer, n_tokens, n_head]
 };
 
 HeadWeights head_weights(const HParams& hp, const float* queries, const float* keys,
@@ -96,7 +94,6 @@ HeadWeights head_weights(const HParams& hp, const float* queries, const float* k
   HeadWeights w;
   w.score.assign(static_cast<size_t>(hp.n_layer) * hp.n_head, 0.0f);
   w.value.assign(w.score.size(), 0.0f);
-  w.token_score.assign(static_cast<size_t>(hp.n_layer) * n * hp.n_head, 0.0f);
   std::vector<double> p(n), a(n), o(d);
   for (int32_t l = 0; l < hp.n_layer; ++l) {
     for (int32_t g = 0; g < hp.n_head; ++g) {
@@ -133,9 +130,7 @@ HeadWeights head_weights(const HParams& hp, const float* queries, const float* k
           pa += p[t] * a[t];
           p2 += p[t] * p[t];
         }
-        const double sens = std::max(pa - quad(o.data()), 0.0) / d;
-        score_sum += sens;
-        w.token_score[(static_cast<size_t>(l) * n + s) * hp.n_head + g] = static_cast<float>(sens);
+        score_sum += std::max(pa - quad(o.data()), 0.0) / d;
         value_sum += p2;
       }
       w.score[static_cast<size_t>(l) * hp.n_head + g] = static_cast<float>(score_sum / n);
@@ -235,7 +230,6 @@ kv::KeyTransform calibrate_key_transform(const Model& model, kv::KeyTransformMod
   vc.values = values.data();
   vc.metric = metric.data();
   vc.query_weight = weights.score.data();
-  if (std::getenv("QKV_TOKW")) vc.token_query_weight = weights.token_score.data();  // EXPERIMENT
   vc.key_mean_power = kv_type == GgmlType::Q4_0 ? kv::kShapedKeyMeanPower : kv::kKeyMeanPower;
   return kv::KeyTransform::fit(mode, keys.data(), queries.data(), hp.n_layer, n, hp.n_head,
                                hp.n_head_kv, hp.head_dim, &vc);

@@ -154,17 +154,17 @@ TEST(Perplexity, QuantizedKvKeepsTopTokenAgreement) {
 
 // stories260K (head size 8, packed quantized KV rows: a token's 4 KV heads share each
 // 32-value block) against itself with F32 KV, on the first 32 windows of 128 (2,016 scored
-// tokens), with the default key transform (kv::KeyTransform rotate: offset, full per-head
-// matrix, Walsh-Hadamard; docs/QUANTIZATION.md) and without it. Whole file (318 windows),
-// same top / KL: Q8_0 99.29% / 0.00019 (none: 96.71% / 0.0046), Q4_0 90.59% / 0.041 (none:
-// 45.42% / 1.26); this slice: Q8_0 99.36% / 0.00017 (none 97.07% / 0.0042), Q4_0 90.62% /
-// 0.044. The Q8_0 target (>= 99%) is met and checked here. NOTE: its Q4_0 target
-// (>= 95%) is NOT met: 4-bit values alone (keys exact) already give only 96.5%.
+// tokens), with the default transforms (kv::KeyTransform rotate: key offset, per-head matrix,
+// Walsh-Hadamard, Q4_0 keys rounded under the query metric, value transform;
+// docs/QUANTIZATION.md) and without them. Whole file (318 windows), same top / KL: Q8_0
+// 99.44% / 0.00017 (none: 96.71% / 0.0046), Q4_0 93.19% / 0.020 (none: 45.42% / 1.26); this
+// slice: Q8_0 99.60% / 0.00016, Q4_0 92.96% / 0.018. The Q8_0 target (>= 99%) is met
+// and checked here. NOTE: its Q4_0 target (>= 95%) is NOT met.
 TEST(Perplexity, Stories260KQuantizedKvAgainstF32Kv) {
   const Loaded l = load("stories260K.gguf");
   double last_kl = 0.0;
   for (const auto& [type, min_same_top, max_kl] :
-       {std::tuple{GgmlType::Q8_0, 0.99, 0.00025}, std::tuple{GgmlType::Q4_0, 0.895, 0.055}}) {
+       {std::tuple{GgmlType::Q8_0, 0.99, 0.00025}, std::tuple{GgmlType::Q4_0, 0.92, 0.025}}) {
     PerplexityOptions o = options(128, l.bos, 32);
     o.kv_type = type;
     o.base_kv_type = GgmlType::F32;

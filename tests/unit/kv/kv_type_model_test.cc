@@ -56,18 +56,18 @@ constexpr float kQuantTol = 0.8f;
 // Q4_0 KV: F32/F16 weights [1.41..2.55], quantized weights [3.24] (4-bit K/V with 32-value
 // blocks: ~6% relative noise per element; the synthetic models' logits span tens of units).
 // stories260K, with the default transform (kv::KeyTransform, rotate: keys and values; Q4_0
-// keys rounded under the query metric): Q8_0 [1.26], Q4_0 [12.69] (keys only, plain Q4_0
+// keys rounded under the query metric): Q8_0 [1.26], Q4_0 [13.52] (keys only, plain Q4_0
 // rounding: [1.01] and [9.92]; no transform: [1.70] and [12.99]: its K rows carry
 // near-constant channels of up to ~20 that set the block scale; see docs/QUANTIZATION.md).
 // The worst single logit moves more than before while the aggregate figures improve (Q4_0
-// KL against F32 KV 0.041 -> 0.021). Q4_0 rows take ggml's error-minimizing scale search.
+// KL against F32 KV 0.041 -> 0.020). Q4_0 rows take ggml's error-minimizing scale search.
 // Quality in aggregate (top-token agreement, KL) is checked by the perplexity tests.
 constexpr float kQ8SynTol = 0.27f;
 constexpr float kQ8QuantTol = 0.82f;
 constexpr float kQ4SynTol = 3.8f;
 constexpr float kQ4QuantTol = 4.8f;
 constexpr float kQ8StoriesTol = 1.5f;
-constexpr float kQ4StoriesTol = 15.0f;
+constexpr float kQ4StoriesTol = 20.0f;
 
 constexpr GgmlType kF16 = GgmlType::F16;
 constexpr GgmlType kQ8 = GgmlType::Q8_0;
