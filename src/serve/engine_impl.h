@@ -155,6 +155,7 @@ class EngineImpl final : public Engine {
   int64_t spec_passes_ = 0;    // engine thread: sampled chunks that verified drafts
   std::atomic<int32_t> draft_used_{0};
   double verify_seconds_ = 0.0;  // engine thread: the last target forward pass
+  int32_t step_decode_tokens_ = 0;  // engine thread: decode tokens of the step being run
   std::string failure_;          // set by the engine thread when a step threw (under inbox_->mu)
 
   // Engine-thread state.

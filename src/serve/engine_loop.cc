@@ -144,6 +144,7 @@ void EngineImpl::step() {
     const double t0 = now_seconds();
     const float* logits = ctx_->forward(batch);
     verify_seconds_ = now_seconds() - t0;
+    metrics_.record_step(step_decode_tokens_, out.n_tokens - step_decode_tokens_, verify_seconds_);
     sample_chunks(out, logits);
     scheduler_->update(results_);
     propose_drafts();
@@ -160,9 +161,15 @@ void EngineImpl::step() {
 
 void EngineImpl::build_batch(const SchedulerOutput& out) {
   int32_t k = 0;
+  step_decode_tokens_ = 0;
   for (size_t i = 0; i < out.chunks.size(); ++i) {
     const ScheduledChunk& c = out.chunks[i];
     tables_[i] = c.table;
+    // A decode: the sampled last token (plus drafts) of a request that has generated before.
+    const Request* r = scheduler_->find(c.request_id);
+    if (c.sample && c.n_tokens == 1 + c.n_draft && r != nullptr && r->n_output() > 0) {
+      step_decode_tokens_ += c.n_tokens;
+    }
     for (int32_t j = 0; j < c.n_tokens; ++j, ++k) {
       tokens_[k] = c.tokens[j];
       positions_[k] = c.start + j;

@@ -26,6 +26,13 @@ std::vector<double> latency_bounds() {
           30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
 }
 
+// Tokens per engine step: powers of two up to well past the default --max-batch-tokens.
+std::vector<double> step_token_bounds() {
+  std::vector<double> b;
+  for (double v = 1.0; v <= 8192.0; v *= 2.0) b.push_back(v);
+  return b;
+}
+
 void header(std::string& out, const char* name, const char* type, const char* help) {
   out += "# HELP ";
   out += name;
@@ -111,7 +118,8 @@ Metrics::Metrics()
     : ttft_(ttft_bounds()),
       tpot_(tpot_bounds()),
       e2e_(latency_bounds()),
-      queue_(latency_bounds()) {}
+      queue_(latency_bounds()),
+      step_tokens_(step_token_bounds()) {}
 
 void Metrics::record_request(FinishReason outcome, int32_t prompt_tokens, int32_t completion_tokens,
                              const RequestTimes& times) {
@@ -152,6 +160,14 @@ void Metrics::record_error_response(int http_status) {
   ++error_responses_[http_status];
 }
 
+void Metrics::record_step(int32_t decode_tokens, int32_t prompt_tokens, double forward_seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  step_tokens_.observe(static_cast<double>(decode_tokens + prompt_tokens));
+  step_decode_tokens_ += static_cast<uint64_t>(std::max(decode_tokens, 0));
+  step_prompt_tokens_ += static_cast<uint64_t>(std::max(prompt_tokens, 0));
+  forward_seconds_ += std::max(forward_seconds, 0.0);
+}
+
 void Metrics::set_gauges(const EngineGauges& gauges) {
   std::lock_guard<std::mutex> lock(mu_);
   gauges_ = gauges;
@@ -169,6 +185,19 @@ std::string Metrics::text() const {
             "Time from request arrival to its last token.", e2e_);
   histogram(out, "quanta_request_queue_time_seconds",
             "Time from request arrival to its first scheduling.", queue_);
+  histogram(out, "quanta_iteration_tokens",
+            "Tokens computed per engine step (decode tokens + prompt chunk tokens).",
+            step_tokens_);
+  scalar(out, "quanta_step_decode_tokens_total", "counter",
+         "Tokens computed for decodes (a sequence's last token plus its draft tokens).",
+         static_cast<double>(step_decode_tokens_));
+  scalar(out, "quanta_step_prompt_tokens_total", "counter",
+         "Prompt tokens computed (prefill chunks, recomputation after preemption included; "
+         "prefix-cache hits excluded).",
+         static_cast<double>(step_prompt_tokens_));
+  scalar(out, "quanta_forward_seconds_total", "counter",
+         "Time in the model's forward passes (the engine is busy computing).",
+         forward_seconds_);
   header(out, "quanta_requests_total", "counter", "Requests by outcome.");
   sample(out, "quanta_requests_total{outcome=\"stop\"}", static_cast<double>(stopped_));
   sample(out, "quanta_requests_total{outcome=\"length\"}", static_cast<double>(length_));

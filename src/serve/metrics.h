@@ -81,6 +81,10 @@ class Metrics {
   // outcome "rejected", 5xx (a failure of the server) as outcome "error".
   void record_error_response(int http_status);
   void set_gauges(const EngineGauges& gauges);
+  // One engine step (forward pass): tokens computed for decodes (a decode's last token plus
+  // its draft tokens), tokens computed for prompts (prefill chunks; recomputation after a
+  // preemption included; prefix-cache hits are not computed) and the pass's seconds.
+  void record_step(int32_t decode_tokens, int32_t prompt_tokens, double forward_seconds);
   // Mean service time (e2e - queue) of the last kServiceWindow requests that finished with
   // kStop or kLength; 0 before the first.
   double mean_service_seconds() const;
@@ -96,6 +100,10 @@ class Metrics {
   Histogram tpot_;
   Histogram e2e_;
   Histogram queue_;
+  Histogram step_tokens_;  // tokens per engine step (decode + prompt)
+  uint64_t step_decode_tokens_ = 0;
+  uint64_t step_prompt_tokens_ = 0;
+  double forward_seconds_ = 0.0;
   uint64_t stopped_ = 0;
   uint64_t length_ = 0;
   uint64_t cancelled_ = 0;

@@ -65,6 +65,10 @@ TEST(Engine, StreamsTheDetokenizedTokensAndReportsUsage) {
            "quanta_request_queue_time_seconds_count 1",
            "quanta_requests_running 0",
            "quanta_kv_blocks_free " + std::to_string(e->kv_blocks_total()),
+           // One step computes the prompt, then 23 decode steps (the last token is not fed).
+           "quanta_step_prompt_tokens_total " + std::to_string(c.usage.prompt_tokens),
+           "quanta_step_decode_tokens_total 23",
+           "quanta_iteration_tokens_count 24",
        }) {
     EXPECT_NE(metrics.find(line + "\n"), std::string::npos) << line << "\n" << metrics;
   }

@@ -72,6 +72,9 @@ TEST(Metrics, EveryMetricHasHelpAndTypeAndTheRecordedValues) {
   g.spec_draft_kv_blocks_used = 6;
   g.preemptions = 11;
   m.set_gauges(g);
+  m.record_step(0, 100, 0.5);  // a prefill step
+  m.record_step(16, 0, 0.25);  // a decode step
+  m.record_step(3, 29, 0.25);  // decodes with a prompt chunk
   const std::string text = m.text();
   for (const char* line : {
            "# HELP quanta_time_to_first_token_seconds Time from request arrival to its first "
@@ -122,6 +125,18 @@ TEST(Metrics, EveryMetricHasHelpAndTypeAndTheRecordedValues) {
            "quanta_kv_blocks_used 5",
            "quanta_kv_blocks_free 27",
            "quanta_prefix_cache_hit_rate 0.25",
+           "# TYPE quanta_iteration_tokens histogram",
+           "quanta_iteration_tokens_bucket{le=\"8\"} 0",
+           "quanta_iteration_tokens_bucket{le=\"16\"} 1",
+           "quanta_iteration_tokens_bucket{le=\"32\"} 2",
+           "quanta_iteration_tokens_bucket{le=\"128\"} 3",
+           "quanta_iteration_tokens_bucket{le=\"8192\"} 3",
+           "quanta_iteration_tokens_sum 148",
+           "quanta_iteration_tokens_count 3",
+           "# TYPE quanta_step_decode_tokens_total counter",
+           "quanta_step_decode_tokens_total 19",
+           "quanta_step_prompt_tokens_total 129",
+           "quanta_forward_seconds_total 1",
        }) {
     EXPECT_TRUE(has_line(text, line)) << "missing line: " << line << "\n" << text;
   }
@@ -145,7 +160,7 @@ TEST(Metrics, EveryMetricHasHelpAndTypeAndTheRecordedValues) {
     EXPECT_EQ(line.rfind(family, 0), 0u) << line << " outside family " << family;
     EXPECT_NE(line.find(' '), std::string::npos) << line;
   }
-  EXPECT_EQ(families.size(), 22u);
+  EXPECT_EQ(families.size(), 26u);
   EXPECT_GT(samples, 60);
 }
 
