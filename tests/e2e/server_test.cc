@@ -351,7 +351,9 @@ TEST_F(ServeE2E, DisconnectCancelsAndFreesBlocksStreamedOrNot) {
     EXPECT_TRUE(eventually(
         [&] { return metric(http(url("/metrics")).body, "quanta_kv_blocks_used") == 0; }, 5));
     EXPECT_EQ(metric(http(url("/metrics")).body, "quanta_requests_running"), 0.0);
-    if (!stream) EXPECT_EQ(curl.stdout_text(), "");  // killed before any answer
+    if (!stream) {
+      EXPECT_EQ(curl.stdout_text(), "");  // killed before any answer
+    }
   }
 }
 

@@ -188,7 +188,7 @@ void matmul_rows_shaped(const uint8_t* w, size_t row_bytes, int64_t k, const uin
                            prep_stride,
                            plane,
                            nbs};
-          float out[S::kRows * S::kTokens] = {};
+          float out[S::kRows * S::kTokens];  // every tile writes all nr x nt outputs it is given
           if (full) {
             run_tile<S, S::kRows, S::kTokens>(nt, a, out);
           } else {

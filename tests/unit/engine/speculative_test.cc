@@ -95,7 +95,9 @@ void expect_greedy_identical(const std::string& draft_name) {
   }
   std::printf("[ info ] %s: %d/%d draft tokens accepted (%.1f%%)\n", draft_name.c_str(), accepted,
               drafted, 100.0 * accepted / std::max(drafted, 1));
-  if (draft_name == "self") EXPECT_EQ(accepted, drafted);
+  if (draft_name == "self") {
+    EXPECT_EQ(accepted, drafted);
+  }
   EXPECT_GT(drafted, 0);
 }
 
