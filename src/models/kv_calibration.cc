@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "models/context.h"
+#include "ops/matmul.h"
 #include "ops/weight.h"
 #include "tokenizer/tokenizer.h"
 
@@ -54,24 +55,40 @@ class QueryRecorder : public MatmulObserver {
 // [n_layer, n_head, head_dim, head_dim]: per query head g, Wo_g^T Wo_g (Wo_g: the output
 // projection's head_dim columns that read head g), the metric in which an error of that
 // head's attention output reaches the residual stream.
-std::vector<double> output_metrics(const Model& model) {
+std::vector<double> output_metrics(const Model& model, ThreadPool& pool) {
   const HParams& hp = model.hparams();
   const int32_t d = hp.head_dim;
   const size_t per_layer = static_cast<size_t>(hp.n_head) * d * d;
   std::vector<double> out(per_layer * hp.n_layer, 0.0);
-  std::vector<float> row(hp.q_dim());
+  const int64_t q_dim = hp.q_dim();
+  std::vector<float> wo_rows;  // the layer's Wo dequantized, [n_rows, q_dim]
+  std::vector<float> head_t;   // Wo_g transposed, [d, n_rows]
+  std::vector<float> gram(static_cast<size_t>(d) * d);
+  std::vector<uint8_t> scratch;
   for (int32_t l = 0; l < hp.n_layer; ++l) {
     const ops::WeightView& wo = model.weights().layers[l].wo;
-    QUANTA_ASSERT(wo.n_cols == hp.q_dim());
-    for (int64_t r = 0; r < wo.n_rows; ++r) {
-      ops::dequantize_row(wo, r, row.data());
-      for (int32_t g = 0; g < hp.n_head; ++g) {
-        const float* x = row.data() + static_cast<int64_t>(g) * d;
-        double* a = out.data() + l * per_layer + static_cast<size_t>(g) * d * d;
+    QUANTA_ASSERT(wo.n_cols == q_dim);
+    const int64_t n_rows = wo.n_rows;
+    wo_rows.resize(static_cast<size_t>(n_rows) * q_dim);
+    head_t.resize(static_cast<size_t>(d) * n_rows);
+    scratch.resize(ops::matmul_scratch_bytes(GgmlType::F32, n_rows, d));
+    for (int64_t r = 0; r < n_rows; ++r) ops::dequantize_row(wo, r, &wo_rows[r * q_dim]);
+    for (int32_t g = 0; g < hp.n_head; ++g) {
+      for (int64_t r0 = 0; r0 < n_rows; r0 += 16) {  // 16-row strips: cache-friendly
+        const int64_t r1 = std::min<int64_t>(n_rows, r0 + 16);
         for (int32_t i = 0; i < d; ++i) {
-          for (int32_t j = 0; j < d; ++j) a[i * d + j] += x[i] * static_cast<double>(x[j]);
+          for (int64_t r = r0; r < r1; ++r) head_t[i * n_rows + r] = wo_rows[r * q_dim + g * d + i];
         }
       }
+      // Wo_g^T Wo_g as an F32 product: the d rows of head_t against themselves as tokens.
+      ops::WeightView w;
+      w.type = GgmlType::F32;
+      w.n_cols = n_rows;
+      w.n_rows = d;
+      w.row_bytes = static_cast<size_t>(n_rows) * sizeof(float);
+      w.data = reinterpret_cast<const uint8_t*>(head_t.data());
+      ops::matmul(w, head_t.data(), n_rows, d, gram.data(), d, scratch.data(), pool);
+      std::copy(gram.begin(), gram.end(), out.begin() + l * per_layer + static_cast<size_t>(g) * d * d);
     }
   }
   return out;
@@ -94,17 +111,21 @@ HeadWeights head_weights(const HParams& hp, const float* queries, const float* k
   HeadWeights w;
   w.score.assign(static_cast<size_t>(hp.n_layer) * hp.n_head, 0.0f);
   w.value.assign(w.score.size(), 0.0f);
-  std::vector<double> p(n), a(n), o(d);
+  std::vector<double> p(n), a(n), o(d), wx(d);
   for (int32_t l = 0; l < hp.n_layer; ++l) {
     for (int32_t g = 0; g < hp.n_head; ++g) {
       const int32_t h = g / group;
       const double* wg = wo_metric.data() + (static_cast<size_t>(l) * hp.n_head + g) * d * d;
       auto v_at = [&](int32_t t) { return values + (static_cast<int64_t>(l) * n + t) * krow + h * d; };
+      // x^T W_g x as sum_j x_j (sum_i x_i W_ij): the inner loop is an axpy (vectorizes).
       auto quad = [&](const auto* x) {
-        double acc = 0.0;
+        std::fill(wx.begin(), wx.end(), 0.0);
         for (int32_t i = 0; i < d; ++i) {
-          for (int32_t j = 0; j < d; ++j) acc += x[i] * wg[i * d + j] * x[j];
+          const double xi = x[i];
+          for (int32_t j = 0; j < d; ++j) wx[j] += xi * wg[i * d + j];
         }
+        double acc = 0.0;
+        for (int32_t j = 0; j < d; ++j) acc += wx[j] * x[j];
         return acc;
       };
       for (int32_t t = 0; t < n; ++t) a[t] = quad(v_at(t));
@@ -223,7 +244,7 @@ kv::KeyTransform calibrate_key_transform(const Model& model, kv::KeyTransformMod
       }
     }
   }
-  const std::vector<double> wo_metric = output_metrics(model);
+  const std::vector<double> wo_metric = output_metrics(model, pool);
   HeadWeights weights = head_weights(hp, queries.data(), keys.data(), values.data(), wo_metric, n);
   const std::vector<float> metric = value_metric(hp, wo_metric, weights.value);
   kv::CalibrationExtras vc;
