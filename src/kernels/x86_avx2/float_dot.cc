@@ -282,7 +282,7 @@ bool gemm_rows(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act
                            tok_floats,
                            plane,
                            min64(seg, k - b0)};
-          float out[S::kRows * S::kTokens] = {};
+          float out[S::kRows * S::kTokens];  // every tile writes all nr x nt outputs it is given
           if (full) {
             run_tile<S, S::kRows, S::kTokens>(nt, a, out);
           } else {
