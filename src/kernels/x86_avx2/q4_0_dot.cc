@@ -412,62 +412,6 @@ struct Q4_0x8Kernel : Q4_0Kernel {
   }
 };
 
-// The GEMM path of Q4_0 weights in kQ4_0x8 (at least kGemmMinTokens tokens): the loops of
-// matmul_rows_shaped (token chunks, the kernel's segments, row tiles spread over the range,
-// tile_tokens' schedule) with tiles that write y directly, without matmul_rows_shaped's
-// zeroed per-tile buffer and its chain of token-count tests. Each output is computed as in
-// every other path (the segments depend on the kernel only).
-void gemm_rows_q4_0x8(const uint8_t* w, size_t row_bytes, int64_t nb, const uint8_t* act,
-                      size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
-                      int64_t row_begin, int64_t row_end) {
-  using K = Q4_0x8Kernel;
-  constexpr int64_t T = K::kGemmTokens;
-  constexpr int R = K::kGemmRows;
-  const int64_t seg = min64(nb, segment_blocks<K>());
-  int64_t tc = static_cast<int64_t>(kActChunkBytes / act_row_bytes);
-  tc = min64(n_tokens, max64(T, tc - tc % T));
-  const int64_t fit = kPrepBufFloats / (K::kPrep * round_up8(seg));
-  tc = min64(tc, fit >= T ? fit - fit % T : fit);
-  alignas(32) float prep[kPrepBufFloats];
-  const int64_t n_rows = row_end - row_begin;
-  const int64_t q = n_rows / R;
-  for (int64_t t0 = 0; t0 < n_tokens; t0 += tc) {
-    const int64_t ntc = min64(tc, n_tokens - t0);
-    for (int64_t b0 = 0; b0 < nb; b0 += seg) {
-      const int64_t nbs = min64(seg, nb - b0);
-      const int64_t plane = round_up8(nbs);
-      const int64_t prep_stride = K::kPrep * plane;
-      for (int64_t t = 0; t < ntc; ++t) {
-        K::prepare(act + (t0 + t) * act_row_bytes + b0 * K::kABytes, nbs, prep + t * prep_stride,
-                   plane);
-      }
-      for (int64_t j = 0; j < q + n_rows % R; ++j) {  // row tiles as in matmul_rows_shaped
-        const bool full = j < q;
-        const int64_t r0 = full ? row_begin + j : row_begin + R * q + (j - q);
-        const int64_t row_step = full ? q : 1;
-        for (int64_t tg = 0, nt = 0; tg < ntc; tg += nt) {
-          nt = K::tile_tokens(ntc, ntc - tg);
-          const TileArgs a{w + r0 * row_bytes + b0 * K::kWBytes,
-                           static_cast<size_t>(row_step) * row_bytes,
-                           row_bytes,
-                           act + (t0 + tg) * act_row_bytes + b0 * K::kABytes,
-                           act_row_bytes,
-                           prep + tg * prep_stride,
-                           prep_stride,
-                           plane,
-                           nbs};
-          float* dst = y + (t0 + tg) * y_stride + r0;
-          if (full) {
-            K::gemm_tile<R>(a, static_cast<int>(nt), dst, y_stride, row_step, b0 == 0);
-          } else {
-            K::gemm_tile<1>(a, static_cast<int>(nt), dst, y_stride, 1, b0 == 0);
-          }
-        }
-      }
-    }
-  }
-}
-
 }  // namespace
 
 float vec_dot_q4_0_q8_0(int64_t n, const void* x, const void* y) {
@@ -475,16 +419,6 @@ float vec_dot_q4_0_q8_0(int64_t n, const void* x, const void* y) {
 }
 
 QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q4_0, Q4_0Kernel)
-void matmul_rows_q4_0x8(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act,
-                        size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
-                        int64_t row_begin, int64_t row_end) {
-  const int64_t nb = k / Q4_0x8Kernel::kBlockValues;
-  if (n_tokens >= Q4_0x8Kernel::kGemmMinTokens && nb > 0 && row_end > row_begin) {
-    return gemm_rows_q4_0x8(w, row_bytes, nb, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
-                            row_end);
-  }
-  matmul_rows_shaped<Q4_0x8Kernel, Q4_0x8Kernel>(w, row_bytes, k, act, act_row_bytes, n_tokens, y,
-                                                 y_stride, row_begin, row_end);
-}
+QUANTA_AVX2_DEFINE_DIRECT_ROWS(matmul_rows_q4_0x8, Q4_0x8Kernel)
 
 }  // namespace quanta::kernels::avx2
