@@ -273,7 +273,8 @@ struct Q8_0x8Kernel {
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
   static constexpr int64_t kSegBlocks = segment_blocks<Q8_0Kernel>();
-  // GEMM tile (gemm_tile, run by tiling.h gemm_rows_direct) 2 x up to 8 tokens in register blocks of 2 x 4:
+  // GEMM tile (gemm_tile, run by tiling.h gemm_rows_direct) 2 x up to 8 tokens in register
+  // blocks of 2 x 4:
   // the 8 tokens' prepared groups (18 KiB at k = 2048) and the 2 rows stay in L1 (12 tokens
   // were ~3% slower from 24 tokens on; also measured 3 x 6 / 3 x 3, 4 x 8 / 4 x 2, 2 x 12 /
   // 2 x 6, 2 x 10 / 2 x 5, 3 x 12 / 3 x 4, 4 x 12 and 4 x 8 in 2 x 4 blocks: none faster).
