@@ -483,25 +483,21 @@ KeyTransform KeyTransform::fit(KeyTransformMode mode, const float* keys, const f
         }
       }
     }
-    const float* kl = keys + static_cast<int64_t>(l) * n_tokens * krow;
-    for (int32_t h = 0; h < n_kv_head; ++h) {
-      t.fit_side(t.key_, kl + h * d, metric, key_power, n_tokens, l, h);
-      if (search_rotation) t.choose_rotation(t.key_, kl + h * d, n_tokens, l, h);
-    }
-    t.balance_heads(t.key_, kl, metric, n_tokens, l);
-    t.normalize_layer(t.key_, l);
-    t.set_metric(t.key_, metric, l);
+    // One side (keys or values) of layer l from its rows [n_tokens, krow] under `metric`.
+    const auto fit_layer = [&](auto& side, const float* rows, double mean_power) {
+      for (int32_t h = 0; h < n_kv_head; ++h) {
+        t.fit_side(side, rows + h * d, metric, mean_power, n_tokens, l, h);
+        if (search_rotation) t.choose_rotation(side, rows + h * d, n_tokens, l, h);
+      }
+      t.balance_heads(side, rows, metric, n_tokens, l);
+      t.normalize_layer(side, l);
+      t.set_metric(side, metric, l);
+    };
+    fit_layer(t.key_, keys + static_cast<int64_t>(l) * n_tokens * krow, key_power);
     if (!t.has_values_) continue;
     const float* ml = extras->metric + static_cast<int64_t>(l) * metric_size;
     std::copy(ml, ml + metric_size, metric.begin());
-    const float* vl = extras->values + static_cast<int64_t>(l) * n_tokens * krow;
-    for (int32_t h = 0; h < n_kv_head; ++h) {
-      t.fit_side(t.value_, vl + h * d, metric, kKeyMeanPower, n_tokens, l, h);
-      if (search_rotation) t.choose_rotation(t.value_, vl + h * d, n_tokens, l, h);
-    }
-    t.balance_heads(t.value_, vl, metric, n_tokens, l);
-    t.normalize_layer(t.value_, l);
-    t.set_metric(t.value_, metric, l);
+    fit_layer(t.value_, extras->values + static_cast<int64_t>(l) * n_tokens * krow, kKeyMeanPower);
   }
   return t;
 }

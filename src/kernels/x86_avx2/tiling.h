@@ -74,6 +74,21 @@ constexpr int64_t round_up8(int64_t v) {
   return (v + 7) & ~int64_t{7};
 }
 
+// Tokens per chunk of a product: a chunk's activations stay in L2 while every row tile
+// reads them, in whole tiles of `tile` tokens, and its prepared data (`prep_floats` per
+// token; 0 for none) fits the kPrepBufFloats buffer (whole tiles when it holds one, else a
+// partial tile per chunk).
+constexpr int64_t chunk_tokens(size_t act_row_bytes, int64_t n_tokens, int64_t tile,
+                               int64_t prep_floats) {
+  int64_t tc = static_cast<int64_t>(kActChunkBytes / act_row_bytes);
+  tc = min64(n_tokens, max64(tile, tc - tc % tile));
+  if (prep_floats > 0) {
+    const int64_t fit = kPrepBufFloats / prep_floats;
+    tc = min64(tc, fit >= tile ? fit - fit % tile : fit);
+  }
+  return tc;
+}
+
 // The full groups of 8 blocks of R rows against T tokens, for kernels on weights repacked
 // in groups (K::kGroupBytes per group of a row, K::kGroupFloats prepared floats per group of
 // a token): each group's rows are prefetched (kPrefetchLines cache lines each) and run by
@@ -131,9 +146,6 @@ void matmul_rows_shaped(const uint8_t* w, size_t row_bytes, int64_t k, const uin
     }
     return;
   }
-  // Token chunk: activations of a chunk stay in L2 while every row tile reads them.
-  int64_t tc = static_cast<int64_t>(kActChunkBytes / act_row_bytes);
-  tc = min64(n_tokens, max64(S::kTokens, tc - tc % S::kTokens));
   // Segments of the reduction: as long as the prepared data of a base token group fits
   // kSegFloats. The segment length depends on the kernel only, never on n_tokens, the rows
   // or the tile shape, so each output is computed the same way whatever the call's shape.
@@ -142,10 +154,8 @@ void matmul_rows_shaped(const uint8_t* w, size_t row_bytes, int64_t k, const uin
     static_assert(kPrepBufFloats / (K::kPrep * round_up8(segment_blocks<K>())) >= K::kTokens,
                   "the prepared-data buffer must hold a token group");
     seg = min64(nb, segment_blocks<K>());
-    // Whole token groups when the buffer holds one (else a partial group per chunk).
-    const int64_t fit = kPrepBufFloats / (K::kPrep * round_up8(seg));
-    tc = min64(tc, fit >= S::kTokens ? fit - fit % S::kTokens : fit);
   }
+  const int64_t tc = chunk_tokens(act_row_bytes, n_tokens, S::kTokens, K::kPrep * round_up8(seg));
   alignas(32) float prep[K::kPrep > 0 ? kPrepBufFloats : 1];
   for (int64_t t0 = 0; t0 < n_tokens; t0 += tc) {
     const int64_t ntc = min64(tc, n_tokens - t0);
@@ -220,10 +230,7 @@ void gemm_rows_direct(const uint8_t* w, size_t row_bytes, int64_t nb, const uint
   constexpr int64_t T = K::kGemmTokens;
   constexpr int R = K::kGemmRows;
   const int64_t seg = min64(nb, segment_blocks<K>());
-  int64_t tc = static_cast<int64_t>(kActChunkBytes / act_row_bytes);
-  tc = min64(n_tokens, max64(T, tc - tc % T));
-  const int64_t fit = kPrepBufFloats / (K::kPrep * round_up8(seg));
-  tc = min64(tc, fit >= T ? fit - fit % T : fit);
+  const int64_t tc = chunk_tokens(act_row_bytes, n_tokens, T, K::kPrep * round_up8(seg));
   alignas(32) float prep[kPrepBufFloats];
   const int64_t n_rows = row_end - row_begin;
   const int64_t q = n_rows / R;
