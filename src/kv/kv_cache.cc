@@ -147,5 +147,4 @@ ops::PagedKvView KvCache::view(int32_t layer, const BlockTable& table) const {
   return view;
 }
 
-
 }  // namespace quanta::kv
