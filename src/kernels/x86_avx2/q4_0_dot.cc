@@ -419,6 +419,6 @@ float vec_dot_q4_0_q8_0(int64_t n, const void* x, const void* y) {
 }
 
 QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q4_0, Q4_0Kernel)
-QUANTA_AVX2_DEFINE_DIRECT_ROWS(matmul_rows_q4_0x8, Q4_0x8Kernel)
+QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q4_0x8, Q4_0x8Kernel)
 
 }  // namespace quanta::kernels::avx2

@@ -273,7 +273,7 @@ struct Q8_0x8Kernel {
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
   static constexpr int64_t kSegBlocks = segment_blocks<Q8_0Kernel>();
-  // GEMM tile (gemm_tile, run by tiling.h gemm_rows_direct) 2 x up to 8 tokens in register
+  // GEMM tile (gemm_tile, run by matmul_rows_shaped) 2 x up to 8 tokens in register
   // blocks of 2 x 4:
   // the 8 tokens' prepared groups (18 KiB at k = 2048) and the 2 rows stay in L1 (12 tokens
   // were ~3% slower from 24 tokens on; also measured 3 x 6 / 3 x 3, 4 x 8 / 4 x 2, 2 x 12 /
@@ -447,6 +447,6 @@ float vec_dot_q8_0_q8_0(int64_t n, const void* x, const void* y) {
 
 QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q8_0, Q8_0Kernel)
 
-QUANTA_AVX2_DEFINE_DIRECT_ROWS(matmul_rows_q8_0x8, Q8_0x8Kernel)
+QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q8_0x8, Q8_0x8Kernel)
 
 }  // namespace quanta::kernels::avx2

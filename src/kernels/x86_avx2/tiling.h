@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/x86_avx2/simd.h"
 
@@ -133,6 +134,17 @@ constexpr int64_t segment_blocks() {
   }
 }
 
+// True for a GEMM shape S of a kernel K whose tiles write y directly:
+// S::gemm_tile<R>(args, nt, y, y_stride, row_step, first) computes R rows (S::kRows, or 1 for
+// the last rows) x nt <= S::kTokens tokens and stores them at y[t * y_stride + i * row_step]
+// when `first` (the reduction's first segment), else adds them: no per-tile output buffer.
+// Decode shapes (S = K) keep run_tile.
+template <class K, class S>
+inline constexpr bool kDirectTiles =
+    !std::is_same_v<K, S> && requires(const TileArgs& a, float* y) {
+      S::template gemm_tile<1>(a, 1, y, int64_t{}, int64_t{}, true);
+    };
+
 // matmul_rows with the tile shape S::kRows x S::kTokens; K (the base kernel) fixes the
 // segments of the reduction.
 template <class K, class S>
@@ -198,6 +210,16 @@ void matmul_rows_shaped(const uint8_t* w, size_t row_bytes, int64_t k, const uin
                            prep_stride,
                            plane,
                            nbs};
+          if constexpr (kDirectTiles<K, S>) {  // the tile writes y itself
+            float* dst = y + (t0 + tg) * y_stride + r0;
+            const int n = static_cast<int>(nt);
+            if (full) {
+              S::template gemm_tile<S::kRows>(a, n, dst, y_stride, row_step, b0 == 0);
+            } else {
+              S::template gemm_tile<1>(a, n, dst, y_stride, 1, b0 == 0);
+            }
+            continue;
+          }
           float out[S::kRows * S::kTokens];  // every tile writes all nr x nt outputs it is given
           if (full) {
             run_tile<S, S::kRows, S::kTokens>(nt, a, out);
@@ -214,80 +236,6 @@ void matmul_rows_shaped(const uint8_t* w, size_t row_bytes, int64_t k, const uin
       }
     }
   }
-}
-
-// The GEMM path (see matmul_rows_direct) for kernels whose tiles
-// write y directly: K::gemm_tile<R>(args, nt, y, y_stride, row_step, first) computes R rows
-// (R = K::kGemmRows, or 1 for the last rows) x nt <= K::kGemmTokens tokens and stores them
-// at y[t * y_stride + i * row_step] when `first` (the reduction's first segment), else adds
-// them. The loops are matmul_rows_shaped's (token chunks, the kernel's segments, row tiles
-// spread over the range, K::tile_tokens' schedule where the kernel has one), without its
-// per-tile output buffer: each output is computed as in every other path.
-template <class K>
-void gemm_rows_direct(const uint8_t* w, size_t row_bytes, int64_t nb, const uint8_t* act,
-                      size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
-                      int64_t row_begin, int64_t row_end) {
-  constexpr int64_t T = K::kGemmTokens;
-  constexpr int R = K::kGemmRows;
-  const int64_t seg = min64(nb, segment_blocks<K>());
-  const int64_t tc = chunk_tokens(act_row_bytes, n_tokens, T, K::kPrep * round_up8(seg));
-  alignas(32) float prep[kPrepBufFloats];
-  const int64_t n_rows = row_end - row_begin;
-  const int64_t q = n_rows / R;
-  for (int64_t t0 = 0; t0 < n_tokens; t0 += tc) {
-    const int64_t ntc = min64(tc, n_tokens - t0);
-    for (int64_t b0 = 0; b0 < nb; b0 += seg) {
-      const int64_t nbs = min64(seg, nb - b0);
-      const int64_t plane = round_up8(nbs);
-      const int64_t prep_stride = K::kPrep * plane;
-      for (int64_t t = 0; t < ntc; ++t) {
-        K::prepare(act + (t0 + t) * act_row_bytes + b0 * K::kABytes, nbs, prep + t * prep_stride,
-                   plane);
-      }
-      for (int64_t j = 0; j < q + n_rows % R; ++j) {  // row tiles as in matmul_rows_shaped
-        const bool full = j < q;
-        const int64_t r0 = full ? row_begin + j : row_begin + R * q + (j - q);
-        const int64_t row_step = full ? q : 1;
-        for (int64_t tg = 0, nt = 0; tg < ntc; tg += nt) {
-          if constexpr (requires { K::tile_tokens(int64_t{}, int64_t{}); }) {
-            nt = K::tile_tokens(ntc, ntc - tg);
-          } else {
-            nt = min64(T, ntc - tg);
-          }
-          const TileArgs a{w + r0 * row_bytes + b0 * K::kWBytes,
-                           static_cast<size_t>(row_step) * row_bytes,
-                           row_bytes,
-                           act + (t0 + tg) * act_row_bytes + b0 * K::kABytes,
-                           act_row_bytes,
-                           prep + tg * prep_stride,
-                           prep_stride,
-                           plane,
-                           nbs};
-          float* dst = y + (t0 + tg) * y_stride + r0;
-          if (full) {
-            K::template gemm_tile<R>(a, static_cast<int>(nt), dst, y_stride, row_step, b0 == 0);
-          } else {
-            K::template gemm_tile<1>(a, static_cast<int>(nt), dst, y_stride, 1, b0 == 0);
-          }
-        }
-      }
-    }
-  }
-}
-
-// matmul_rows for a kernel with direct-writing GEMM tiles (gemm_rows_direct) from
-// K::kGemmMinTokens tokens on, matmul_rows_shaped's decode tiles below.
-template <class K>
-void matmul_rows_direct(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act,
-                        size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride,
-                        int64_t row_begin, int64_t row_end) {
-  const int64_t nb = k / K::kBlockValues;
-  if (n_tokens >= K::kGemmMinTokens && nb > 0 && row_end > row_begin) {
-    return gemm_rows_direct<K>(w, row_bytes, nb, act, act_row_bytes, n_tokens, y, y_stride,
-                               row_begin, row_end);
-  }
-  matmul_rows_shaped<K, K>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
-                           row_end);
 }
 
 // y[t * y_stride + r] = dot(weight row r, activation row t) for r in [row_begin, row_end),
@@ -331,11 +279,3 @@ float vec_dot(int64_t n, const void* x, const void* y) {
                         row_end);                                                                  \
   }
 
-// The same for a kernel with direct-writing GEMM tiles (matmul_rows_direct).
-#define QUANTA_AVX2_DEFINE_DIRECT_ROWS(name, Kernel)                                               \
-  void name(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act,                     \
-            size_t act_row_bytes, int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, \
-            int64_t row_end) {                                                                     \
-    matmul_rows_direct<Kernel>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride,         \
-                               row_begin, row_end);                                                \
-  }
