@@ -31,6 +31,8 @@ KernelTable make_reference() {
   table.packed_rows[static_cast<int>(WeightLayout::kQ8_0x8)] = ref::matmul_rows_layout<WeightLayout::kQ8_0x8>;
   table.packed_rows[static_cast<int>(WeightLayout::kF16x16)] = ref::matmul_rows_layout<WeightLayout::kF16x16>;
   table.packed_rows[static_cast<int>(WeightLayout::kBF16x16)] = ref::matmul_rows_layout<WeightLayout::kBF16x16>;
+  table.packed_rows[static_cast<int>(WeightLayout::kQ4_Kx8)] = ref::matmul_rows_layout<WeightLayout::kQ4_Kx8>;
+  table.packed_rows[static_cast<int>(WeightLayout::kQ6_Kx8)] = ref::matmul_rows_layout<WeightLayout::kQ6_Kx8>;
   return table;
 }
 
@@ -70,6 +72,12 @@ KernelTable make_avx2() {
   t.preferred_layout[static_cast<uint32_t>(T::BF16)] = WeightLayout::kBF16x16;
   t.packed_rows[static_cast<int>(WeightLayout::kF16x16)] = avx2::matmul_rows_packed_f16x16;
   t.packed_rows[static_cast<int>(WeightLayout::kBF16x16)] = avx2::matmul_rows_packed_bf16x16;
+  // Q4_K super-blocks with their nibbles regrouped by sub-block (x86_avx2/q4_k_dot.cc).
+  t.preferred_layout[static_cast<uint32_t>(T::Q4_K)] = WeightLayout::kQ4_Kx8;
+  t.packed_rows[static_cast<int>(WeightLayout::kQ4_Kx8)] = avx2::matmul_rows_packed_q4_Kx8;
+  // Q6_K super-blocks with their 6-bit levels in the kernel's order (x86_avx2/kquant_dot.cc).
+  t.preferred_layout[static_cast<uint32_t>(T::Q6_K)] = WeightLayout::kQ6_Kx8;
+  t.packed_rows[static_cast<int>(WeightLayout::kQ6_Kx8)] = avx2::matmul_rows_packed_q6_Kx8;
   return t;
 }
 

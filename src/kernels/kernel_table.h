@@ -27,8 +27,10 @@ enum class WeightLayout : uint8_t {
   kQ8_0x8 = 2,  // Q8_0 rows, each group of 8 blocks with its quants transposed (repack.h)
   kF16x16 = 3,   // F16 rows in panels of 16: value j of 16 rows side by side (repack.h)
   kBF16x16 = 4,  // BF16 rows in panels of 16, lanes ordered for two unpacks (repack.h)
+  kQ4_Kx8 = 5,   // Q4_K rows, each super-block's nibbles regrouped by sub-block (repack.h)
+  kQ6_Kx8 = 6,   // Q6_K rows, each super-block's 6-bit levels in the kernel's order (repack.h)
 };
-inline constexpr int kWeightLayoutCount = 5;
+inline constexpr int kWeightLayoutCount = 7;
 
 struct KernelTable {
   const char* isa = "ref";

@@ -15,6 +15,8 @@ constexpr size_t kQ4Block = sizeof(BlockQ4_0);  // 18: f16 d, then 16 bytes of n
 constexpr size_t kQ8Block = sizeof(BlockQ8_0);  // 34: f16 d, then 32 int8 quants
 static_assert(8 * kQ4Block == kQ4_0x8GroupBytes, "a group keeps its GGUF size");
 static_assert(8 * kQ8Block == kQ8_0x8GroupBytes, "a group keeps its GGUF size");
+static_assert(sizeof(BlockQ4_K) == kQ4_KBlockBytes, "a super-block keeps its GGUF size");
+static_assert(sizeof(BlockQ6_K) == kQ6_KBlockBytes, "a super-block keeps its GGUF size");
 
 // A transposed-group layout: blocks of `block` bytes (f16 d, then `dwords` dwords of quants);
 // a group of 8 holds vector j (j < dwords) of 32 bytes = dword j of blocks 0..7, then the
@@ -82,6 +84,123 @@ void convert_panels(WeightLayout layout, int64_t k, const uint8_t* src, uint8_t*
   }
 }
 
+// One Q4_K super-block (144 bytes), GGUF -> kQ4_Kx8 (to_packed) or back; src may equal dst.
+void convert_q4_k_block(const uint8_t* src, uint8_t* dst, bool to_packed) {
+  constexpr size_t kQs = offsetof(BlockQ4_K, qs), kSc = offsetof(BlockQ4_K, scales);
+  uint8_t tmp[kQ4_KBlockBytes];
+  uint8_t level[8][32], sc[8], mn[8];  // sub-block j, value i
+  const uint8_t* from_qs = src + (to_packed ? kQs : 0);
+  for (int j = 0; j < 8; ++j) {
+    for (int i = 0; i < 32; ++i) {
+      const int byte = to_packed ? 32 * (j / 2) + i : 32 * (i % 16 / 4) + 4 * j + i % 4;
+      const int shift = to_packed ? 4 * (j % 2) : 4 * (i / 16);
+      level[j][i] = (from_qs[byte] >> shift) & 0x0F;
+    }
+  }
+  const uint8_t* q = src + (to_packed ? kSc : kQ4_KScalesAt);
+  for (int j = 0; j < 8; ++j) {
+    if (!to_packed) {
+      sc[j] = q[j] & 63;
+      mn[j] = static_cast<uint8_t>((q[j] >> 6) | (((q[8 + j / 2] >> (4 * (j % 2))) & 0x0F) << 2));
+    } else if (j < 4) {
+      sc[j] = q[j] & 63;
+      mn[j] = q[j + 4] & 63;
+    } else {
+      sc[j] = static_cast<uint8_t>((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4));
+      mn[j] = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+  }
+  std::memset(tmp, 0, sizeof tmp);
+  uint8_t* to_qs = tmp + (to_packed ? 0 : kQs);
+  for (int j = 0; j < 8; ++j) {
+    for (int i = 0; i < 32; ++i) {
+      const int byte = to_packed ? 32 * (i % 16 / 4) + 4 * j + i % 4 : 32 * (j / 2) + i;
+      const int shift = to_packed ? 4 * (i / 16) : 4 * (j % 2);
+      to_qs[byte] |= static_cast<uint8_t>(level[j][i] << shift);
+    }
+  }
+  uint8_t* out = tmp + (to_packed ? kQ4_KScalesAt : kSc);
+  for (int j = 0; j < 8; ++j) {
+    if (to_packed) {
+      out[j] = static_cast<uint8_t>(sc[j] | (mn[j] & 3) << 6);
+      out[8 + j / 2] |= static_cast<uint8_t>((mn[j] >> 2) << (4 * (j % 2)));
+    } else if (j < 4) {
+      out[j] |= sc[j];
+      out[j + 4] |= mn[j];
+    } else {
+      out[j + 4] = static_cast<uint8_t>((sc[j] & 0x0F) | (mn[j] & 0x0F) << 4);
+      out[j - 4] |= static_cast<uint8_t>((sc[j] >> 4) << 6);
+      out[j] |= static_cast<uint8_t>((mn[j] >> 4) << 6);
+    }
+  }
+  // d and dmin (two f16) keep their bytes: [0, 4) in GGUF, [128, 132) packed.
+  std::memcpy(tmp + (to_packed ? kQ4_KScalesAt - 4 : 0), src + (to_packed ? 0 : kQ4_KScalesAt - 4),
+              4);
+  std::memcpy(dst, tmp, sizeof tmp);
+}
+
+uint64_t load64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+void store64(uint8_t* p, uint64_t v) {
+  std::memcpy(p, &v, 8);
+}
+
+// One Q6_K super-block (210 bytes), GGUF -> kQ6_Kx8 (to_packed) or back; src may equal dst.
+// Scales and d keep their places. Eight levels at a time (bytes of a uint64): lv holds a
+// half's 128 levels in value order; bytes 8r..8r+7 of V(2p + s) are the levels of values
+// 32 (2p + r % 2) + 16 (r / 2) + 8 s + 0..7 (repack.h).
+void convert_q6_k_block(const uint8_t* src, uint8_t* dst, bool to_packed) {
+  constexpr uint64_t k03 = 0x0303030303030303u, k0f = 0x0f0f0f0f0f0f0f0fu;
+  constexpr uint64_t k3f = 0x3f3f3f3f3f3f3f3fu;
+  uint8_t tmp[kQ6_KBlockBytes];
+  std::memcpy(tmp, src, sizeof tmp);
+  const auto run = [](int m, int r) {
+    return 32 * (2 * (m / 2) + r % 2) + 16 * (r / 2) + 8 * (m % 2);
+  };
+  for (int h = 0; h < 2; ++h) {
+    uint8_t lv[128];
+    const uint8_t* ql = src + 64 * h;
+    const uint8_t* qh = src + 128 + 32 * h;
+    const uint8_t* pq = src + 96 * h;
+    for (int l = 0; l < 32; l += 8) {  // levels of values l, 32 + l, 64 + l, 96 + l (+0..7)
+      if (to_packed) {
+        const uint64_t lo0 = load64(ql + l), lo1 = load64(ql + 32 + l), hi = load64(qh + l);
+        store64(lv + l, (lo0 & k0f) | (hi & k03) << 4);
+        store64(lv + 32 + l, (lo1 & k0f) | (hi >> 2 & k03) << 4);
+        store64(lv + 64 + l, (lo0 >> 4 & k0f) | (hi >> 4 & k03) << 4);
+        store64(lv + 96 + l, (lo1 >> 4 & k0f) | (hi >> 6 & k03) << 4);
+      } else {
+        const uint64_t x = load64(pq + l), y = load64(pq + 32 + l), z = load64(pq + 64 + l);
+        const int r = l / 8;
+        store64(lv + run(0, r), x & k3f);
+        store64(lv + run(1, r), y & k3f);
+        store64(lv + run(2, r), z & k3f);
+        store64(lv + run(3, r), (x >> 6 & k03) | (y >> 6 & k03) << 2 | (z >> 6 & k03) << 4);
+      }
+    }
+    for (int l = 0; l < 32; l += 8) {
+      if (to_packed) {
+        const int r = l / 8;
+        const uint64_t v3 = load64(lv + run(3, r));
+        store64(tmp + 96 * h + l, load64(lv + run(0, r)) | (v3 & k03) << 6);
+        store64(tmp + 96 * h + 32 + l, load64(lv + run(1, r)) | (v3 >> 2 & k03) << 6);
+        store64(tmp + 96 * h + 64 + l, load64(lv + run(2, r)) | (v3 >> 4 & k03) << 6);
+      } else {
+        const uint64_t v0 = load64(lv + l), v1 = load64(lv + 32 + l);
+        const uint64_t v2 = load64(lv + 64 + l), v3 = load64(lv + 96 + l);
+        store64(tmp + 64 * h + l, (v0 & k0f) | (v2 & k0f) << 4);
+        store64(tmp + 64 * h + 32 + l, (v1 & k0f) | (v3 & k0f) << 4);
+        store64(tmp + 128 + 32 * h + l, (v0 >> 4 & k03) | (v1 >> 4 & k03) << 2 |
+                                            (v2 >> 4 & k03) << 4 | (v3 >> 4 & k03) << 6);
+      }
+    }
+  }
+  std::memcpy(dst, tmp, sizeof tmp);
+}
+
 void convert_rows(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* src, uint8_t* dst,
                   int64_t n_rows, bool to_packed) {
   QUANTA_ASSERT(layout_fits(layout, type, k, n_rows));
@@ -91,6 +210,20 @@ void convert_rows(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* 
     return;
   }
   if (is_panel_layout(layout)) return convert_panels(layout, k, src, dst, n_rows, to_packed);
+  if (layout == WeightLayout::kQ4_Kx8) {  // super-block by super-block, rows contiguous
+    const int64_t blocks = n_rows * (k / 256);
+    for (int64_t b = 0; b < blocks; ++b) {
+      convert_q4_k_block(src + b * kQ4_KBlockBytes, dst + b * kQ4_KBlockBytes, to_packed);
+    }
+    return;
+  }
+  if (layout == WeightLayout::kQ6_Kx8) {  // super-block by super-block, rows contiguous
+    const int64_t blocks = n_rows * (k / 256);
+    for (int64_t b = 0; b < blocks; ++b) {
+      convert_q6_k_block(src + b * kQ6_KBlockBytes, dst + b * kQ6_KBlockBytes, to_packed);
+    }
+    return;
+  }
   const GroupSpec spec = spec_of(layout);
   const size_t gb = spec.group();
   const int64_t groups = k / 256;
@@ -119,6 +252,10 @@ GgmlType layout_type(WeightLayout layout, GgmlType type) {
       return GgmlType::F16;
     case WeightLayout::kBF16x16:
       return GgmlType::BF16;
+    case WeightLayout::kQ4_Kx8:
+      return GgmlType::Q4_K;
+    case WeightLayout::kQ6_Kx8:
+      return GgmlType::Q6_K;
     case WeightLayout::kGguf:
       break;
   }
@@ -134,6 +271,10 @@ bool layout_fits(WeightLayout layout, GgmlType type, int64_t k, int64_t n_rows) 
       return type == GgmlType::Q4_0 && k > 0 && k % 32 == 0;
     case WeightLayout::kQ8_0x8:
       return type == GgmlType::Q8_0 && k > 0 && k % 32 == 0;
+    case WeightLayout::kQ4_Kx8:
+      return type == GgmlType::Q4_K && k > 0 && k % 256 == 0;
+    case WeightLayout::kQ6_Kx8:
+      return type == GgmlType::Q6_K && k > 0 && k % 256 == 0;
     case WeightLayout::kF16x16:
     case WeightLayout::kBF16x16:
       return type == layout_type(layout, type) && k > 0 && k <= kPanelMaxK &&
@@ -157,6 +298,22 @@ void dequantize_packed_row(WeightLayout layout, GgmlType type, const uint8_t* sr
   const ToFloatFn to_float = type_traits(type).to_float;
   if (layout == WeightLayout::kGguf) return to_float(src, out, k);
   QUANTA_ASSERT(!is_panel_layout(layout) && layout_fits(layout, type, k, 1));
+  if (layout == WeightLayout::kQ4_Kx8) {
+    uint8_t block[kQ4_KBlockBytes];
+    for (int64_t b = 0; b < k / 256; ++b) {
+      convert_q4_k_block(src + b * kQ4_KBlockBytes, block, /*to_packed=*/false);
+      to_float(block, out + 256 * b, 256);
+    }
+    return;
+  }
+  if (layout == WeightLayout::kQ6_Kx8) {
+    uint8_t block[kQ6_KBlockBytes];
+    for (int64_t b = 0; b < k / 256; ++b) {
+      convert_q6_k_block(src + b * kQ6_KBlockBytes, block, /*to_packed=*/false);
+      to_float(block, out + 256 * b, 256);
+    }
+    return;
+  }
   // Group by group through a stack buffer: no row-sized allocation.
   const GroupSpec spec = spec_of(layout);
   const int64_t groups = k / 256;

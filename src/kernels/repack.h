@@ -25,6 +25,25 @@ inline constexpr size_t kQ4_0x8GroupBytes = 144;
 //   then the last nb % 8 blocks exactly as in GGUF.
 inline constexpr size_t kQ8_0x8GroupBytes = 272;
 
+// WeightLayout::kQ4_Kx8, per row of nb = k / 256 Q4_K super-blocks (144 bytes each, same
+// places as in GGUF), the nibbles regrouped so that int32 lane L of a vector is sub-block L:
+//   [0, 128)   four 32-byte vectors; vector j, bytes 4L..4L+3: low nibbles = levels of values
+//              4j..4j+3 of sub-block L, high nibbles = values 16+4j..16+4j+3 of sub-block L
+//   [128, 132) d, dmin (f16) as in GGUF
+//   [132, 140) byte 132+L = sc[L] | (m[L] & 3) << 6 (6-bit scale, low 2 bits of the min)
+//   [140, 144) u32, bits 4L..4L+3 = m[L] >> 2
+inline constexpr size_t kQ4_KBlockBytes = 144;
+inline constexpr size_t kQ4_KScalesAt = 132;
+
+// WeightLayout::kQ6_Kx8, per row of nb = k / 256 Q6_K super-blocks (210 bytes each, same
+// places as in GGUF); half h (values 128h..128h+127) in three 32-byte vectors X, Y, Z at
+// 96h, 96h + 32, 96h + 64, the 6-bit levels q (0..63) of four vectors V0..V3 of the AVX2
+// kernel's order packed as X = V0 | (V3 & 3) << 6, Y = V1 | (V3 >> 2 & 3) << 6,
+// Z = V2 | (V3 >> 4) << 6. Byte e of V(2p + s) (p, s in {0, 1}) is the level of value
+// 128h + 32c + l with c = 2p + (e / 8) % 2, l = 16 (e / 16) + 8s + e % 8.
+//   [192, 208) the 16 int8 scales, [208, 210) d (f16), as in GGUF.
+inline constexpr size_t kQ6_KBlockBytes = 210;
+
 // WeightLayout::kF16x16 (panel layout), n_rows a multiple of 16, row_bytes = 2k:
 //   panel p (rows 16p..16p+15) at bytes [16 p row_bytes, 16 (p + 1) row_bytes):
 //     value j of row 16p + i at byte 32 j + 2 i (the 16 rows' values j side by side).

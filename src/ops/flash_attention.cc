@@ -5,7 +5,7 @@
 // scored with the kernel table's integer vec_dot (llama.cpp's approach); quantized V rows are
 // dequantized per tile. Packed quantized rows (heads narrower than a block) are dequantized,
 // K and V, and take the float path. On x86-64 with any kernel ISA but "ref" the AVX2 version
-// (kernels/x86_avx2) runs instead.
+// (kernels/x86_avx2) runs instead, on blocks of tokens of one sequence (see flash_attention).
 #include "ops/flash_attention.h"
 
 #include <algorithm>
@@ -229,11 +229,16 @@ bool use_avx2(const AttentionShape& shape) {
 }
 
 #if defined(__x86_64__)
-void run_avx2(const float* q_group, const PagedKvView& kv, int32_t n_kv,
-              const AttentionShape& shape, int32_t kv_head, float* scratch, float* out_group) {
+// The AVX2 kernel for n_tokens tokens of one sequence (same kv): their query rows q[t], outputs
+// out[t] ([group, head_dim] each) and lengths n_kv[t].
+void run_avx2(const float* const* q, float* const* out, const int32_t* n_kv, int32_t n_tokens,
+              const PagedKvView& kv, const AttentionShape& shape, int32_t kv_head,
+              float* scratch) {
   kernels::avx2::FlashGroupArgs a;
-  a.q = q_group;
-  a.out = out_group;
+  a.n_tokens = n_tokens;
+  a.q = q;
+  a.out = out;
+  a.n_kv = n_kv;
   a.k = kv.k;
   a.v = kv.v;
   a.type = kv.type;
@@ -250,7 +255,6 @@ void run_avx2(const float* q_group, const PagedKvView& kv, int32_t n_kv,
   a.head_dim = shape.head_dim;
   a.block_size = kv.block_size;
   a.block_ids = kv.block_ids;
-  a.n_kv = n_kv;
   a.group = shape.group();
   a.scale = shape.scale;
   a.scratch = scratch;
@@ -293,6 +297,63 @@ void flash_group_portable(const float* q_group, const PagedKvView& kv, int32_t n
   }
 }
 
+void check_view(const PagedKvView& kv, const AttentionShape& shape) {
+  QUANTA_ASSERT(kv.type == GgmlType::F32 || kv.type == GgmlType::F16 || is_quantized_kv(kv.type));
+  QUANTA_ASSERT(kv.head_dim == shape.head_dim && kv.n_kv_head == shape.n_kv_head);
+  QUANTA_ASSERT(kv.row_heads >= 1 && kv.n_kv_head % kv.row_heads == 0);
+  QUANTA_ASSERT(kv.row_bytes == row_size(kv.type, int64_t{kv.row_heads} * kv.head_dim));
+  QUANTA_ASSERT(kv.row_heads == 1 || is_quantized_kv(kv.type));
+}
+
+// Tokens per work item of the batch driver: the AVX2 kernel's block (its K/V tiles are
+// loaded once for all of a block's query rows), one for the portable kernel.
+int32_t block_tokens(const AttentionShape& shape) {
+#if defined(__x86_64__)
+  if (use_avx2(shape)) return kernels::avx2::flash_block_tokens(shape.group());
+#endif
+  (void)shape;
+  return 1;
+}
+
+bool same_sequence(const PagedKvView& a, const PagedKvView& b) {
+  return a.k == b.k && a.v == b.v && a.block_ids == b.block_ids && a.type == b.type &&
+         a.row_heads == b.row_heads && a.block_size == b.block_size;
+}
+
+// KV head kv_head's attention for batch tokens [t0, t1) (at most block_tokens): runs of
+// consecutive tokens of one sequence go to the AVX2 kernel together, token by token to the
+// portable one. Each token's result is the same bits either way.
+void attend_chunk(const AttentionBatch& batch, const AttentionShape& shape, int32_t t0,
+                  int32_t t1, int32_t kv_head, float* scratch) {
+  const int64_t q_dim = static_cast<int64_t>(shape.n_head) * shape.head_dim;
+  const int64_t off = kv_head * static_cast<int64_t>(shape.group()) * shape.head_dim;
+#if defined(__x86_64__)
+  if (use_avx2(shape)) {
+    constexpr int32_t kMax = 64;
+    const float* q[kMax];
+    float* out[kMax];
+    int32_t n_kv[kMax];
+    QUANTA_ASSERT(t1 - t0 <= kMax);
+    for (int32_t t = t0; t < t1;) {
+      int32_t n = 0;
+      for (int32_t u = t; u < t1 && same_sequence(batch.kv[u], batch.kv[t]); ++u, ++n) {
+        q[n] = batch.q + u * q_dim + off;
+        out[n] = batch.out + u * q_dim + off;
+        n_kv[n] = batch.positions[u] + 1;
+      }
+      check_view(batch.kv[t], shape);
+      run_avx2(q, out, n_kv, n, batch.kv[t], shape, kv_head, scratch);
+      t += n;
+    }
+    return;
+  }
+#endif
+  for (int32_t t = t0; t < t1; ++t) {
+    flash_attention_group(batch.q + t * q_dim + off, batch.kv[t], batch.positions[t] + 1, shape,
+                          kv_head, scratch, batch.out + t * q_dim + off);
+  }
+}
+
 }  // namespace
 
 int64_t flash_scratch_floats(const AttentionShape& shape) {
@@ -306,15 +367,11 @@ int64_t flash_scratch_floats(const AttentionShape& shape) {
 void flash_attention_group(const float* q_group, const PagedKvView& kv, int32_t n_kv,
                            const AttentionShape& shape, int32_t kv_head, float* scratch,
                            float* out_group) {
-  QUANTA_ASSERT(n_kv > 0 &&
-                (kv.type == GgmlType::F32 || kv.type == GgmlType::F16 || is_quantized_kv(kv.type)));
-  QUANTA_ASSERT(kv.head_dim == shape.head_dim && kv.n_kv_head == shape.n_kv_head);
-  QUANTA_ASSERT(kv.row_heads >= 1 && kv.n_kv_head % kv.row_heads == 0);
-  QUANTA_ASSERT(kv.row_bytes == row_size(kv.type, int64_t{kv.row_heads} * kv.head_dim));
-  QUANTA_ASSERT(kv.row_heads == 1 || is_quantized_kv(kv.type));
+  QUANTA_ASSERT(n_kv > 0);
+  check_view(kv, shape);
 #if defined(__x86_64__)
   if (use_avx2(shape)) {
-    run_avx2(q_group, kv, n_kv, shape, kv_head, scratch, out_group);
+    run_avx2(&q_group, &out_group, &n_kv, 1, kv, shape, kv_head, scratch);
     return;
   }
 #endif
@@ -325,23 +382,23 @@ void flash_attention(const AttentionBatch& batch, const AttentionShape& shape, f
                      ThreadPool& pool) {
   QUANTA_ASSERT(shape.n_kv_head > 0 && shape.n_head % shape.n_kv_head == 0);
   const int32_t n_tokens = batch.n_tokens;
-  const int64_t q_dim = static_cast<int64_t>(shape.n_head) * shape.head_dim;
-  const int64_t group_dim = static_cast<int64_t>(shape.group()) * shape.head_dim;
+  const int32_t chunk = block_tokens(shape);
+  const int64_t n_chunks = (n_tokens + chunk - 1) / chunk;
   const int64_t per_thread = flash_scratch_floats(shape);
-  // Items run in token order 0, n-1, 1, n-2, ...: a prompt's later tokens attend to more
-  // positions, and pairing short with long keeps the pool's contiguous chunks balanced.
+  // Items are (chunk of `chunk` consecutive tokens, KV head), in chunk order 0, n-1, 1, n-2,
+  // ...: a prompt's later tokens attend to more positions, and pairing short with long keeps
+  // the pool's contiguous chunks balanced.
   const auto work = [&](int64_t begin, int64_t end, int thread) {
     float* sc = scratch + thread * per_thread;
     for (int64_t i = begin; i < end; ++i) {
       const int64_t k = i / shape.n_kv_head;
-      const int32_t t = static_cast<int32_t>(k % 2 == 0 ? k / 2 : n_tokens - 1 - k / 2);
-      const int32_t kv_head = static_cast<int32_t>(i % shape.n_kv_head);
-      const int64_t off = t * q_dim + kv_head * group_dim;
-      flash_attention_group(batch.q + off, batch.kv[t], batch.positions[t] + 1, shape, kv_head, sc,
-                            batch.out + off);
+      const int64_t c = k % 2 == 0 ? k / 2 : n_chunks - 1 - k / 2;
+      const int32_t t0 = static_cast<int32_t>(c * chunk);
+      const int32_t t1 = std::min(t0 + chunk, n_tokens);
+      attend_chunk(batch, shape, t0, t1, static_cast<int32_t>(i % shape.n_kv_head), sc);
     }
   };
-  pool.parallel_for(static_cast<int64_t>(n_tokens) * shape.n_kv_head, 1, work);
+  pool.parallel_for(n_chunks * shape.n_kv_head, 1, work);
 }
 
 }  // namespace quanta::ops

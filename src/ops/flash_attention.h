@@ -38,8 +38,11 @@ struct AttentionBatch {
   const int32_t* positions = nullptr;  // [n_tokens] last position each token attends to
 };
 
-// Runs flash_attention_group for every (token, KV head) on the pool. Each item is computed by
-// one thread with the same code, so results do not depend on the thread count.
+// Attention of every batch token on the pool, one work item per (chunk of consecutive tokens,
+// KV head). The AVX2 kernel takes a chunk's runs of tokens of one sequence (the same K/V) as
+// one block of up to 32 query rows, so each K/V tile is converted once for all of them; the
+// portable kernel goes token by token. Every token gets the bits of its own
+// flash_attention_group call, whatever its chunk or the thread count.
 // scratch: pool.n_threads() * flash_scratch_floats(shape) floats.
 void flash_attention(const AttentionBatch& batch, const AttentionShape& shape, float* scratch,
                      ThreadPool& pool);

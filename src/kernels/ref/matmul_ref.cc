@@ -61,6 +61,12 @@ template void matmul_rows_layout<WeightLayout::kQ8_0x8>(GgmlType, const uint8_t*
 template void matmul_rows_layout<WeightLayout::kF16x16>(GgmlType, const uint8_t*, size_t, int64_t,
                                                         const uint8_t*, size_t, int64_t, float*,
                                                         int64_t, int64_t, int64_t);
+template void matmul_rows_layout<WeightLayout::kQ4_Kx8>(GgmlType, const uint8_t*, size_t, int64_t,
+                                                        const uint8_t*, size_t, int64_t, float*,
+                                                        int64_t, int64_t, int64_t);
+template void matmul_rows_layout<WeightLayout::kQ6_Kx8>(GgmlType, const uint8_t*, size_t, int64_t,
+                                                        const uint8_t*, size_t, int64_t, float*,
+                                                        int64_t, int64_t, int64_t);
 template void matmul_rows_layout<WeightLayout::kBF16x16>(GgmlType, const uint8_t*, size_t,
                                                          int64_t, const uint8_t*, size_t, int64_t,
                                                          float*, int64_t, int64_t, int64_t);

@@ -51,6 +51,8 @@ QUANTA_AVX2_DECLARE_ROWS(matmul_rows_q5_K);
 QUANTA_AVX2_DECLARE_ROWS(matmul_rows_q6_K);
 QUANTA_AVX2_DECLARE_ROWS(matmul_rows_q4_0x8);  // Q4_0 in WeightLayout::kQ4_0x8 (q4_0_dot.cc)
 QUANTA_AVX2_DECLARE_ROWS(matmul_rows_q8_0x8);  // Q8_0 in WeightLayout::kQ8_0x8 (q8_0_dot.cc)
+QUANTA_AVX2_DECLARE_ROWS(matmul_rows_q4_Kx8);  // Q4_K in WeightLayout::kQ4_Kx8 (q4_k_dot.cc)
+QUANTA_AVX2_DECLARE_ROWS(matmul_rows_q6_Kx8);  // Q6_K in WeightLayout::kQ6_Kx8 (kquant_dot.cc)
 #undef QUANTA_AVX2_DECLARE_ROWS
 
 // The kernel-table entry (matmul_rows.cc): dispatches on `type` to the functions above.
@@ -63,6 +65,14 @@ void matmul_rows_packed_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes
                                int64_t y_stride, int64_t row_begin, int64_t row_end);
 // The kernel-table entry for Q8_0 weights repacked to WeightLayout::kQ8_0x8.
 void matmul_rows_packed_q8_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                               int64_t y_stride, int64_t row_begin, int64_t row_end);
+// The kernel-table entry for Q4_K weights repacked to WeightLayout::kQ4_Kx8 (q4_k_dot.cc).
+void matmul_rows_packed_q4_Kx8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                               int64_t y_stride, int64_t row_begin, int64_t row_end);
+// The kernel-table entry for Q6_K weights repacked to WeightLayout::kQ6_Kx8 (kquant_dot.cc).
+void matmul_rows_packed_q6_Kx8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
                                const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                                int64_t y_stride, int64_t row_begin, int64_t row_end);
 // The kernel-table entries for F16 / BF16 weights in the panel layouts kF16x16 / kBF16x16

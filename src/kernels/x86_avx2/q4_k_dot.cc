@@ -1,9 +1,10 @@
-// AVX2 dot products and row tiles of Q4_K weights against Q8_K activations, one kernel for
-// decode and for products with many tokens (every tile shape computes each output the same
-// way: batch invariance). The 8 sub-blocks of a super-block are transposed in registers so
-// that each int32 lane holds a fixed set of values of two sub-blocks; the maddubs products
-// then add up in int16 before the sub-block scales (4 x 2 x 15 x 128 < 2^15), and the mins
-// go through activation sums prepared once per token.
+// AVX2 dot products and row tiles of Q4_K weights against Q8_K activations, in the GGUF layout
+// (Q4KKernel) and repacked at load (Q4Kx8Kernel, WeightLayout::kQ4_Kx8), one kernel per layout
+// for decode and for products with many tokens. Both compute every output with the same exact
+// integer sums and the same float steps (bit-identical results, batch invariance): int32 lane
+// L of a super-block's sum is sub-block L, the mins go through activation sums prepared once
+// per token.
+#include "core/error.h"
 #include "kernels/x86_avx2/avx2.h"
 #include "kernels/x86_avx2/simd.h"
 #include "kernels/x86_avx2/tiling.h"
@@ -14,15 +15,61 @@ namespace {
 
 static_assert(sizeof(BlockQ4_K) == 144 && offsetof(BlockQ4_K, qs) == 16);
 static_assert(offsetof(BlockQ8_K, qs) == 4 && sizeof(BlockQ8_K) == 292);
+// kernels::kQ4_KScalesAt (repack.h is not included: its std:: headers must not be compiled
+// with AVX2): d, dmin at 128, the 8 scale bytes at 132, the mins' high bits at 140.
+constexpr size_t kQ4_KScalesAt = 132;
 
-// Transposed layout: chunk c (qs bytes 32c..32c+31) holds sub-block 2c (low nibbles) and
-// 2c+1 (high nibbles). Vector P_k, int32 lane L = 4h + c: dword m = 4h + k of chunk c, i.e.
-// values 4m..4m+3 of sub-blocks 2c (low nibbles) and 2c+1 (high nibbles).
-// Per output and super-block:
-//   S_L = sc[2c] * sum(low levels * qy) + sc[2c+1] * sum(high levels * qy) over lane L's values
-//   acc = fma(float(S), d * yd, acc); acc = fnmadd(dmin * min, C, acc)
-// with C_j = yd * (sum of the 32 activations of sub-block j) prepared once per token (lane j),
-// so the mins cost one FMA per (row, token, super-block); out = hsum(acc).
+// Per output (row, token) and super-block, in both layouts:
+//   P_L = sum over sub-block L of level * qy (int16 lane pair summed: exact), S = madd(P, sc)
+//   (int32 lane L = sc[L] * P_L, exact), then
+//   acc = fma(float(S), d * yd, acc); acc = fnmadd(dmin * m, C, acc)
+// with C_L = yd * (sum of the 32 activations of sub-block L) prepared once per token, and
+// out = hsum(acc) per segment of the reduction (segment_blocks<Q4KKernel>, both kernels).
+// The scales of one super-block: sc[L] at both int16 halves of int32 lane L, d, dmin * m[L].
+struct Scales {
+  __m256i sc;
+  float d;
+  __m256 mins;
+};
+
+// int16 pairs (v, v) of int32 lanes holding v < 2^15.
+inline __m256i dup16(__m256i v) {
+  return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
+}
+
+// dmin * m[L] from the 8 mins m[L] as int32 lanes.
+inline __m256 scaled_mins(__m256i m, const uint8_t* x) {
+  return _mm256_mul_ps(_mm256_cvtepi32_ps(m), _mm256_set1_ps(f16_to_f32(load_u16(x + 2))));
+}
+
+// The float steps of one (row, token, super-block) from the exact int32 sums S (lane L =
+// sc[L] * P_L): the same operations in every tile, path and layout.
+[[gnu::always_inline]] inline __m256 finish(__m256 acc, __m256i s, float dy, __m256 mins,
+                                            const float* c) {
+  acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dy), acc);
+  return _mm256_fnmadd_ps(mins, _mm256_loadu_ps(c), acc);
+}
+
+// C_L = yd * (bsums 2L + 2L+1) of one Q8_K block at prep (the int16 pairs summed by a madd
+// with ones: exact).
+inline void prepare_mins(const uint8_t* blk, float* prep) {
+  const __m256i b32 = _mm256_madd_epi16(loadu256(blk + 260), _mm256_set1_epi16(1));
+  float yd;
+  std::memcpy(&yd, blk, sizeof yd);
+  _mm256_storeu_ps(prep, _mm256_mul_ps(_mm256_cvtepi32_ps(b32), _mm256_set1_ps(yd)));
+}
+
+inline float block_yd(const uint8_t* act) {
+  float yd;
+  std::memcpy(&yd, act, sizeof yd);
+  return yd;
+}
+
+// GGUF layout. Chunk c (qs bytes 32c..32c+31) holds sub-block 2c (low nibbles) and 2c+1
+// (high nibbles). The 4 chunks are transposed in registers: vector P_k, int32 lane 4h + c =
+// dword 4h + k of chunk c; the maddubs products add up in int16 per parity (e: sub-blocks 2c,
+// o: 2c+1; 4 x 2 x 15 x 128 < 2^15), then two interleaves and a lane-crossing add bring each
+// sub-block's two halves h to lane L (still int16 pairs: 8 x 2 x 15 x 128 < 2^15).
 // Prepared per token and super-block (kPrep = 72 floats): 256 activation bytes: vectors A_k
 // (k = 0..3, bytes 32k) and B_k (bytes 128 + 32k), lane L = 4h + c holding the 4 activations
 // of lane L's values of sub-block 2c (A) and 2c+1 (B); then C_0..C_7 (floats 64..71).
@@ -50,23 +97,11 @@ struct Q4KKernel {
         transpose4(in, t);
         for (int k = 0; k < 4; ++k) _mm256_storeu_si256(out + 4 * par + k, t[k]);
       }
-      // C_j = yd * (bsums 2j + 2j+1), the int16 pairs summed by a madd with ones (exact).
-      const __m256i b32 =
-          _mm256_madd_epi16(loadu256(act + b * kABytes + 260), _mm256_set1_epi16(1));
-      float yd;
-      std::memcpy(&yd, act + b * kABytes, sizeof yd);
-      _mm256_storeu_ps(prep + b * kPrep + 64,
-                       _mm256_mul_ps(_mm256_cvtepi32_ps(b32), _mm256_set1_ps(yd)));
+      prepare_mins(act + b * kABytes, prep + b * kPrep + 64);
     }
   }
 
-  // Scales and mins of one super-block (12 packed bytes, see quant/blocks.h): even and odd
-  // sub-block scales at the int16 pairs of the lanes (se: sc[2c], so: sc[2c+1] for c = lane
-  // % 4), d broadcast, and dmin * min[j] at lane j.
-  struct Scales {
-    __m256i se, so;
-    __m256 d, mins;
-  };
+  // Scales and mins of one super-block (12 packed bytes, see quant/blocks.h).
   static Scales unpack_scales(const uint8_t* x) {
     const uint8_t* packed = x + 4;
     const uint32_t u0 = load_u32(packed), u1 = load_u32(packed + 4), u2 = load_u32(packed + 8);
@@ -75,16 +110,10 @@ struct Q4KKernel {
     const uint64_t mn = (u1 & 0x3f3f3f3fu) |
                         static_cast<uint64_t>(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u))
                             << 32;
-    const __m128i sc8 = _mm_cvtsi64_si128(static_cast<int64_t>(sc));
-    // int16 lanes (2c, 2c+1) <- byte 2c (even) or 2c+1 (odd), zero high bytes.
-    const __m128i even = _mm_setr_epi8(0, -1, 0, -1, 2, -1, 2, -1, 4, -1, 4, -1, 6, -1, 6, -1);
-    const __m128i odd = _mm_setr_epi8(1, -1, 1, -1, 3, -1, 3, -1, 5, -1, 5, -1, 7, -1, 7, -1);
-    const __m256 mins =
-        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(mn))));
-    return {_mm256_broadcastsi128_si256(_mm_shuffle_epi8(sc8, even)),
-            _mm256_broadcastsi128_si256(_mm_shuffle_epi8(sc8, odd)),
-            _mm256_set1_ps(f16_to_f32(load_u16(x))),
-            _mm256_mul_ps(mins, _mm256_set1_ps(f16_to_f32(load_u16(x + 2))))};
+    const auto bytes = [](uint64_t v) {
+      return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(v)));
+    };
+    return {dup16(bytes(sc)), f16_to_f32(load_u16(x)), scaled_mins(bytes(mn), x)};
   }
 
   // 4 x 4 dword transposes within the 128-bit halves: out[k] int32 lane 4h + c = dword
@@ -112,17 +141,8 @@ struct Q4KKernel {
     }
   }
 
-  // The float steps of one (row, token, super-block) from its exact integer sums: the same
-  // operations in the decode and the GEMM tiles (bit-identical outputs).
-  [[gnu::always_inline]] static inline __m256 finish(__m256 acc, __m256i sum, const Scales& s,
-                                                     const float* yd, const float* prep) {
-    const __m256 dy = _mm256_mul_ps(s.d, _mm256_broadcast_ss(yd));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), dy, acc);
-    return _mm256_fnmadd_ps(s.mins, _mm256_loadu_ps(prep + 64), acc);
-  }
-
-  // One super-block of one row against nt tokens (decode shapes; activation rows `act`,
-  // prepared data), inlined into row_blocks with a compile-time count.
+  // One super-block of one row against nt tokens (activation rows `act`, prepared data),
+  // inlined into row_blocks and the GEMM tile with a compile-time count.
   [[gnu::always_inline]] static inline void block_row(const uint8_t* x, const uint8_t* act,
                                                       size_t act_row_bytes, const float* prep,
                                                       int64_t prep_stride, int nt, __m256* acc) {
@@ -138,8 +158,12 @@ struct Q4KKernel {
         e = _mm256_add_epi16(e, _mm256_maddubs_epi16(lo[k], loadu256(y + 32 * k)));
         o = _mm256_add_epi16(o, _mm256_maddubs_epi16(hi[k], loadu256(y + 128 + 32 * k)));
       }
-      const __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(e, s.se), _mm256_madd_epi16(o, s.so));
-      acc[t] = finish(acc[t], sum, s, reinterpret_cast<const float*>(act + t * act_row_bytes), pt);
+      // Lanes 4h + c of e / o -> lane L = 2c + parity (halves h = 0 and 1 added in int16).
+      const __m256i u = _mm256_unpacklo_epi32(e, o), v = _mm256_unpackhi_epi32(e, o);
+      const __m256i p = _mm256_add_epi16(_mm256_permute2x128_si256(u, v, 0x20),
+                                         _mm256_permute2x128_si256(u, v, 0x31));
+      const float dy = s.d * block_yd(act + t * act_row_bytes);
+      acc[t] = finish(acc[t], _mm256_madd_epi16(p, s.sc), dy, s.mins, pt + 64);
     }
   }
 
@@ -185,6 +209,246 @@ struct Q4KKernel {
   }
 };
 
+// kQ4_Kx8 (kernels/repack.h): vector j of a super-block holds, in int32 lane L, values
+// 4j..4j+3 (low nibbles) and 16+4j..16+4j+3 (high nibbles) of sub-block L, so a super-block
+// is a group of 8 Q4_0x8-like blocks: step m (0..7) multiplies the levels of values
+// 4m..4m+3 of every sub-block (4 loads, 4 ands, 4 shift+ands) and the 8 maddubs products add
+// up in int16 (8 x 2 x 15 x 128 < 2^15) to the same P as Q4KKernel. The scales come from 12
+// bytes without the GGUF bit shuffle. Prepared per token and super-block (kPrep = 72): the
+// 256 activation bytes dword-transposed (vector m, lane L = values 4m..4m+3 of sub-block L),
+// then C_0..C_7. GEMM tiles of 3 rows x up to 8 tokens in register blocks of 3 x 4 / 3 x 3
+// (12 int16 sums, 3 weight vectors, 1 activation vector), as Q4_0x8Kernel.
+struct Q4Kx8Kernel {
+  static constexpr int64_t kBlockValues = kQK_K;
+  static constexpr size_t kWBytes = sizeof(BlockQ4_K);
+  static constexpr size_t kABytes = sizeof(BlockQ8_K);
+  static constexpr int kPrep = 72;
+  static constexpr int kRows = 4;
+  static constexpr int kTokens = 2;
+  static constexpr int64_t kSegBlocks = segment_blocks<Q4KKernel>();  // the same sums
+  // GEMM tiles of 3 rows x all the tokens of a chunk (up to 64; the driver's chunks hold
+  // 56 tokens at k = 2048, 18 at k = 5632), super-blocks outer: a row's scales are unpacked
+  // once per super-block for all the chunk's tokens, which run in register blocks of 3 x 4 /
+  // 3 x 3 with the accumulators in memory (3 x 8 tiles unpacked them per 8 tokens: ~15% of
+  // the tile's vector operations).
+  static constexpr int kGemmRows = 3;
+  static constexpr int kGemmTokens = 64;
+  static constexpr int64_t kGemmMinTokens = 3;
+
+  static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* qs = act + b * kABytes + 4;
+      __m256i r[8], t[8], u[8];
+      for (int l = 0; l < 8; ++l) r[l] = loadu256(qs + 32 * l);
+      for (int p = 0; p < 4; ++p) {
+        t[2 * p] = _mm256_unpacklo_epi32(r[2 * p], r[2 * p + 1]);
+        t[2 * p + 1] = _mm256_unpackhi_epi32(r[2 * p], r[2 * p + 1]);
+      }
+      for (int q = 0; q < 2; ++q) {  // sub-blocks 4q..4q+3
+        u[4 * q + 0] = _mm256_unpacklo_epi64(t[4 * q], t[4 * q + 2]);
+        u[4 * q + 1] = _mm256_unpackhi_epi64(t[4 * q], t[4 * q + 2]);
+        u[4 * q + 2] = _mm256_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
+        u[4 * q + 3] = _mm256_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
+      }
+      auto* out = reinterpret_cast<__m256i*>(prep + b * kPrep);
+      for (int m = 0; m < 8; ++m) {
+        _mm256_storeu_si256(out + m, m < 4 ? _mm256_permute2x128_si256(u[m], u[m + 4], 0x20)
+                                           : _mm256_permute2x128_si256(u[m - 4], u[m], 0x31));
+      }
+      prepare_mins(act + b * kABytes, prep + b * kPrep + 64);
+    }
+  }
+
+  static Scales unpack_scales(const uint8_t* x) {
+    const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(
+        reinterpret_cast<const __m128i*>(x + kQ4_KScalesAt)));
+    const __m256i hi = _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(load_u32(x + 140))),
+                                         _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
+    const __m256i m = _mm256_or_si256(_mm256_srli_epi32(b, 6),
+                                      _mm256_slli_epi32(_mm256_and_si256(hi, _mm256_set1_epi32(15)), 2));
+    return {dup16(_mm256_and_si256(b, _mm256_set1_epi32(63))), f16_to_f32(load_u16(x + 128)),
+            scaled_mins(m, x + 128)};
+  }
+
+  static void levels(const uint8_t* x, __m256i* v) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int j = 0; j < 4; ++j) {
+      const __m256i w = loadu256(x + 32 * j);
+      v[j] = _mm256_and_si256(w, m4);
+      v[j + 4] = _mm256_and_si256(_mm256_srli_epi16(w, 4), m4);
+    }
+  }
+
+  // All super-blocks of one row against T tokens (decode shapes), accumulators in registers.
+  template <int T>
+  [[gnu::noinline]] static void row_blocks(const uint8_t* w, const TileArgs& a, __m256* acc_io) {
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = acc_io[t];
+    for (int64_t b = 0; b < a.nb; ++b) {
+      const uint8_t* x = w + b * kWBytes;
+      for (int l = 0; l < 3; ++l) prefetch(x + kPrefetchBytes + 64 * l);  // never faults
+      __m256i v[8];
+      levels(x, v);
+      const Scales s = unpack_scales(x);
+      for (int t = 0; t < T; ++t) {
+        const float* pt = a.prep + b * kPrep + t * a.prep_stride;
+        const auto* y = reinterpret_cast<const uint8_t*>(pt);
+        __m256i p = _mm256_maddubs_epi16(v[0], loadu256(y));
+        for (int m = 1; m < 8; ++m) {
+          p = _mm256_add_epi16(p, _mm256_maddubs_epi16(v[m], loadu256(y + 32 * m)));
+          if constexpr (T > 1) __asm__("" : "+x"(p));
+        }
+        const float dy = s.d * block_yd(a.act + t * a.act_row_bytes + b * kABytes);
+        acc[t] = finish(acc[t], _mm256_madd_epi16(p, s.sc), dy, s.mins, pt + 64);
+      }
+    }
+    for (int t = 0; t < T; ++t) acc_io[t] = acc[t];
+  }
+
+  // The scales of one row's super-block as the GEMM epilogues read them (from memory: the
+  // register blocks need all 16 registers), unpacked once per tile for all its tokens.
+  struct RowScales {
+    __m256i sc;
+    __m256 mins;
+  };
+
+  // One super-block of R rows (bytes at x[i], scales rs[i]) against TB tokens t0.. of an
+  // 8-token group: the R x TB int16 sums over the 8 steps in registers, a token at a time,
+  // then each (row, token) accumulator acc[i * 8 + t0 + t] (in memory) is updated as in
+  // row_blocks, with dy[i * 8 + t0 + t] = d * yd.
+  template <int R, int TB>
+  [[gnu::always_inline]] static inline void block(const uint8_t* const* x, const RowScales* rs,
+                                                  const float* dy, const float* prep,
+                                                  int64_t prep_stride, int t0, __m256* acc) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const auto bytes = [&](int t) [[gnu::always_inline]] {
+      return reinterpret_cast<const uint8_t*>(prep + (t0 + t) * prep_stride);
+    };
+    __m256i p[R][TB];
+    const auto step = [&](int m) [[gnu::always_inline]] {
+      __m256i v[R];
+      for (int i = 0; i < R; ++i) {
+        const __m256i w = loadu256(x[i] + 32 * (m & 3));
+        v[i] = _mm256_and_si256(m < 4 ? w : _mm256_srli_epi16(w, 4), m4);
+      }
+      for (int t = 0; t < TB; ++t) {
+        const __m256i y = loadu256(bytes(t) + 32 * m);
+        for (int i = 0; i < R; ++i) {
+          const __m256i prod = _mm256_maddubs_epi16(v[i], y);
+          p[i][t] = m == 0 ? prod : _mm256_add_epi16(p[i][t], prod);
+          // One running sum per (row, token) in a register (GCC would otherwise reassociate
+          // the products and spill them).
+          __asm__("" : "+x"(p[i][t]));
+        }
+      }
+    };
+#pragma GCC unroll 8
+    for (int m = 0; m < 8; ++m) step(m);
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < TB; ++t) {
+        __m256& a = acc[i * 8 + t0 + t];
+        a = finish(a, _mm256_madd_epi16(p[i][t], rs[i].sc), dy[i * 8 + t0 + t], rs[i].mins,
+                   reinterpret_cast<const float*>(bytes(t)) + 64);
+      }
+    }
+  }
+
+  // yd of super-block b for tokens 0..nt-1 of a group (the rest of the 8 zero).
+  static void gather_yd(const TileArgs& a, int nt, int64_t b, float* yd) {
+    for (int t = 0; t < 8; ++t) {
+      yd[t] = t < nt ? block_yd(a.act + t * a.act_row_bytes + b * kABytes) : 0.0f;
+    }
+  }
+
+  // All super-blocks of R rows (scales rs[b * R + i]) against a group of nt <= 8 tokens:
+  // per super-block d * yd of the R rows, then register blocks of 4 tokens and a last one of
+  // nt % 4. The blocks of one size run as a loop (unrolled, GCC interleaves them and spills).
+  template <int R>
+  [[gnu::noinline]] static void gemm_group(const TileArgs& a, int nt, const RowScales* rs,
+                                           const float* d, __m256* acc) {
+    const int fours = nt / 4, rest = nt % 4;
+    // yd of the next super-block gathered one iteration ahead (its scalar stores would stall
+    // the vector load that reads them right after).
+    alignas(32) float yd[2][8];
+    alignas(32) float dy[R * 8];
+    gather_yd(a, nt, 0, yd[0]);
+    for (int64_t b = 0; b < a.nb; ++b) {
+      if (b + 1 < a.nb) gather_yd(a, nt, b + 1, yd[(b + 1) & 1]);
+      const __m256 ydv = _mm256_load_ps(yd[b & 1]);
+      const uint8_t* x[R];
+      for (int i = 0; i < R; ++i) {
+        x[i] = a.w + i * a.row_stride + b * kWBytes;
+        for (int l = 0; l < 3; ++l) prefetch(x[i] + kPrefetchBytes + 64 * l);
+        _mm256_store_ps(dy + 8 * i, _mm256_mul_ps(_mm256_set1_ps(d[b * R + i]), ydv));
+      }
+      const RowScales* rsb = rs + b * R;
+      const float* prep = a.prep + b * kPrep;
+      int t0 = 0;
+      for (int j = 0; j < fours; ++j, t0 += 4) block<R, 4>(x, rsb, dy, prep, a.prep_stride, t0, acc);
+      if (rest == 3) block<R, 3>(x, rsb, dy, prep, a.prep_stride, t0, acc);
+      if (rest == 2) block<R, 2>(x, rsb, dy, prep, a.prep_stride, t0, acc);
+      if (rest == 1) block<R, 1>(x, rsb, dy, prep, a.prep_stride, t0, acc);
+    }
+  }
+
+  // Decode shapes (1-2 tokens): a row at a time, accumulators in registers. (tiling.h also
+  // instantiates the GEMM shape's tiles, which gemm_tile replaces: they run gemm_blocks.)
+  template <int R, int T>
+  [[gnu::noinline]] static void tile(const TileArgs& a, float* out) {
+    if constexpr (T <= 2) {
+      __m256 acc[R][T];
+      for (int i = 0; i < R; ++i) {
+        for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
+        row_blocks<T>(a.w + i * a.row_stride, a, acc[i]);
+      }
+      for (int i = 0; i < R; ++i) {
+        for (int t = 0; t < T; ++t) out[i * T + t] = hsum(acc[i][t]);
+      }
+    } else {
+      gemm_tile<R>(a, T, out, 1, T, true);
+    }
+  }
+
+  // A GEMM tile of R rows x nt <= kGemmTokens tokens written to y (output (i, t) at
+  // y[t * y_stride + i * row_step]), stored when `first` (the reduction's first segment),
+  // else added: the rows' scales unpacked once, then the tokens in groups of 8 (a group's
+  // prepared data, 8 x 2.3 KiB at k = 2048, stays in L1 over its super-blocks).
+  template <int R>
+  static void gemm_tile(const TileArgs& a, int nt, float* y, int64_t y_stride, int64_t row_step,
+                        bool first) {
+    constexpr int64_t kMaxBlocks = segment_blocks<Q4KKernel>();
+    RowScales rs[kMaxBlocks * R];
+    float d[kMaxBlocks * R];
+    for (int64_t b = 0; b < a.nb; ++b) {
+      for (int i = 0; i < R; ++i) {
+        const Scales s = unpack_scales(a.w + i * a.row_stride + b * kWBytes);
+        rs[b * R + i] = {s.sc, s.mins};
+        d[b * R + i] = s.d;
+      }
+    }
+    for (int t0 = 0; t0 < nt; t0 += 8) {
+      const int n = nt - t0 < 8 ? nt - t0 : 8;
+      TileArgs g = a;
+      g.act += t0 * a.act_row_bytes;
+      g.prep += t0 * a.prep_stride;
+      __m256 acc[R * 8];
+      __m256 zero = _mm256_setzero_ps();
+      for (int j = 0; j < R * 8; ++j) {
+        __asm__("" : "+x"(zero));  // vector stores, not a `rep stos` (slow to start)
+        acc[j] = zero;
+      }
+      gemm_group<R>(g, n, rs, d, acc);
+      for (int i = 0; i < R; ++i) {
+        for (int t = 0; t < n; ++t) {
+          float& out = y[(t0 + t) * y_stride + i * row_step];
+          const float v = hsum(acc[i * 8 + t]);
+          out = first ? v : out + v;
+        }
+      }
+    }
+  }
+};
+
 }  // namespace
 
 float vec_dot_q4_K_q8_K(int64_t n, const void* x, const void* y) {
@@ -192,5 +456,14 @@ float vec_dot_q4_K_q8_K(int64_t n, const void* x, const void* y) {
 }
 
 QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q4_K, Q4KKernel)
+QUANTA_AVX2_DEFINE_ROWS(matmul_rows_q4_Kx8, Q4Kx8Kernel)
+
+void matmul_rows_packed_q4_Kx8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                               int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  QUANTA_ASSERT(type == GgmlType::Q4_K);
+  matmul_rows_q4_Kx8(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
+                     row_end);
+}
 
 }  // namespace quanta::kernels::avx2

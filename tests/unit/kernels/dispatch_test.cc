@@ -41,7 +41,7 @@ TEST(Dispatch, SelectSwitchesTheActiveTable) {
     }
   }
   select(available_isas().back());
-  // The reference never asks for repacking; AVX2 repacks Q4_0, Q8_0, F16 and BF16.
+  // The reference never asks for repacking; AVX2 repacks Q4_0, Q8_0, F16, BF16 and Q4_K.
   for (uint32_t code = 0; code < kGgmlTypeCount; ++code) {
     EXPECT_EQ(reference().preferred_layout[code], WeightLayout::kGguf) << code;
   }
@@ -54,6 +54,8 @@ TEST(Dispatch, SelectSwitchesTheActiveTable) {
               WeightLayout::kF16x16);
     EXPECT_EQ(active().preferred_layout[static_cast<uint32_t>(GgmlType::BF16)],
               WeightLayout::kBF16x16);
+    EXPECT_EQ(active().preferred_layout[static_cast<uint32_t>(GgmlType::Q4_K)],
+              WeightLayout::kQ4_Kx8);
   }
 }
 

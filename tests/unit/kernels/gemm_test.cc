@@ -280,10 +280,26 @@ TEST(Gemm, RepackedQ8_0EqualsGgufLayout) {
   check_repacked(GgmlType::Q8_0, WeightLayout::kQ8_0x8, {32, 256, 352, 2144, 8032});
 }
 
+// Q4_K in WeightLayout::kQ4_Kx8 (nibbles regrouped by sub-block, scales re-packed), also
+// past one segment of the reduction (56 super-blocks).
+TEST(Gemm, RepackedQ4_KEqualsGgufLayout) {
+  EXPECT_FALSE(layout_fits(WeightLayout::kQ4_Kx8, GgmlType::Q4_0, 256, 1));
+  EXPECT_FALSE(layout_fits(WeightLayout::kQ4_Kx8, GgmlType::Q4_K, 0, 1));
+  check_repacked(GgmlType::Q4_K, WeightLayout::kQ4_Kx8, {256, 768, 2048, 15360});
+}
+
+// Q6_K in WeightLayout::kQ6_Kx8 (6-bit levels in the AVX2 kernel's order), also past one
+// segment of the reduction (64 super-blocks).
+TEST(Gemm, RepackedQ6_KEqualsGgufLayout) {
+  EXPECT_FALSE(layout_fits(WeightLayout::kQ6_Kx8, GgmlType::Q4_K, 256, 1));
+  EXPECT_FALSE(layout_fits(WeightLayout::kQ6_Kx8, GgmlType::Q6_K, 384, 1));
+  check_repacked(GgmlType::Q6_K, WeightLayout::kQ6_Kx8, {256, 768, 17152});
+}
+
 // Every token count 1..40 (tiles split evenly, register blocks of 4, 3 and fewer tokens,
 // GEMM tiles of 8 tokens) from a first token that varies: Q4_0 in kQ4_0x8 (groups and a
 // tail of blocks) and Q6_K give each token the bits it gets alone, and kQ4_0x8 the bits
-// of the GGUF layout (kQ8_0x8 likewise), on every path.
+// of the GGUF layout (kQ8_0x8, kQ4_Kx8 and kQ6_Kx8 likewise), on every path.
 TEST(Gemm, EveryTokenCountMatchesEachTokenAlone) {
   std::mt19937 rng(36);
   const int64_t n_rows = 7, n_tokens = 46;
@@ -294,7 +310,9 @@ TEST(Gemm, EveryTokenCountMatchesEachTokenAlone) {
   } cases[] = {{GgmlType::Q4_0, WeightLayout::kQ4_0x8, 2144},
                {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 2144},
                {GgmlType::Q6_K, WeightLayout::kGguf, 768},
-               {GgmlType::Q4_K, WeightLayout::kGguf, 768}};
+               {GgmlType::Q6_K, WeightLayout::kQ6_Kx8, 768},
+               {GgmlType::Q4_K, WeightLayout::kGguf, 768},
+               {GgmlType::Q4_K, WeightLayout::kQ4_Kx8, 768}};
   for (const auto& c : cases) {
     const std::vector<uint8_t> w = random_rows(rng, c.type, n_rows, c.k);
     std::vector<uint8_t> packed = w;

@@ -5,8 +5,8 @@
 // the kernel reads, the query quantized as for a quantized K; within an error bound of the
 // F32 values; and against the reference attention_head), Q8_0 / Q4_0 rows packed across
 // heads narrower than a block (the same bits as F32 rows of the dequantized values), and the
-// threaded batch driver; each on every kernel ISA this machine runs (the portable kernel
-// under "ref", the AVX2 one otherwise).
+// threaded batch driver and its blocks of tokens; each on every kernel ISA this machine runs
+// (the portable kernel under "ref", the AVX2 one otherwise).
 #include "ops/flash_attention.h"
 
 #include <gtest/gtest.h>
@@ -377,6 +377,59 @@ TEST(FlashAttention, BatchDriverIsThreadCountInvariant) {
           EXPECT_EQ(std::memcmp(out.data(), expected.data(), out.size() * sizeof(float)), 0)
               << threads << " threads";
         }
+      }
+    }
+  });
+}
+
+// The batch driver hands the AVX2 kernel blocks of up to 32 / group tokens of one sequence
+// (query rows in vector lanes, padded to whole vectors): every token still gets the bits of
+// its own flash_attention_group call, whatever its block (interleaved sequences, unordered
+// and repeated positions, groups giving 1..5 lane vectors per block, block tails).
+TEST(FlashAttention, TokenBlocksGiveEachTokenItsOwnBits) {
+  for_each_isa([](const std::string&) {
+    for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0}) {
+      for (int32_t group : {1, 3, 5, 8, 40}) {
+        SCOPED_TRACE(std::string(type_name(type)) + " group " + std::to_string(group));
+        std::mt19937 rng(7 + group);
+        const int32_t d = type == GgmlType::F32 ? 24 : 64, n_tokens = 37;
+        const AttentionShape shape = make_shape(2, group, d);
+        const int64_t q_dim = int64_t{shape.n_head} * d;
+        PagedKv seq_a(rng, 90, 2, d, 16, type);
+        PagedKv seq_b(rng, 50, 2, d, 16, type);
+        std::vector<PagedKvView> views(n_tokens);
+        std::vector<int32_t> positions(n_tokens);
+        for (int32_t t = 0; t < n_tokens; ++t) {
+          const bool a = t % 9 < 7;  // runs of 7 tokens of A, then 2 of B
+          views[t] = a ? seq_a.view() : seq_b.view();
+          positions[t] = a ? (t * 37) % 90 : 49 - t % 5;
+        }
+        const std::vector<float> q = random_floats(rng, n_tokens * q_dim);
+        std::vector<float> expected(q.size(), NAN), out(q.size(), NAN);
+        std::vector<float> scratch(2 * flash_scratch_floats(shape));
+        for (int32_t t = 0; t < n_tokens; ++t) {
+          for (int32_t h = 0; h < 2; ++h) {
+            const int64_t off = t * q_dim + int64_t{h} * group * d;
+            flash_attention_group(q.data() + off, views[t], positions[t] + 1, shape, h,
+                                  scratch.data(), expected.data() + off);
+          }
+        }
+        const std::vector<float> q1(q.begin() + q_dim, q.begin() + 2 * q_dim);  // position 37
+        const std::vector<float> q_seen = query_seen(q1, type, d);
+        for (int32_t h = 0; h < shape.n_head; h += 7) {
+          EXPECT_LE(relative_error(expected.data() + q_dim + int64_t{h} * d,
+                                   naive_head(q_seen.data() + int64_t{h} * d, seq_a, 38, shape, h)),
+                    kRelTol);
+        }
+        ThreadPool pool(2);
+        AttentionBatch batch;
+        batch.n_tokens = n_tokens;
+        batch.q = q.data();
+        batch.out = out.data();
+        batch.kv = views.data();
+        batch.positions = positions.data();
+        flash_attention(batch, shape, scratch.data(), pool);
+        EXPECT_EQ(std::memcmp(out.data(), expected.data(), out.size() * sizeof(float)), 0);
       }
     }
   });
