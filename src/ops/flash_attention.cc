@@ -232,8 +232,7 @@ bool use_avx2(const AttentionShape& shape) {
 // The AVX2 kernel for n_tokens tokens of one sequence (same kv): their query rows q[t], outputs
 // out[t] ([group, head_dim] each) and lengths n_kv[t].
 void run_avx2(const float* const* q, float* const* out, const int32_t* n_kv, int32_t n_tokens,
-              const PagedKvView& kv, const AttentionShape& shape, int32_t kv_head,
-              float* scratch) {
+              const PagedKvView& kv, const AttentionShape& shape, int32_t kv_head, float* scratch) {
   kernels::avx2::FlashGroupArgs a;
   a.n_tokens = n_tokens;
   a.q = q;
@@ -323,8 +322,8 @@ bool same_sequence(const PagedKvView& a, const PagedKvView& b) {
 // KV head kv_head's attention for batch tokens [t0, t1) (at most block_tokens): runs of
 // consecutive tokens of one sequence go to the AVX2 kernel together, token by token to the
 // portable one. Each token's result is the same bits either way.
-void attend_chunk(const AttentionBatch& batch, const AttentionShape& shape, int32_t t0,
-                  int32_t t1, int32_t kv_head, float* scratch) {
+void attend_chunk(const AttentionBatch& batch, const AttentionShape& shape, int32_t t0, int32_t t1,
+                  int32_t kv_head, float* scratch) {
   const int64_t q_dim = static_cast<int64_t>(shape.n_head) * shape.head_dim;
   const int64_t off = kv_head * static_cast<int64_t>(shape.group()) * shape.head_dim;
 #if defined(__x86_64__)
@@ -340,6 +339,7 @@ void attend_chunk(const AttentionBatch& batch, const AttentionShape& shape, int3
         q[n] = batch.q + u * q_dim + off;
         out[n] = batch.out + u * q_dim + off;
         n_kv[n] = batch.positions[u] + 1;
+        QUANTA_ASSERT(n_kv[n] > 0);
       }
       check_view(batch.kv[t], shape);
       run_avx2(q, out, n_kv, n, batch.kv[t], shape, kv_head, scratch);

@@ -196,8 +196,8 @@ void load_packed_row(const FlashGroupArgs& a, const Scratch& sc, const PackedSpa
 // Rows [j, j + run) of the tile from `run` consecutive stored rows at k and v (one block's)
 // into sc.kt / sc.vt: F16 runs converted in one sweep, F32 runs copied, packed rows
 // dequantized; quantized K rows stay raw (kq) and their V rows are dequantized.
-void load_run(const FlashGroupArgs& a, const Scratch& sc, const PackedSpan& span,
-              const uint8_t* k, const uint8_t* v, int32_t j, int32_t run, const uint8_t** kq) {
+void load_run(const FlashGroupArgs& a, const Scratch& sc, const PackedSpan& span, const uint8_t* k,
+              const uint8_t* v, int32_t j, int32_t run, const uint8_t** kq) {
   const int64_t d = a.head_dim;
   const int32_t values = run * a.head_dim;
   if (a.row_heads > 1) {
@@ -230,28 +230,6 @@ void load_run(const FlashGroupArgs& a, const Scratch& sc, const PackedSpan& span
   }
 }
 
-// Asks the memory system for the K and V rows of positions [p0, min(p0 + kTile, n_max)): a
-// tile ahead of its use, as decode streams the cache from DRAM a block's run of rows (a few
-// KiB) at a time, too short for the hardware prefetchers to ramp up. Always inline: GCC drops
-// a call to a function that only prefetches, deeming it pure.
-inline __attribute__((always_inline)) void prefetch_tile(const FlashGroupArgs& a, int32_t p0,
-                                                         int32_t n_max) {
-  const char* k = static_cast<const char*>(a.k);
-  const char* v = static_cast<const char*>(a.v);
-  const int32_t end = p0 + kTile < n_max ? p0 + kTile : n_max;
-  for (int32_t p = p0; p < end;) {
-    const int32_t left_in_block = a.block_size - p % a.block_size;
-    const int32_t run = end - p < left_in_block ? end - p : left_in_block;
-    const size_t off = row_offset(a, p);
-    const size_t bytes = static_cast<size_t>(run) * a.row_bytes;
-    for (size_t b = 0; b < bytes; b += 64) {
-      _mm_prefetch(k + off + b, _MM_HINT_T0);
-      _mm_prefetch(v + off + b, _MM_HINT_T0);
-    }
-    p += run;
-  }
-}
-
 // Positions [p0, p0 + n) into the tiles (rows j of sc.kt / sc.vt, head_dim apart; kq for
 // quantized K), a block's run of rows at a time (a KV head's rows of one block are
 // contiguous); K rows n .. up to a multiple of 8 are zeroed (their scores are computed and
@@ -268,7 +246,8 @@ void load_tile(const FlashGroupArgs& a, const Scratch& sc, const PackedSpan& spa
     j += run;
   }
   const int32_t n8 = round8(n);
-  if (n8 > n) std::memset(sc.kt + int64_t{n} * a.head_dim, 0, sizeof(float) * (n8 - n) * a.head_dim);
+  if (n8 > n)
+    std::memset(sc.kt + int64_t{n} * a.head_dim, 0, sizeof(float) * (n8 - n) * a.head_dim);
 }
 
 inline float block_scale(const uint8_t* block) {
@@ -351,15 +330,16 @@ inline void scores_block(const float* qt, int32_t rp, const float* k, int32_t d,
     }
   }
   for (int j = 0; j < J; ++j) {
-    for (int r = 0; r < RV; ++r) _mm256_storeu_ps(st + j * rp + 8 * r, _mm256_mul_ps(acc[j][r], scale));
+    for (int r = 0; r < RV; ++r)
+      _mm256_storeu_ps(st + j * rp + 8 * r, _mm256_mul_ps(acc[j][r], scale));
   }
 }
 
 // Positions [0, n8) in blocks of Big (RV * Big accumulators: enough independent FMA chains to
 // hide the FMA latency) and, until what is left divides by Big, of Small.
 template <int RV, int Big, int Small>
-void scores_rows(const float* qt, int32_t rp, const float* kt, int32_t n8, int32_t d,
-                 float scale, float* st) {
+void scores_rows(const float* qt, int32_t rp, const float* kt, int32_t n8, int32_t d, float scale,
+                 float* st) {
   const __m256 sv = _mm256_set1_ps(scale);
   for (int32_t j = 0; j < n8;) {
     if ((n8 - j) % Big == 0) {
@@ -452,8 +432,8 @@ inline void values_block(const float* vt, int32_t d, int32_t n, const float* st,
 
 // Output columns [0, d) in blocks of Big and, until what is left divides by Big, of Small.
 template <int RV, int Big, int Small>
-void values_rows(const float* vt, int32_t n, const float* st, int32_t rp,
-                 const float* c, int32_t d, float* ot) {
+void values_rows(const float* vt, int32_t n, const float* st, int32_t rp, const float* c, int32_t d,
+                 float* ot) {
   for (int32_t c0 = 0; c0 < d;) {
     if ((d - c0) % Big == 0) {
       values_block<RV, Big>(vt, d, n, st, rp, c, c0, ot);
@@ -534,7 +514,8 @@ int32_t start_block(const FlashGroupArgs& a, const Scratch& sc, int32_t rows, in
   }
   std::memset(sc.ot, 0, sizeof(float) * d * rp);
   if (is_quantized(a.type) && a.row_heads == 1) {
-    for (int32_t r = 0; r < rows; ++r) a.q_from_float(query_row(a, r), sc.qq + r * a.q_row_bytes, d);
+    for (int32_t r = 0; r < rows; ++r)
+      a.q_from_float(query_row(a, r), sc.qq + r * a.q_row_bytes, d);
   }
   return n_max;
 }
@@ -565,8 +546,8 @@ int32_t flash_block_tokens(int32_t group) {
 int64_t flash_scratch_floats(int32_t group, int32_t head_dim) {
   const int64_t rcap = max_padded_rows(group);
   return aligned(kTile * rcap) + 2 * aligned(head_dim * rcap) + 4 * aligned(rcap) +
-         2 * aligned(static_cast<int64_t>(kTile) * head_dim) +
-         aligned(rcap * head_dim) + aligned((head_dim / 32 + 2) * 32);
+         2 * aligned(static_cast<int64_t>(kTile) * head_dim) + aligned(rcap * head_dim) +
+         aligned((head_dim / 32 + 2) * 32);
 }
 
 void flash_attention_group(const FlashGroupArgs& a) {
@@ -580,10 +561,8 @@ void flash_attention_group(const FlashGroupArgs& a) {
   int32_t n_min = n_max;
   for (int32_t t = 0; t < a.n_tokens; ++t) n_min = a.n_kv[t] < n_min ? a.n_kv[t] : n_min;
   const uint8_t* kq[kTile];
-  prefetch_tile(a, 0, n_max);
   for (int32_t p0 = 0; p0 < n_max; p0 += kTile) {
     const int32_t n = n_max - p0 < kTile ? n_max - p0 : kTile;
-    prefetch_tile(a, p0 + kTile, n_max);
     load_tile(a, sc, span, p0, n, kq);
     if (!quantized) {
       tile_scores(sc, rp, round8(n), d, a.scale);
