@@ -4,7 +4,8 @@
 // best of the repetitions (the least disturbed one) and the median.
 //   gemm_bench [--types q4_0,q8_0] [--rows 2048] [--k 2048] [--tokens 1,16,64] [--reps 5]
 // Types "q4_0x8" / "q8_0x8" are Q4_0 / Q8_0 repacked to WeightLayout::kQ4_0x8 / kQ8_0x8,
-// "f16x16" / "bf16x16" F16 / BF16 in the panel layouts kF16x16 / kBF16x16 (kernels/repack.h).
+// "f16x16" / "bf16x16" F16 / BF16 in the panel layouts kF16x16 / kBF16x16 (kernels/repack.h),
+// "q4_Kx8" / "q6_Kx8" Q4_K / Q6_K repacked to kQ4_Kx8 / kQ6_Kx8.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>

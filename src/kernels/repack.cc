@@ -87,14 +87,26 @@ void convert_panels(WeightLayout layout, int64_t k, const uint8_t* src, uint8_t*
 // One Q4_K super-block (144 bytes), GGUF -> kQ4_Kx8 (to_packed) or back; src may equal dst.
 void convert_q4_k_block(const uint8_t* src, uint8_t* dst, bool to_packed) {
   constexpr size_t kQs = offsetof(BlockQ4_K, qs), kSc = offsetof(BlockQ4_K, scales);
-  uint8_t tmp[kQ4_KBlockBytes];
-  uint8_t level[8][32], sc[8], mn[8];  // sub-block j, value i
+  uint8_t tmp[kQ4_KBlockBytes] = {};
+  uint8_t sc[8], mn[8];
   const uint8_t* from_qs = src + (to_packed ? kQs : 0);
-  for (int j = 0; j < 8; ++j) {
-    for (int i = 0; i < 32; ++i) {
-      const int byte = to_packed ? 32 * (j / 2) + i : 32 * (i % 16 / 4) + 4 * j + i % 4;
-      const int shift = to_packed ? 4 * (j % 2) : 4 * (i / 16);
-      level[j][i] = (from_qs[byte] >> shift) & 0x0F;
+  uint8_t* to_qs = tmp + (to_packed ? 0 : kQs);
+  // GGUF byte 32c + i: value i of sub-blocks 2c (low) and 2c+1 (high nibble); packed byte
+  // 32 (i % 16 / 4) + 4L + i % 4: values i and i + 16 of sub-block L (i < 16).
+  for (int l = 0; l < 8; ++l) {
+    for (int i = 0; i < 16; ++i) {
+      const int gguf = 32 * (l / 2) + i, shift = 4 * (l % 2);
+      const int packed = 32 * (i / 4) + 4 * l + i % 4;
+      if (to_packed) {
+        to_qs[packed] = static_cast<uint8_t>(((from_qs[gguf] >> shift) & 0x0F) |
+                                             ((from_qs[gguf + 16] >> shift) & 0x0F) << 4);
+      } else {
+        const uint8_t keep = static_cast<uint8_t>(0xF0 >> shift);  // the other sub-block
+        to_qs[gguf] =
+            static_cast<uint8_t>((to_qs[gguf] & keep) | (from_qs[packed] & 0x0F) << shift);
+        to_qs[gguf + 16] =
+            static_cast<uint8_t>((to_qs[gguf + 16] & keep) | (from_qs[packed] >> 4) << shift);
+      }
     }
   }
   const uint8_t* q = src + (to_packed ? kSc : kQ4_KScalesAt);
@@ -108,15 +120,6 @@ void convert_q4_k_block(const uint8_t* src, uint8_t* dst, bool to_packed) {
     } else {
       sc[j] = static_cast<uint8_t>((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4));
       mn[j] = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-  }
-  std::memset(tmp, 0, sizeof tmp);
-  uint8_t* to_qs = tmp + (to_packed ? 0 : kQs);
-  for (int j = 0; j < 8; ++j) {
-    for (int i = 0; i < 32; ++i) {
-      const int byte = to_packed ? 32 * (i % 16 / 4) + 4 * j + i % 4 : 32 * (j / 2) + i;
-      const int shift = to_packed ? 4 * (i / 16) : 4 * (j % 2);
-      to_qs[byte] |= static_cast<uint8_t>(level[j][i] << shift);
     }
   }
   uint8_t* out = tmp + (to_packed ? kQ4_KScalesAt : kSc);

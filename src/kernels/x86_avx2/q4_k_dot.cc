@@ -216,8 +216,7 @@ struct Q4KKernel {
 // up in int16 (8 x 2 x 15 x 128 < 2^15) to the same P as Q4KKernel. The scales come from 12
 // bytes without the GGUF bit shuffle. Prepared per token and super-block (kPrep = 72): the
 // 256 activation bytes dword-transposed (vector m, lane L = values 4m..4m+3 of sub-block L),
-// then C_0..C_7. GEMM tiles of 3 rows x up to 8 tokens in register blocks of 3 x 4 / 3 x 3
-// (12 int16 sums, 3 weight vectors, 1 activation vector), as Q4_0x8Kernel.
+// then C_0..C_7. GEMM: tiles of 4 rows x the chunk's tokens (see kGemmTokens).
 struct Q4Kx8Kernel {
   static constexpr int64_t kBlockValues = kQK_K;
   static constexpr size_t kWBytes = sizeof(BlockQ4_K);
@@ -226,13 +225,16 @@ struct Q4Kx8Kernel {
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
   static constexpr int64_t kSegBlocks = segment_blocks<Q4KKernel>();  // the same sums
-  // GEMM tiles of 3 rows x all the tokens of a chunk (up to 64; the driver's chunks hold
-  // 56 tokens at k = 2048, 18 at k = 5632), super-blocks outer: a row's scales are unpacked
-  // once per super-block for all the chunk's tokens, which run in register blocks of 3 x 4 /
-  // 3 x 3 with the accumulators in memory (3 x 8 tiles unpacked them per 8 tokens: ~15% of
-  // the tile's vector operations).
-  static constexpr int kGemmRows = 3;
+  // GEMM tiles of 4 rows x all the tokens of a chunk (up to 64; the driver's chunks hold
+  // 56 tokens at k = 2048, 18 at k = 5632): the rows' scales unpacked once per tile, then
+  // groups of up to kGroup tokens (even sizes: 56 = 4 x 14, 18 = 2 x 9), super-blocks outer
+  // and rows inner within a group: a row's levels are unpacked once per super-block for the
+  // group's tokens, whose prepared activations (16 x 288 bytes) stay in L1 for the 4 rows.
+  // (Register blocks of 3 rows x 4 tokens with the levels unpacked per block, as
+  // Q4_0x8Kernel, ran at 62-67 GMAC/s against 68-69; groups of 12 or 32 tokens were slower.)
+  static constexpr int kGemmRows = 4;
   static constexpr int kGemmTokens = 64;
+  static constexpr int kGroup = 16;
   static constexpr int64_t kGemmMinTokens = 3;
 
   static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
@@ -260,12 +262,12 @@ struct Q4Kx8Kernel {
   }
 
   static Scales unpack_scales(const uint8_t* x) {
-    const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(
-        reinterpret_cast<const __m128i*>(x + kQ4_KScalesAt)));
+    const __m256i b =
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + kQ4_KScalesAt)));
     const __m256i hi = _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(load_u32(x + 140))),
                                          _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
-    const __m256i m = _mm256_or_si256(_mm256_srli_epi32(b, 6),
-                                      _mm256_slli_epi32(_mm256_and_si256(hi, _mm256_set1_epi32(15)), 2));
+    const __m256i m = _mm256_or_si256(
+        _mm256_srli_epi32(b, 6), _mm256_slli_epi32(_mm256_and_si256(hi, _mm256_set1_epi32(15)), 2));
     return {dup16(_mm256_and_si256(b, _mm256_set1_epi32(63))), f16_to_f32(load_u16(x + 128)),
             scaled_mins(m, x + 128)};
   }
@@ -305,89 +307,58 @@ struct Q4Kx8Kernel {
     for (int t = 0; t < T; ++t) acc_io[t] = acc[t];
   }
 
-  // The scales of one row's super-block as the GEMM epilogues read them (from memory: the
-  // register blocks need all 16 registers), unpacked once per tile for all its tokens.
+  // The scales of one row's super-block as the GEMM reads them (from memory), unpacked once
+  // per tile for all its tokens.
   struct RowScales {
     __m256i sc;
     __m256 mins;
   };
 
-  // One super-block of R rows (bytes at x[i], scales rs[i]) against TB tokens t0.. of an
-  // 8-token group: the R x TB int16 sums over the 8 steps in registers, a token at a time,
-  // then each (row, token) accumulator acc[i * 8 + t0 + t] (in memory) is updated as in
-  // row_blocks, with dy[i * 8 + t0 + t] = d * yd.
-  template <int R, int TB>
-  [[gnu::always_inline]] static inline void block(const uint8_t* const* x, const RowScales* rs,
-                                                  const float* dy, const float* prep,
-                                                  int64_t prep_stride, int t0, __m256* acc) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const auto bytes = [&](int t) [[gnu::always_inline]] {
-      return reinterpret_cast<const uint8_t*>(prep + (t0 + t) * prep_stride);
-    };
-    __m256i p[R][TB];
-    const auto step = [&](int m) [[gnu::always_inline]] {
-      __m256i v[R];
-      for (int i = 0; i < R; ++i) {
-        const __m256i w = loadu256(x[i] + 32 * (m & 3));
-        v[i] = _mm256_and_si256(m < 4 ? w : _mm256_srli_epi16(w, 4), m4);
-      }
-      for (int t = 0; t < TB; ++t) {
-        const __m256i y = loadu256(bytes(t) + 32 * m);
-        for (int i = 0; i < R; ++i) {
-          const __m256i prod = _mm256_maddubs_epi16(v[i], y);
-          p[i][t] = m == 0 ? prod : _mm256_add_epi16(p[i][t], prod);
-          // One running sum per (row, token) in a register (GCC would otherwise reassociate
-          // the products and spill them).
-          __asm__("" : "+x"(p[i][t]));
-        }
-      }
-    };
-#pragma GCC unroll 8
-    for (int m = 0; m < 8; ++m) step(m);
-    for (int i = 0; i < R; ++i) {
-      for (int t = 0; t < TB; ++t) {
-        __m256& a = acc[i * 8 + t0 + t];
-        a = finish(a, _mm256_madd_epi16(p[i][t], rs[i].sc), dy[i * 8 + t0 + t], rs[i].mins,
-                   reinterpret_cast<const float*>(bytes(t)) + 64);
-      }
-    }
-  }
-
-  // yd of super-block b for tokens 0..nt-1 of a group (the rest of the 8 zero).
-  static void gather_yd(const TileArgs& a, int nt, int64_t b, float* yd) {
-    for (int t = 0; t < 8; ++t) {
-      yd[t] = t < nt ? block_yd(a.act + t * a.act_row_bytes + b * kABytes) : 0.0f;
-    }
-  }
-
-  // All super-blocks of R rows (scales rs[b * R + i]) against a group of nt <= 8 tokens:
-  // per super-block d * yd of the R rows, then register blocks of 4 tokens and a last one of
-  // nt % 4. The blocks of one size run as a loop (unrolled, GCC interleaves them and spills).
+  // All super-blocks of R rows (scales rs[b * R + i], d[b * R + i]) against a group of
+  // nt <= kGroup tokens: per super-block and row, d * yd of the tokens and the 8 level
+  // vectors unpacked once (in registers) for all of them, each token's activations as
+  // memory operands of its 8 maddubs; the accumulators acc[i * kGroup + t] in memory.
   template <int R>
   [[gnu::noinline]] static void gemm_group(const TileArgs& a, int nt, const RowScales* rs,
                                            const float* d, __m256* acc) {
-    const int fours = nt / 4, rest = nt % 4;
     // yd of the next super-block gathered one iteration ahead (its scalar stores would stall
-    // the vector load that reads them right after).
-    alignas(32) float yd[2][8];
-    alignas(32) float dy[R * 8];
-    gather_yd(a, nt, 0, yd[0]);
+    // the vector loads that read them right after).
+    alignas(32) float yd[2][kGroup];
+    alignas(32) float dy[kGroup];
+    gather_yds(a, nt, 0, yd[0]);
     for (int64_t b = 0; b < a.nb; ++b) {
-      if (b + 1 < a.nb) gather_yd(a, nt, b + 1, yd[(b + 1) & 1]);
-      const __m256 ydv = _mm256_load_ps(yd[b & 1]);
-      const uint8_t* x[R];
-      for (int i = 0; i < R; ++i) {
-        x[i] = a.w + i * a.row_stride + b * kWBytes;
-        for (int l = 0; l < 3; ++l) prefetch(x[i] + kPrefetchBytes + 64 * l);
-        _mm256_store_ps(dy + 8 * i, _mm256_mul_ps(_mm256_set1_ps(d[b * R + i]), ydv));
-      }
-      const RowScales* rsb = rs + b * R;
+      if (b + 1 < a.nb) gather_yds(a, nt, b + 1, yd[(b + 1) & 1]);
+      const float* ydb = yd[b & 1];
       const float* prep = a.prep + b * kPrep;
-      int t0 = 0;
-      for (int j = 0; j < fours; ++j, t0 += 4) block<R, 4>(x, rsb, dy, prep, a.prep_stride, t0, acc);
-      if (rest == 3) block<R, 3>(x, rsb, dy, prep, a.prep_stride, t0, acc);
-      if (rest == 2) block<R, 2>(x, rsb, dy, prep, a.prep_stride, t0, acc);
-      if (rest == 1) block<R, 1>(x, rsb, dy, prep, a.prep_stride, t0, acc);
+      for (int i = 0; i < R; ++i) {
+        const uint8_t* x = a.w + i * a.row_stride + b * kWBytes;
+        for (int l = 0; l < 3; ++l) prefetch(x + kPrefetchBytes + 64 * l);
+        const __m256 dv = _mm256_set1_ps(d[b * R + i]);
+        for (int t = 0; t < nt; t += 8) {
+          _mm256_store_ps(dy + t, _mm256_mul_ps(dv, _mm256_load_ps(ydb + t)));
+        }
+        __m256i v[8];
+        levels(x, v);
+        const RowScales& s = rs[b * R + i];
+        for (int t = 0; t < nt; ++t) {
+          const auto* y = reinterpret_cast<const uint8_t*>(prep + t * a.prep_stride);
+          __m256i p = _mm256_maddubs_epi16(v[0], loadu256(y));
+          for (int m = 1; m < 8; ++m) {
+            p = _mm256_add_epi16(p, _mm256_maddubs_epi16(v[m], loadu256(y + 32 * m)));
+            __asm__("" : "+x"(p));
+          }
+          __m256& out = acc[i * kGroup + t];
+          out = finish(out, _mm256_madd_epi16(p, s.sc), dy[t], s.mins,
+                       reinterpret_cast<const float*>(y) + 64);
+        }
+      }
+    }
+  }
+
+  // yd of super-block b for tokens 0..nt-1 of a group (the rest of the kGroup zero).
+  static void gather_yds(const TileArgs& a, int nt, int64_t b, float* yd) {
+    for (int t = 0; t < kGroup; ++t) {
+      yd[t] = t < nt ? block_yd(a.act + t * a.act_row_bytes + b * kABytes) : 0.0f;
     }
   }
 
@@ -426,22 +397,24 @@ struct Q4Kx8Kernel {
         d[b * R + i] = s.d;
       }
     }
-    for (int t0 = 0; t0 < nt; t0 += 8) {
-      const int n = nt - t0 < 8 ? nt - t0 : 8;
+    // Groups of at most kGroup tokens, as even as possible (18 = 9 + 9, not 16 + 2).
+    const int groups = (nt + kGroup - 1) / kGroup;
+    for (int j = 0, t0 = 0, n = 0; j < groups; ++j, t0 += n) {
+      n = (nt - t0) / (groups - j);
       TileArgs g = a;
       g.act += t0 * a.act_row_bytes;
       g.prep += t0 * a.prep_stride;
-      __m256 acc[R * 8];
+      __m256 acc[R * kGroup];
       __m256 zero = _mm256_setzero_ps();
-      for (int j = 0; j < R * 8; ++j) {
+      for (int z = 0; z < R * kGroup; ++z) {
         __asm__("" : "+x"(zero));  // vector stores, not a `rep stos` (slow to start)
-        acc[j] = zero;
+        acc[z] = zero;
       }
       gemm_group<R>(g, n, rs, d, acc);
       for (int i = 0; i < R; ++i) {
         for (int t = 0; t < n; ++t) {
           float& out = y[(t0 + t) * y_stride + i * row_step];
-          const float v = hsum(acc[i * 8 + t]);
+          const float v = hsum(acc[i * kGroup + t]);
           out = first ? v : out + v;
         }
       }
