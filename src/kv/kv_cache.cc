@@ -102,24 +102,36 @@ void KvCache::store(int32_t layer, const BlockTable& table, int32_t pos, const f
   const size_t base = row_offset(table, pos);
   const size_t row_stride = static_cast<size_t>(layout_.block_size) * layout_.row_bytes();
   const int64_t n = static_cast<int64_t>(layout_.row_heads()) * layout_.head_dim;
+  const bool metric_rounding = layout_.type == GgmlType::Q4_0 && key_transform_.active();
+  // The transform's head holding row r's first values, and its size.
+  const int32_t joint = key_transform_.active() ? key_transform_.joint_heads() : 1;
+  const int32_t heads_per_row = layout_.row_heads() / joint;
+  const int32_t head_dim = layout_.head_dim * joint;
   for (int32_t r = 0; r < layout_.n_rows(); ++r) {
     const size_t at = base + r * row_stride;
-    store_row(v + r * n, v_[layer].as<uint8_t>() + at, n);
-    const float* metric = layout_.type == GgmlType::Q4_0 && key_transform_.active()
-                              ? key_transform_.key_metric(layer, r * layout_.row_heads())
-                              : nullptr;
-    if (metric != nullptr) {
-      // Keys: levels and scales chosen under the queries' metric (kv_transform.h).
-      quantize_q4_0_under_metric(k + r * n, k_[layer].as<uint8_t>() + at, n, layout_.head_dim,
-                                 metric);
+    const int32_t head = r * heads_per_row;
+    // Levels and scales chosen under the queries' (outputs') metric (kv_transform.h).
+    const float* k_metric = metric_rounding ? key_transform_.key_metric(layer, head) : nullptr;
+    const float* v_metric = metric_rounding ? key_transform_.value_metric(layer, head) : nullptr;
+    if (k_metric != nullptr) {
+      quantize_q4_0_under_metric(k + r * n, k_[layer].as<uint8_t>() + at, n, head_dim, k_metric,
+                                 key_transform_.key_factor(layer, head));
     } else {
       store_row(k + r * n, k_[layer].as<uint8_t>() + at, n);
+    }
+    if (v_metric != nullptr && joint > 1) {
+      quantize_q4_0_under_metric(v + r * n, v_[layer].as<uint8_t>() + at, n, head_dim, v_metric,
+                                 key_transform_.value_factor(layer, head));
+    } else {
+      store_row(v + r * n, v_[layer].as<uint8_t>() + at, n);
     }
   }
 }
 
 void KvCache::set_key_transform(KeyTransform transform) {
-  QUANTA_ASSERT(!transform.active() || transform.head_dim() == layout_.head_dim);
+  QUANTA_ASSERT(!transform.active() ||
+                (transform.head_dim() == layout_.head_dim * transform.joint_heads() &&
+                 (transform.joint_heads() == 1 || transform.joint_heads() == layout_.row_heads())));
   key_transform_ = std::move(transform);
   key_scratch_.resize(key_transform_.active() ? 2 * layout_.row_elems() : 0);
 }
@@ -144,6 +156,16 @@ ops::PagedKvView KvCache::view(int32_t layer, const BlockTable& table) const {
   view.row_bytes = layout_.row_bytes();
   view.block_size = layout_.block_size;
   view.block_ids = table.blocks().data();
+  return view;
+}
+
+ops::PagedKvView KvCache::attention_view(int32_t layer, const BlockTable& table) const {
+  ops::PagedKvView view = this->view(layer, table);
+  if (key_transform_.active() && key_transform_.joint_heads() > 1) {
+    view.n_kv_head = layout_.n_rows();
+    view.head_dim = key_transform_.head_dim();
+    view.row_heads = 1;
+  }
   return view;
 }
 

@@ -72,13 +72,21 @@ class KvCache {
   // head's values, or row_heads() heads' for packed rows) to the cache type (F16: round to
   // nearest even; Q8_0/Q4_0: the reference row quantizer).
   // With a key transform set, k is stored in its transformed form (KeyTransform::apply_key),
-  // and v too when it has values (apply_value).
+  // and v too when it has values (apply_value). A Q4_0 cache with a full-matrix transform
+  // rounds keys under the key metric (quantize_q4_0_under_metric), and with joint heads values
+  // under the value metric too.
   void store(int32_t layer, const BlockTable& table, int32_t pos, const float* k, const float* v);
   // The transform applied to keys at store (the identity by default); queries attending to
-  // this cache go through key_transform().apply_query. Set it before storing anything.
+  // this cache go through key_transform().apply_query. Set it before storing anything. A
+  // joint transform must join exactly the heads of one stored row (joint_heads() ==
+  // layout().row_heads()).
   void set_key_transform(KeyTransform transform);
   const KeyTransform& key_transform() const { return key_transform_; }
+  // The stored rows as the layout describes them (KV heads of head_dim values).
   ops::PagedKvView view(int32_t layer, const BlockTable& table) const;
+  // What attention reads: view(), or with a joint key transform (KeyTransform::joint_heads()
+  // == row_heads()) each stored row as one KV head of row_heads() * head_dim values.
+  ops::PagedKvView attention_view(int32_t layer, const BlockTable& table) const;
   // Copies every layer's K and V rows of block `src` into block `dst` (copy-on-write of a
   // shared partial block; see BlockPool::pending_copies).
   void copy_block(int32_t src, int32_t dst);

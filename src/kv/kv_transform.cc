@@ -1,5 +1,6 @@
-// KeyTransform: fitting the per-head offset / scale / rotation of stored keys and applying
-// it to keys (at store) and queries (before attention).
+// KeyTransform: fitting the per-head (or joint-head) offset / scale / rotation of stored keys
+// and values and applying it to keys and values (at store), queries (before attention) and
+// attention outputs (after). The Q4_0 rounding under a metric is in metric_rounding.cc.
 #include "kv/kv_transform.h"
 
 #include <algorithm>
@@ -408,6 +409,7 @@ void KeyTransform::set_metric(Side& side, const std::vector<double>& w, int32_t 
   if (!rotate_matrix_) return;
   const int32_t d = head_dim_;
   if (side.metric.empty()) side.metric.assign(side.matrix.size(), 0.0f);
+  if (side.factor.empty()) side.factor.assign(side.matrix.size(), 0.0f);
   std::vector<double> bw(static_cast<size_t>(d) * d);
   std::vector<float> col(d);
   for (int32_t h = 0; h < n_kv_head_; ++h) {
@@ -432,13 +434,15 @@ void KeyTransform::set_metric(Side& side, const std::vector<double>& w, int32_t 
         out[i * d + j] = static_cast<float>(acc);
       }
     }
-    if (!rotate_) continue;
-    for (int32_t i = 0; i < d; ++i) walsh_hadamard(out + i * d, d);  // rows: S H
-    for (int32_t j = 0; j < d; ++j) {                                  // columns: H S H
-      for (int32_t i = 0; i < d; ++i) col[i] = out[i * d + j];
-      walsh_hadamard(col.data(), d);
-      for (int32_t i = 0; i < d; ++i) out[i * d + j] = col[i];
+    if (rotate_) {
+      for (int32_t i = 0; i < d; ++i) walsh_hadamard(out + i * d, d);  // rows: S H
+      for (int32_t j = 0; j < d; ++j) {                                  // columns: H S H
+        for (int32_t i = 0; i < d; ++i) col[i] = out[i * d + j];
+        walsh_hadamard(col.data(), d);
+        for (int32_t i = 0; i < d; ++i) out[i * d + j] = col[i];
+      }
     }
+    metric_factor(out, d, side.factor.data() + base);
   }
 }
 
@@ -447,6 +451,9 @@ KeyTransform KeyTransform::fit(KeyTransformMode mode, const float* keys, const f
                                int32_t head_dim, const CalibrationExtras* extras) {
   KeyTransform t;
   if (mode == KeyTransformMode::kNone) return t;
+  if (extras != nullptr && extras->joint_heads > 1) {
+    return fit_joint(mode, keys, queries, n_layer, n_tokens, n_head, n_kv_head, head_dim, *extras);
+  }
   QUANTA_ASSERT(n_layer > 0 && n_tokens > 0 && n_kv_head > 0 && head_dim > 0 &&
                 n_head % n_kv_head == 0);
   t.mode_ = mode;
@@ -502,6 +509,72 @@ KeyTransform KeyTransform::fit(KeyTransformMode mode, const float* keys, const f
   return t;
 }
 
+KeyTransform KeyTransform::fit_joint(KeyTransformMode mode, const float* keys,
+                                     const float* queries, int32_t n_layer, int32_t n_tokens,
+                                     int32_t n_head, int32_t n_kv_head, int32_t head_dim,
+                                     const CalibrationExtras& extras) {
+  const int32_t j = extras.joint_heads;
+  QUANTA_ASSERT(n_kv_head % j == 0 && n_head % n_kv_head == 0);
+  const int32_t d = head_dim, wide = j * head_dim, group = n_head / n_kv_head;
+  // Queries [n_layer, n_tokens, n_head, wide]: head h's values in its KV head's slot.
+  std::vector<float> q(static_cast<size_t>(n_layer) * n_tokens * n_head * wide, 0.0f);
+  for (int64_t row = 0; row < static_cast<int64_t>(n_layer) * n_tokens; ++row) {
+    for (int32_t h = 0; h < n_head; ++h) {
+      const float* src = queries + (row * n_head + h) * d;
+      std::copy(src, src + d, q.begin() + (row * n_head + h) * wide + (h / group) % j * d);
+    }
+  }
+  CalibrationExtras e = extras;
+  e.joint_heads = 1;
+  // Value metrics [n_layer, n_kv_head / j, wide, wide]: block-diagonal.
+  std::vector<float> metric;
+  if (extras.metric != nullptr) {
+    metric.assign(static_cast<size_t>(n_layer) * (n_kv_head / j) * wide * wide, 0.0f);
+    for (int32_t l = 0; l < n_layer; ++l) {
+      for (int32_t h = 0; h < n_kv_head; ++h) {
+        const float* src = extras.metric + (static_cast<size_t>(l) * n_kv_head + h) * d * d;
+        float* dst =
+            metric.data() + (static_cast<size_t>(l) * (n_kv_head / j) + h / j) * wide * wide;
+        const int32_t at = (h % j) * d;
+        for (int32_t r = 0; r < d; ++r) {
+          std::copy(src + r * d, src + r * d + d, dst + (at + r) * wide + at);
+        }
+      }
+    }
+    e.metric = metric.data();
+  }
+  KeyTransform t = fit(mode, keys, q.data(), n_layer, n_tokens, n_head, n_kv_head / j, wide, &e);
+  t.joint_heads_ = t.active() ? j : 1;
+  return t;
+}
+
+void KeyTransform::apply_query(int32_t layer, const float* q, float* out, int32_t n_head) const {
+  QUANTA_ASSERT(n_head % (n_kv_head_ * joint_heads_) == 0);
+  if (joint_heads_ == 1) {
+    if (out != q) std::copy(q, q + static_cast<int64_t>(n_head) * head_dim_, out);
+    queries_in_place(layer, out, n_head);
+    return;
+  }
+  const int32_t d = head_dim_ / joint_heads_, group = n_head / (n_kv_head_ * joint_heads_);
+  for (int32_t h = 0; h < n_head; ++h) {
+    float* oh = out + static_cast<int64_t>(h) * head_dim_;
+    std::fill(oh, oh + head_dim_, 0.0f);
+    const float* qh = q + static_cast<int64_t>(h) * d;
+    std::copy(qh, qh + d, oh + (h / group) % joint_heads_ * d);
+  }
+  queries_in_place(layer, out, n_head);
+}
+
+void KeyTransform::restore_output(int32_t layer, float* o, float* out, int32_t n_head) const {
+  QUANTA_ASSERT(n_head % (n_kv_head_ * joint_heads_) == 0);
+  outputs_in_place(layer, o, n_head);
+  const int32_t d = head_dim_ / joint_heads_, group = n_head / (n_kv_head_ * joint_heads_);
+  for (int32_t h = 0; h < n_head; ++h) {
+    const float* oh = o + static_cast<int64_t>(h) * head_dim_ + (h / group) % joint_heads_ * d;
+    std::copy(oh, oh + d, out + static_cast<int64_t>(h) * d);
+  }
+}
+
 void KeyTransform::forward(const Side& side, int32_t layer, int32_t kv_head, const float* x,
                            float* out) const {
   const int32_t d = head_dim_;
@@ -546,6 +619,11 @@ void KeyTransform::apply_key(int32_t layer, const float* k, float* out) const {
 }
 
 void KeyTransform::apply_query(int32_t layer, float* q, int32_t n_head) const {
+  QUANTA_ASSERT(joint_heads_ == 1);
+  queries_in_place(layer, q, n_head);
+}
+
+void KeyTransform::queries_in_place(int32_t layer, float* q, int32_t n_head) const {
   QUANTA_ASSERT(n_head % n_kv_head_ == 0);
   const int32_t group = n_head / n_kv_head_;
   for (int32_t h = 0; h < n_head; ++h) {
@@ -563,6 +641,11 @@ void KeyTransform::apply_value(int32_t layer, const float* v, float* out) const 
 }
 
 void KeyTransform::restore_output(int32_t layer, float* o, int32_t n_head) const {
+  QUANTA_ASSERT(joint_heads_ == 1);
+  outputs_in_place(layer, o, n_head);
+}
+
+void KeyTransform::outputs_in_place(int32_t layer, float* o, int32_t n_head) const {
   if (!has_values_) return;
   QUANTA_ASSERT(n_head % n_kv_head_ == 0);
   const int32_t group = n_head / n_kv_head_;
@@ -572,166 +655,6 @@ void KeyTransform::restore_output(int32_t layer, float* o, int32_t n_head) const
     inverse(value_, layer, h / group, oh);
     const float* m = value_.offset.data() + at(layer, h / group);
     for (int32_t j = 0; j < head_dim_; ++j) oh[j] += m[j];
-  }
-}
-
-namespace {
-
-// Error (x - d l)^T S (x - d l) of one 32-value block, summed over its heads (metrics of the
-// block's heads contiguous, hd x hd each).
-double block_error(const float* xb, const int8_t* l, float d, int32_t hd, const float* metrics) {
-  double total = 0.0;
-  for (int32_t s = 0; s < kQ4Block; s += hd) {
-    const float* m = metrics + (s / hd) * hd * hd;
-    for (int32_t i = 0; i < hd; ++i) {
-      const double ri = xb[s + i] - static_cast<double>(d) * l[s + i];
-      for (int32_t j = 0; j < hd; ++j) {
-        total += ri * m[i * hd + j] * (xb[s + j] - static_cast<double>(d) * l[s + j]);
-      }
-    }
-  }
-  return total;
-}
-
-// One head's levels l in [-8, 7] for scale d: the best floor/ceil choice of every x_i / d under
-// the metric (all 2^hd, in Gray-code order, one level changing per step; hd <= kExhaustiveDim;
-// HD > 0 fixes hd at compile time).
-template <int32_t HD>
-void exhaustive_levels(const float* x, const float* metric, int32_t hd_runtime, float d,
-                       int8_t* l) {
-  const int32_t hd = HD > 0 ? HD : hd_runtime;
-  float g[kExhaustiveDim];
-  int8_t cur[kExhaustiveDim];
-  float r[kExhaustiveDim];
-  for (int32_t i = 0; i < hd; ++i) {
-    cur[i] = static_cast<int8_t>(std::clamp(static_cast<int32_t>(std::floor(x[i] / d)), -8, 7));
-    r[i] = x[i] / d - cur[i];
-  }
-  float f = 0.0f;  // r^T S r, with g = S r
-  for (int32_t i = 0; i < hd; ++i) {
-    float acc = 0.0f;
-    for (int32_t j = 0; j < hd; ++j) acc += metric[i * hd + j] * r[j];
-    g[i] = acc;
-    f += r[i] * acc;
-  }
-  uint32_t fixed = 0;  // levels already at 7 cannot move up
-  for (int32_t i = 0; i < hd; ++i) fixed |= static_cast<uint32_t>(cur[i] == 7) << i;
-  float fbest = f;
-  uint32_t best_code = 0;  // Gray code: bit i set = level i one up from cur
-  for (uint32_t k = 1; k < (1u << hd); ++k) {
-    const int32_t i = __builtin_ctz(k);
-    if ((fixed >> i) & 1u) continue;
-    const uint32_t next = k ^ (k >> 1);
-    const float step = (next >> i) & 1u ? 1.0f : -1.0f;
-    // Moving level i by `step` (r_i -= step) changes the error by -2 step g_i + S_ii (S
-    // symmetric: row i is column i).
-    f += -2.0f * step * g[i] + metric[i * hd + i];
-    const float* row = metric + i * hd;
-    for (int32_t j = 0; j < hd; ++j) g[j] -= step * row[j];
-    if (f < fbest) fbest = f, best_code = next & ~fixed;
-  }
-  for (int32_t i = 0; i < hd; ++i) l[i] = static_cast<int8_t>(cur[i] + ((best_code >> i) & 1u));
-}
-
-// Local search on one head's levels: single-level moves that lower r^T S r (r = x / d - l)
-// until none does.
-void search_levels(const float* x, const float* metric, int32_t hd, float d, int8_t* l) {
-  float r[kQ4Block], g[kQ4Block];
-  for (int32_t i = 0; i < hd; ++i) r[i] = x[i] / d - l[i];
-  for (int32_t i = 0; i < hd; ++i) {
-    float acc = 0.0f;
-    for (int32_t j = 0; j < hd; ++j) acc += metric[i * hd + j] * r[j];
-    g[i] = acc;
-  }
-  for (int32_t pass = 0; pass < 8; ++pass) {
-    bool moved = false;
-    for (int32_t i = 0; i < hd; ++i) {
-      const float sii = metric[i * hd + i];
-      for (int32_t step : {1, -1}) {
-        const int32_t to = l[i] + step;
-        if (to < -8 || to > 7) continue;
-        if (-2.0f * step * g[i] + sii < -1e-7f * sii) {  // r -> r - step e_i lowers the error
-          l[i] = static_cast<int8_t>(to);
-          r[i] -= step;
-          for (int32_t j = 0; j < hd; ++j) g[j] -= step * metric[j * hd + i];
-          moved = true;
-          break;
-        }
-      }
-    }
-    if (!moved) break;
-  }
-}
-
-// A block's levels for scale d: nearest (or the exhaustive choice for small heads), then the
-// local search, per head.
-void levels_for(const float* xb, float d, int32_t hd, const float* metrics, int8_t* l) {
-  for (int32_t s = 0; s < kQ4Block; s += hd) {
-    const float* m = metrics + (s / hd) * hd * hd;
-    if (hd == kExhaustiveDim) {
-      exhaustive_levels<kExhaustiveDim>(xb + s, m, hd, d, l + s);
-    } else if (hd < kExhaustiveDim) {
-      exhaustive_levels<0>(xb + s, m, hd, d, l + s);
-    } else {
-      for (int32_t i = s; i < s + hd; ++i) {
-        l[i] = static_cast<int8_t>(std::clamp(static_cast<int32_t>(std::lround(xb[i] / d)), -8, 7));
-      }
-    }
-    search_levels(xb + s, m, hd, d, l + s);
-  }
-}
-
-}  // namespace
-
-void quantize_q4_0_under_metric(const float* x, void* dst, int64_t n, int32_t head_dim,
-                                const float* metrics) {
-  QUANTA_ASSERT(n % kQ4Block == 0);
-  // ggml's scale search over the whole row first (its weights use the row's mean square).
-  thread_local std::vector<float> ones;
-  if (static_cast<int64_t>(ones.size()) < n) ones.assign(n, 1.0f);
-  quantize_row_weighted(GgmlType::Q4_0, x, dst, n, ones.data());
-  const int32_t hd = head_dim;
-  const bool whole_heads = hd <= kQ4Block && kQ4Block % hd == 0;
-  BlockQ4_0* blocks = static_cast<BlockQ4_0*>(dst);
-  for (int64_t b = 0; b < n / kQ4Block; ++b) {
-    BlockQ4_0& blk = blocks[b];
-    const float* xb = x + b * kQ4Block;
-    const float d0 = f16_to_f32(blk.d);
-    if (!whole_heads || d0 == 0.0f) continue;
-    const float* mb = metrics + (b * kQ4Block / hd) * hd * hd;
-    int8_t l[kQ4Block], trial[kQ4Block];
-    float d = d0;
-    levels_for(xb, d, hd, mb, l);
-    double best = block_error(xb, l, d, hd, mb);
-    for (int32_t c = -kScaleCandidates; c <= kScaleCandidates; ++c) {
-      if (c == 0) continue;
-      const float dc = f16_to_f32(f32_to_f16(d0 * (1.0f + kScaleStep * c)));
-      levels_for(xb, dc, hd, mb, trial);
-      const double e = block_error(xb, trial, dc, hd, mb);
-      if (e < best) best = e, d = dc, std::copy(trial, trial + kQ4Block, l);
-    }
-    // The best levels' least-squares scale in the metric (same sign as d: ggml's scales are
-    // negative when the largest magnitude is positive), its levels searched again.
-    double num = 0.0, den = 0.0;
-    for (int32_t s = 0; s < kQ4Block; s += hd) {
-      const float* m = mb + (s / hd) * hd * hd;
-      for (int32_t i = 0; i < hd; ++i) {
-        for (int32_t j = 0; j < hd; ++j) {
-          num += static_cast<double>(l[s + i]) * m[i * hd + j] * xb[s + j];
-          den += static_cast<double>(l[s + i]) * m[i * hd + j] * l[s + j];
-        }
-      }
-    }
-    if (den > 0.0 && num * d > 0.0) {
-      const float dls = f16_to_f32(f32_to_f16(static_cast<float>(num / den)));
-      levels_for(xb, dls, hd, mb, trial);
-      const double e = block_error(xb, trial, dls, hd, mb);
-      if (e < best) best = e, d = dls, std::copy(trial, trial + kQ4Block, l);
-    }
-    blk.d = f32_to_f16(d);
-    for (int32_t j = 0; j < kQ4Block / 2; ++j) {
-      blk.qs[j] = static_cast<uint8_t>((l[j] + 8) | ((l[j + kQ4Block / 2] + 8) << 4));
-    }
   }
 }
 

@@ -6,7 +6,8 @@
 // per-channel offsets, A, B diag(1 / s) per-channel scales (or, for heads of at most
 // kMaxMatrixHeadDim values, full matrices) and H the orthonormal Walsh-Hadamard matrix (or the
 // identity), fitted once per context from calibration keys, queries and values
-// (models/kv_calibration.h). Also the Q4_0 rounding of keys under the queries' metric.
+// (models/kv_calibration.h). Also the Q4_0 rounding of stored rows under the queries' (or
+// outputs') metric (metric_rounding.cc).
 #pragma once
 
 #include <cstdint>
@@ -67,6 +68,9 @@ struct CalibrationExtras {
   // [n_layer, n_head]: how much each query head's score errors weigh (null: 1 each).
   const float* query_weight = nullptr;
   double key_mean_power = kKeyMeanPower;  // t of the keys' matrix mean (kShapedKeyMeanPower)
+  // Consecutive KV heads fitted as one joint head of joint_heads * head_dim values (a packed
+  // cache's row_heads: the heads that share each quant block); 1: one transform per head.
+  int32_t joint_heads = 1;
 };
 
 class KeyTransform {
@@ -89,6 +93,11 @@ class KeyTransform {
   // to a largest entry of 1. With extras->values, the values get the same form (their mean,
   // their covariance against extras->metric in place of C_q, t = 1/2), undone on the attention
   // output.
+  // With extras->joint_heads = J > 1, every J consecutive KV heads are one joint head of J *
+  // head_dim values: the fit above runs on it with each query (and value metric) placed in its
+  // head's slot of the joint head and zeros elsewhere (block-diagonal metrics), so the transform
+  // mixes the heads that share a quant block; queries then become J * head_dim wide
+  // (apply_query's wide form) and attention runs over joint heads (head_dim() values).
   // kNone gives the identity.
   static KeyTransform fit(KeyTransformMode mode, const float* keys, const float* queries,
                           int32_t n_layer, int32_t n_tokens, int32_t n_head, int32_t n_kv_head,
@@ -98,7 +107,10 @@ class KeyTransform {
   // Whether values are transformed too (apply_value, restore_output).
   bool has_values() const { return has_values_; }
   KeyTransformMode mode() const { return mode_; }
+  // Values per transformed (stored, attended) head: joint_heads() * the model's head size.
   int32_t head_dim() const { return head_dim_; }
+  // The model's KV heads per transformed head (CalibrationExtras::joint_heads).
+  int32_t joint_heads() const { return joint_heads_; }
   // m and the diagonal s of (layer, kv_head): head_dim values each (s is not used where
   // kRotate fits the full matrix).
   const float* offset(int32_t layer, int32_t kv_head) const {
@@ -118,18 +130,37 @@ class KeyTransform {
     return value_.metric.empty() ? nullptr
                                  : value_.metric.data() + at(layer, kv_head) * head_dim_;
   }
+  // The lower-triangular Cholesky factor L (L L^T = that metric plus a 1e-6 relative ridge),
+  // row-major head_dim x head_dim: what quantize_q4_0_under_metric's beam search needs.
+  const float* key_factor(int32_t layer, int32_t kv_head) const {
+    return key_.factor.empty() ? nullptr : key_.factor.data() + at(layer, kv_head) * head_dim_;
+  }
+  const float* value_factor(int32_t layer, int32_t kv_head) const {
+    return value_.factor.empty() ? nullptr
+                                 : value_.factor.data() + at(layer, kv_head) * head_dim_;
+  }
 
   // out[n_kv_head * head_dim] = the stored form of one token's keys k (same shape).
   void apply_key(int32_t layer, const float* k, float* out) const;
   // One token's queries [n_head * head_dim] (query head h reads KV head h / (n_head /
   // n_kv_head)), replaced in place by their transformed form.
+  // joint_heads() == 1 only.
   void apply_query(int32_t layer, float* q, int32_t n_head) const;
+  // Any joint_heads(): out[n_head * head_dim()] = the transformed queries, query head h's
+  // head_dim() / joint_heads() values placed in its KV head's slot of the joint head (zeros
+  // elsewhere) first. out may alias q when joint_heads() == 1.
+  void apply_query(int32_t layer, const float* q, float* out, int32_t n_head) const;
   // out[n_kv_head * head_dim] = the stored form of one token's values (has_values() only).
   void apply_value(int32_t layer, const float* v, float* out) const;
   // One token's attention output [n_head * head_dim], computed from stored values, replaced
   // in place by what the untransformed values give (softmax weights sum to 1, so the mean
   // comes back exactly). No-op without values.
+  // joint_heads() == 1 only.
   void restore_output(int32_t layer, float* o, int32_t n_head) const;
+  // Any joint_heads(): o [n_head * head_dim()] (used as scratch) restored, and each query
+  // head's own slot written to out [n_head * head_dim() / joint_heads()]. Without values, the
+  // slots are copied as they are.
+  void restore_output(int32_t layer, float* o, float* out, int32_t n_head) const;
 
  private:
   // One side (keys or values) per (layer, kv_head): stored x' = H A (x - m).
@@ -139,7 +170,13 @@ class KeyTransform {
     std::vector<float> matrix;      // [n_layer, n_kv_head, d, d] A (rotate_matrix_ only)
     std::vector<float> inv_matrix;  // keys: A^-T (for queries), values: A^-1 (for outputs)
     std::vector<float> metric;      // [n_layer, n_kv_head, d, d] H A^-T W A^-1 H (full matrices)
+    std::vector<float> factor;      // [n_layer, n_kv_head, d, d] its Cholesky factor L
   };
+  // The fit of a joint transform (CalibrationExtras::joint_heads > 1) from per-head inputs.
+  static KeyTransform fit_joint(KeyTransformMode mode, const float* keys, const float* queries,
+                                int32_t n_layer, int32_t n_tokens, int32_t n_head,
+                                int32_t n_kv_head, int32_t head_dim,
+                                const CalibrationExtras& extras);
 
   size_t at(int32_t layer, int32_t kv_head) const;
   void init_side(Side& side) const;
@@ -153,6 +190,9 @@ class KeyTransform {
   void set_metric(Side& side, const std::vector<double>& w, int32_t layer) const;
   // out = H A (x - m) for one head (x, out: head_dim values).
   void forward(const Side& side, int32_t layer, int32_t kv_head, const float* x, float* out) const;
+  // apply_query / restore_output on rows of head_dim_ values (wide rows when joint).
+  void queries_in_place(int32_t layer, float* q, int32_t n_head) const;
+  void outputs_in_place(int32_t layer, float* o, int32_t n_head) const;
   // y = inv_matrix y (or s * y) in place: A^-T for queries (then H), A^-1 for outputs (after
   // H; then + m).
   void inverse(const Side& side, int32_t layer, int32_t kv_head, float* y) const;
@@ -161,6 +201,7 @@ class KeyTransform {
   int32_t n_layer_ = 0;
   int32_t n_kv_head_ = 0;
   int32_t head_dim_ = 0;
+  int32_t joint_heads_ = 1;
   bool rotate_ = false;         // H over head_dim
   bool rotate_matrix_ = false;  // full matrices A
   bool has_values_ = false;
@@ -173,17 +214,25 @@ class KeyTransform {
 // small as e^T S e (S the head's key_metric) rather than as |e|^2. Starts from ggml's scale
 // search, tries 2 * kScaleCandidates more scales (steps of kScaleStep) and the least-squares
 // scale of the best levels; levels per head by exhaustive floor/ceil choice (head_dim <=
-// kExhaustiveDim) and single-level local search. Never worse in the metric than the plain
+// kExhaustiveDim; with `factors`, larger heads by a nearest-plane search keeping the
+// kBeamWidth best partial choices, Babai's rounding with a beam, as GPTQ rounds weights
+// under a Hessian) and single-level local search. Never worse in the metric than the plain
 // search's nearest rounding; blocks spanning parts of heads are left as the plain search
 // made them.
 constexpr int32_t kQ4Block = 32;
 constexpr int32_t kExhaustiveDim = 8;
 constexpr int32_t kScaleCandidates = 3;
 constexpr float kScaleStep = 0.04f;
+constexpr int32_t kBeamWidth = 8;
 // x: n values (whole blocks; consecutive heads of head_dim values), dst: n / 32 block_q4_0,
-// metrics: the row's heads' metrics, head_dim x head_dim each, consecutive.
+// metrics: the row's heads' metrics, head_dim x head_dim each, consecutive; factors (or null):
+// their Cholesky factors (metric_factor, KeyTransform::key_factor), same layout.
 void quantize_q4_0_under_metric(const float* x, void* dst, int64_t n, int32_t head_dim,
-                                const float* metrics);
+                                const float* metrics, const float* factors = nullptr);
+
+// Lower-triangular l (n x n, row-major) with l l^T = s + 1e-6 (tr s / n) I, for s symmetric
+// positive semi-definite (a metric): the factor quantize_q4_0_under_metric's search takes.
+void metric_factor(const float* s, int32_t n, float* l);
 
 // In-place orthonormal fast Walsh-Hadamard transform of n values (n a power of two); its own
 // inverse.

@@ -43,6 +43,14 @@ ops::AttentionShape attention_shape(const HParams& hp) {
   return shape;
 }
 
+ops::AttentionShape attention_shape(const HParams& hp, const kv::KvCache& kv) {
+  ops::AttentionShape shape = attention_shape(hp);
+  const int32_t joint = kv.key_transform().active() ? kv.key_transform().joint_heads() : 1;
+  shape.n_kv_head /= joint;
+  shape.head_dim *= joint;
+  return shape;
+}
+
 kv::KvLayout kv_layout_for(const HParams& hp, const ContextOptions& o) {
   kv::KvLayout layout;
   layout.n_layer = hp.n_layer;
@@ -63,11 +71,11 @@ Context::Context(const Model& model, const ContextOptions& options)
       pool_(options_.pool != nullptr ? *options_.pool : *own_pool_),
       kv_(kv_layout_for(model.hparams(), options_)) {
   options_.pool = &pool_;  // a context made from options() shares this pool
-  allocate_buffers();
   if (options_.kv_type != GgmlType::F32 && options_.kv_type != GgmlType::F16) {
     kv_.set_key_transform(
         calibrate_key_transform(model, options_.kv_transform, pool_, options_.kv_type));
   }
+  allocate_buffers();  // after the transform: its joint heads set the attention shape
 }
 
 namespace {
@@ -100,8 +108,13 @@ void Context::allocate_buffers() {
   gate_.resize(nb * hp.n_ff * f);
   up_.resize(nb * hp.n_ff * f);
   rope_.resize(nb * hp.n_rot * f);
+  const ops::AttentionShape shape = attention_shape(hp, kv_);
   attn_scratch_.resize(static_cast<size_t>(pool_.n_threads()) *
-                       ops::flash_scratch_floats(attention_shape(hp)) * f);
+                       ops::flash_scratch_floats(shape) * f);
+  if (shape.head_dim != hp.head_dim) {
+    q_wide_.resize(nb * hp.n_head * shape.head_dim * f);
+    attn_wide_.resize(nb * hp.n_head * shape.head_dim * f);
+  }
   kv_views_.resize(nb);
   out_x_.resize(static_cast<size_t>(options_.n_outputs) * hp.n_embd * f);
   logits_.resize(static_cast<size_t>(options_.n_outputs) * hp.n_vocab * f);
@@ -119,7 +132,8 @@ void Context::allocate_buffers() {
 uint64_t Context::activation_bytes() const {
   uint64_t total = 0;
   for (const AlignedBuffer* b : {&x_, &xn_, &q_, &k_, &v_, &attn_, &gate_, &up_, &rope_,
-                                 &attn_scratch_, &out_x_, &logits_, &matmul_scratch_}) {
+                                 &attn_scratch_, &q_wide_, &attn_wide_, &out_x_, &logits_,
+                                 &matmul_scratch_}) {
     total += b->size();
   }
   return total;

@@ -83,6 +83,10 @@ class Context {
   AlignedBuffer up_;       // [n_batch, n_ff]
   AlignedBuffer rope_;     // [n_batch, n_rot] cos/sin pairs per token
   AlignedBuffer attn_scratch_;  // [n_threads, ops::flash_scratch_floats] attention tiles
+  // A joint key transform (kv::KeyTransform::joint_heads() > 1) only: queries and attention
+  // outputs over joint heads, [n_batch, n_head * kv.key_transform().head_dim()].
+  AlignedBuffer q_wide_;
+  AlignedBuffer attn_wide_;
   std::vector<ops::PagedKvView> kv_views_;  // [n_batch] the K/V each token attends to
   AlignedBuffer out_x_;    // [n_outputs, n_embd] hidden states of output tokens
   AlignedBuffer logits_;   // [n_outputs, n_vocab]
@@ -98,5 +102,8 @@ kv::KvLayout kv_layout_for(const HParams& hp, const ContextOptions& options);
 ContextOptions resolve_options(const HParams& hp, ContextOptions options);
 // Head counts, head size and the 1 / sqrt(head_dim) score scale of the model's attention.
 ops::AttentionShape attention_shape(const HParams& hp);
+// The shape attention runs with over `kv`: attention_shape(hp), or with a joint key transform,
+// joint heads of kv.key_transform().head_dim() values (same scale, fewer KV heads).
+ops::AttentionShape attention_shape(const HParams& hp, const kv::KvCache& kv);
 
 }  // namespace quanta::models

@@ -252,6 +252,11 @@ kv::KeyTransform calibrate_key_transform(const Model& model, kv::KeyTransformMod
   vc.metric = metric.data();
   vc.query_weight = weights.score.data();
   vc.key_mean_power = kv_type == GgmlType::Q4_0 ? kv::kShapedKeyMeanPower : kv::kKeyMeanPower;
+  // Heads that share a Q4_0 block (a packed row) get one joint transform. (Q8_0 keeps one per
+  // head: 99.46% same top on stories260K against 99.31% joint.)
+  if (mode == kv::KeyTransformMode::kRotate && kv_type == GgmlType::Q4_0) {
+    vc.joint_heads = ops::kv_row_heads(kv_type, hp.head_dim);
+  }
   return kv::KeyTransform::fit(mode, keys.data(), queries.data(), hp.n_layer, n, hp.n_head,
                                hp.n_head_kv, hp.head_dim, &vc);
 }

@@ -146,14 +146,36 @@ class TransformerPass {
     }
     const kv::KeyTransform& kt = ctx_.kv_.key_transform();
     if (!kt.active()) return;
+    if (wide()) {  // joint heads: wider query rows in q_wide_
+      const int64_t wide_row = static_cast<int64_t>(hp_.n_head) * kt.head_dim();
+      for (int32_t t = 0; t < batch_.n_tokens; ++t) {
+        kt.apply_query(l, buf(ctx_.q_) + t * hp_.q_dim(), buf(ctx_.q_wide_) + t * wide_row,
+                       hp_.n_head);
+      }
+      return;
+    }
     for (int32_t t = 0; t < batch_.n_tokens; ++t) {
       kt.apply_query(l, buf(ctx_.q_) + t * hp_.q_dim(), hp_.n_head);
     }
   }
 
+  // Whether attention runs over joint heads (a joint key transform): q_wide_ / attn_wide_.
+  bool wide() const {
+    const kv::KeyTransform& kt = ctx_.kv_.key_transform();
+    return kt.active() && kt.joint_heads() > 1;
+  }
+
   // Attention outputs back from the basis of the cache's transformed values, if it has one.
   void restore_outputs(int32_t l) {
     const kv::KeyTransform& kt = ctx_.kv_.key_transform();
+    if (wide()) {  // each query head's slot of its joint output, restored, into attn_
+      const int64_t wide_row = static_cast<int64_t>(hp_.n_head) * kt.head_dim();
+      for (int32_t t = 0; t < batch_.n_tokens; ++t) {
+        kt.restore_output(l, buf(ctx_.attn_wide_) + t * wide_row, buf(ctx_.attn_) + t * hp_.q_dim(),
+                          hp_.n_head);
+      }
+      return;
+    }
     if (!kt.has_values()) return;
     for (int32_t t = 0; t < batch_.n_tokens; ++t) {
       kt.restore_output(l, buf(ctx_.attn_) + t * hp_.q_dim(), hp_.n_head);
@@ -163,15 +185,15 @@ class TransformerPass {
   // Flash attention, one work item per (token, KV head) with all its query heads.
   void attend(int32_t l) {
     for (int32_t t = 0; t < batch_.n_tokens; ++t) {
-      ctx_.kv_views_[t] = ctx_.kv_.view(l, *batch_.tables[batch_.seq[t]]);
+      ctx_.kv_views_[t] = ctx_.kv_.attention_view(l, *batch_.tables[batch_.seq[t]]);
     }
     ops::AttentionBatch ab;
     ab.n_tokens = batch_.n_tokens;
-    ab.q = buf(ctx_.q_);
-    ab.out = buf(ctx_.attn_);
+    ab.q = buf(wide() ? ctx_.q_wide_ : ctx_.q_);
+    ab.out = buf(wide() ? ctx_.attn_wide_ : ctx_.attn_);
     ab.kv = ctx_.kv_views_.data();
     ab.positions = batch_.positions;
-    ops::flash_attention(ab, attention_shape(hp_), buf(ctx_.attn_scratch_), ctx_.pool_);
+    ops::flash_attention(ab, attention_shape(hp_, ctx_.kv_), buf(ctx_.attn_scratch_), ctx_.pool_);
   }
 
   void ffn_block(int32_t l) {

@@ -155,16 +155,18 @@ TEST(Perplexity, QuantizedKvKeepsTopTokenAgreement) {
 // stories260K (head size 8, packed quantized KV rows: a token's 4 KV heads share each
 // 32-value block) against itself with F32 KV, on the first 32 windows of 128 (2,016 scored
 // tokens), with the default transforms (kv::KeyTransform rotate: key offset, per-head matrix,
-// Walsh-Hadamard, Q4_0 keys rounded under the query metric, value transform;
+// Walsh-Hadamard; for Q4_0 the 4 heads of a block transformed jointly as one 32-wide head and
+// keys and values rounded under the calibrated metrics by a beam search; value transform;
 // docs/QUANTIZATION.md) and without them. Whole file (318 windows), same top / KL: Q8_0
-// 99.46% / 0.00017 (none: 96.71% / 0.0046), Q4_0 93.21% / 0.020 (none: 45.42% / 1.26); this
-// slice: Q8_0 99.60% / 0.00016, Q4_0 92.86% / 0.018. The Q8_0 target (>= 99%) is met
-// and checked here. NOTE: its Q4_0 target (>= 95%) is NOT met.
+// 99.45% / 0.00017 (none: 96.71% / 0.0046), Q4_0 95.01% / 0.0099 (none: 45.42% / 1.26); this
+// slice: Q8_0 99.60% / 0.00016, Q4_0 94.94% / 0.0088. The targets (Q8_0 >= 99%,
+// Q4_0 >= 95%) are met on the whole file; the whole file takes ~40 s, so this slice guards
+// them with floors just under its own figures.
 TEST(Perplexity, Stories260KQuantizedKvAgainstF32Kv) {
   const Loaded l = load("stories260K.gguf");
   double last_kl = 0.0;
   for (const auto& [type, min_same_top, max_kl] :
-       {std::tuple{GgmlType::Q8_0, 0.99, 0.00025}, std::tuple{GgmlType::Q4_0, 0.92, 0.025}}) {
+       {std::tuple{GgmlType::Q8_0, 0.99, 0.00025}, std::tuple{GgmlType::Q4_0, 0.945, 0.0105}}) {
     PerplexityOptions o = options(128, l.bos, 32);
     o.kv_type = type;
     o.base_kv_type = GgmlType::F32;

@@ -342,6 +342,73 @@ TEST(KeyTransform, ValuesComeBackThroughTheOutput) {
   expect_values_restored(64);
 }
 
+// Joint heads (CalibrationExtras::joint_heads = 4: KV heads of 8 values fitted as joint heads
+// of 32, as for a packed Q4_0 cache): every query head's wide query scores its own KV head's
+// key up to one constant per query, and the wide outputs restore each head's value mix.
+TEST(KeyTransform, JointHeadsStayExact) {
+  constexpr int32_t kLayers = 2, kTokens = 60, kHeads = 8, kKvHeads = 4, kDim = 8, kJoint = 4;
+  constexpr int32_t kRow = kKvHeads * kDim, kWide = kJoint * kDim, kGroup = kHeads / kKvHeads;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> keys(kLayers * kTokens * kRow), values(keys.size());
+  std::vector<float> queries(kLayers * kTokens * kHeads * kDim);
+  std::vector<float> metric(kLayers * kKvHeads * kDim * kDim, 0.0f);
+  for (size_t i = 0; i < keys.size(); ++i) keys[i] = normal(rng) * (1 + i % 7) + 2.0f * (i % 3);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = normal(rng) + 0.5f * (i % 5);
+  for (float& q : queries) q = normal(rng);
+  for (int32_t g = 0; g < kLayers * kKvHeads; ++g) {
+    for (int32_t i = 0; i < kDim; ++i) metric[(g * kDim + i) * kDim + i] = 1.0f + (g + i) % 3;
+  }
+  kv::CalibrationExtras extras;
+  extras.values = values.data();
+  extras.metric = metric.data();
+  extras.key_mean_power = kv::kShapedKeyMeanPower;
+  extras.joint_heads = kJoint;
+  const kv::KeyTransform t =
+      kv::KeyTransform::fit(kv::KeyTransformMode::kRotate, keys.data(), queries.data(), kLayers,
+                            kTokens, kHeads, kKvHeads, kDim, &extras);
+  ASSERT_EQ(t.joint_heads(), kJoint);
+  ASSERT_EQ(t.head_dim(), kWide);
+  ASSERT_NE(t.key_factor(1, 0), nullptr);
+  const int32_t layer = 1;
+  const float* k = keys.data() + (layer * kTokens + 7) * kRow;
+  const float* q = queries.data() + (layer * kTokens + 9) * kHeads * kDim;
+  std::vector<float> k2(kRow), q2(kHeads * kWide);
+  t.apply_key(layer, k, k2.data());
+  t.apply_query(layer, q, q2.data(), kHeads);
+  const float* m = t.offset(layer, 0);  // the joint head's kWide offsets
+  for (int32_t h = 0; h < kHeads; ++h) {
+    const int32_t g = h / kGroup;
+    double want = 0.0, got = 0.0;
+    for (int32_t j = 0; j < kDim; ++j) {
+      want += q[h * kDim + j] * (k[g * kDim + j] - m[g * kDim + j]);
+    }
+    for (int32_t j = 0; j < kWide; ++j) got += q2[h * kWide + j] * k2[j];
+    EXPECT_NEAR(got, want, 1e-4 * (1.0 + std::fabs(want))) << "head " << h;
+  }
+  // Values: o' = sum_t p_t v'_t for every query head, restored into its own slot.
+  const std::vector<double> p = {0.5, 0.3, 0.15, 0.05};
+  std::vector<double> want(kRow, 0.0);
+  std::vector<float> stored(kRow), wide(kHeads * kWide, 0.0f), out(kHeads * kDim);
+  for (size_t i = 0; i < p.size(); ++i) {
+    const float* v = values.data() + (layer * kTokens + 20 + i) * kRow;
+    t.apply_value(layer, v, stored.data());
+    for (int32_t j = 0; j < kRow; ++j) want[j] += p[i] * v[j];
+    for (int32_t h = 0; h < kHeads; ++h) {
+      for (int32_t j = 0; j < kWide; ++j) {
+        wide[h * kWide + j] += static_cast<float>(p[i]) * stored[j];
+      }
+    }
+  }
+  t.restore_output(layer, wide.data(), out.data(), kHeads);
+  for (int32_t h = 0; h < kHeads; ++h) {
+    for (int32_t j = 0; j < kDim; ++j) {
+      const double w = want[(h / kGroup) * kDim + j];
+      EXPECT_NEAR(out[h * kDim + j], w, 1e-4 * (1.0 + std::fabs(w))) << h << " " << j;
+    }
+  }
+}
+
 // Sum over heads of e^T S e (e = x - dequantized), S the head's metric.
 double metric_error(const float* x, const float* y, int32_t n, int32_t hd, const float* metrics) {
   double total = 0.0;
@@ -368,8 +435,9 @@ TEST(KeyTransform, MetricRoundingLowersTheMetricError) {
     constexpr int32_t kN = 64;
     std::vector<float> metrics((kN / hd) * hd * hd), x(kN), plain(kN), shaped(kN);
     std::vector<float> ones(kN, 1.0f);
-    std::vector<uint8_t> a(row_size(GgmlType::Q4_0, kN)), b(a.size());
-    double total_plain = 0.0, total_shaped = 0.0;
+    std::vector<uint8_t> a(row_size(GgmlType::Q4_0, kN)), b(a.size()), c(a.size());
+    std::vector<float> factors(metrics.size()), beamed(kN);
+    double total_plain = 0.0, total_shaped = 0.0, total_beam = 0.0;
     for (int32_t trial = 0; trial < 40; ++trial) {
       for (int32_t h = 0; h < kN / hd; ++h) {  // S = u u^T * 20 + I / 4 + small noise: anisotropic
         std::vector<float> u(hd), z(hd);
@@ -391,8 +459,26 @@ TEST(KeyTransform, MetricRoundingLowersTheMetricError) {
       EXPECT_LE(es, ep * 1.02) << "trial " << trial;
       total_plain += ep;
       total_shaped += es;
+      // With the metrics' factors, heads over kExhaustiveDim take the beam search instead of
+      // nearest rounding (head 8: the same exhaustive search).
+      for (int32_t h = 0; h < kN / hd; ++h) {
+        kv::metric_factor(metrics.data() + h * hd * hd, hd, factors.data() + h * hd * hd);
+      }
+      kv::quantize_q4_0_under_metric(x.data(), c.data(), kN, hd, metrics.data(), factors.data());
+      dequantize_row(GgmlType::Q4_0, c.data(), beamed.data(), kN);
+      const double eb = metric_error(x.data(), beamed.data(), kN, hd, metrics.data());
+      EXPECT_LE(eb, ep * 1.02) << "trial " << trial;
+      if (hd <= kv::kExhaustiveDim) {
+        EXPECT_EQ(b, c) << "trial " << trial;
+      }
+      total_beam += eb;
     }
     EXPECT_LT(total_shaped, 0.8 * total_plain);
+    if (hd > kv::kExhaustiveDim) {
+      EXPECT_LT(total_beam, 0.95 * total_shaped);
+    }
+    std::printf("[ Q4_0 under a metric, head %d ] beam search: error %.3f of the plain search's\n",
+                hd, total_beam / total_plain);
     std::printf("[ Q4_0 under a metric, head %d ] error %.3f of the plain search's\n", hd,
                 total_shaped / total_plain);
   }
@@ -421,9 +507,14 @@ TEST(KeyTransform, ExactThroughTheModelWithAnF32Cache) {
     ThreadPool pool(1);
     for (kv::KeyTransformMode mode : {kv::KeyTransformMode::kOffset, kv::KeyTransformMode::kScale,
                                       kv::KeyTransformMode::kRotate}) {
-      // kRotate also with the Q4_0 fit (the shaped exponent).
-      const GgmlType fit_type =
-          mode == kv::KeyTransformMode::kRotate ? GgmlType::Q4_0 : GgmlType::Q8_0;
+      // kRotate also with the Q4_0 fit (the shaped exponent); a packed Q4_0 cache's joint heads
+      // (stories260K) need its packed rows, which an F32 cache has not: those with the Q8_0 fit
+      // (the joint form is checked by JointHeadsStayExact and, through the model, by the
+      // perplexity tests' Q4_0 figures).
+      GgmlType fit_type = mode == kv::KeyTransformMode::kRotate ? GgmlType::Q4_0 : GgmlType::Q8_0;
+      if (models::calibrate_key_transform(*model, mode, pool, fit_type).joint_heads() > 1) {
+        fit_type = GgmlType::Q8_0;
+      }
       const kv::KeyTransform t = models::calibrate_key_transform(*model, mode, pool, fit_type);
       const kv::KeyTransform again = models::calibrate_key_transform(*model, mode, pool, fit_type);
       ASSERT_TRUE(t.active()) << kv::key_transform_name(mode);
