@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds ab_objects (in-process A/B of two versions of q4_0_dot.cc, see ab_objects.cc):
+#   dev/gemm/ab_objects.sh OLD.cc NEW.cc [builddir] && builddir/ab_objects 1024 2048 16 1500
+# Copy the old q4_0_dot.cc aside before editing; builddir must have quanta_kernels built.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+old="$1" new="$2" build="${3:-$root/build-gemm}"
+flags=(-std=c++20 -O3 -DNDEBUG -mavx2 -mfma -mf16c -ffp-contract=off
+       -DQUANTA_KERNELS_X86_AVX2=1 -I "$root/src")
+g++ "${flags[@]}" -Dquanta=quanta_a -c "$old" -o "$build/ab_old.o"
+g++ "${flags[@]}" -Dquanta=quanta_b -c "$new" -o "$build/ab_new.o"
+g++ -std=c++20 -O2 -I "$root/src" "$root/dev/gemm/ab_objects.cc" "$build/ab_old.o" \
+  "$build/ab_new.o" "$build/src/kernels/libquanta_kernels.a" "$build/src/quant/libquanta_quant.a" \
+  "$build/src/core/libquanta_core.a" -lpthread -o "$build/ab_objects"
+echo "$build/ab_objects"
