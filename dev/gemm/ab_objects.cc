@@ -2,6 +2,7 @@
 // namespace (-Dquanta=quanta_a / quanta_b) and links both here; the two matmul_rows_q4_0x8
 // are called alternately on the same kQ4_0x8 weights (best time each) and their outputs
 // compared bit for bit. Usage: ab_objects ROWS K TOKENS ROUNDS [CALLS_PER_ROUND]
+// Built with -DQUANTA_AB_Q8_0X8 (AB_KERNEL=q8_0x8): q8_0_dot.cc's matmul_rows_q8_0x8 instead.
 #include <time.h>
 
 #include <cstdint>
@@ -13,10 +14,22 @@
 
 #include "kernels/repack.h"
 
-#define QUANTA_AB_DECLARE(ns)                                                                    \
-  namespace ns::kernels::avx2 {                                                                  \
-  void matmul_rows_q4_0x8(const uint8_t*, size_t, int64_t, const uint8_t*, size_t, int64_t,      \
-                          float*, int64_t, int64_t, int64_t);                                    \
+#ifdef QUANTA_AB_Q8_0X8
+#define QUANTA_AB_ROWS matmul_rows_q8_0x8
+constexpr size_t kAbWBlockBytes = 34;  // Q8_0 weights
+constexpr auto kAbLayout = quanta::kernels::WeightLayout::kQ8_0x8;
+constexpr auto kAbType = quanta::GgmlType::Q8_0;
+#else
+#define QUANTA_AB_ROWS matmul_rows_q4_0x8
+constexpr size_t kAbWBlockBytes = 18;  // Q4_0 weights
+constexpr auto kAbLayout = quanta::kernels::WeightLayout::kQ4_0x8;
+constexpr auto kAbType = quanta::GgmlType::Q4_0;
+#endif
+
+#define QUANTA_AB_DECLARE(ns)                                                                   \
+  namespace ns::kernels::avx2 {                                                                 \
+  void QUANTA_AB_ROWS(const uint8_t*, size_t, int64_t, const uint8_t*, size_t, int64_t, float*, \
+                      int64_t, int64_t, int64_t);                                               \
   }
 QUANTA_AB_DECLARE(quanta_a)
 QUANTA_AB_DECLARE(quanta_b)
@@ -43,7 +56,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const int64_t nb = k / 32;
-  const size_t row_bytes = nb * 18, act_bytes = nb * 34;  // Q4_0 / Q8_0 blocks
+  const size_t row_bytes = nb * kAbWBlockBytes, act_bytes = nb * 34;  // weight / Q8_0 blocks
   std::mt19937 rng(1);
   std::vector<uint8_t> w(rows * row_bytes), packed(rows * row_bytes), act(nt * act_bytes);
   for (auto& b : w) b = static_cast<uint8_t>(rng());
@@ -53,16 +66,15 @@ int main(int argc, char** argv) {
     std::memcpy(p, &h, 2);
   };
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t b = 0; b < nb; ++b) set_scale(&w[r * row_bytes + b * 18]);
+    for (int64_t b = 0; b < nb; ++b) set_scale(&w[r * row_bytes + b * kAbWBlockBytes]);
   }
   for (int64_t t = 0; t < nt; ++t) {
     for (int64_t b = 0; b < nb; ++b) set_scale(&act[t * act_bytes + b * 34]);
   }
-  quanta::kernels::repack_rows(quanta::kernels::WeightLayout::kQ4_0x8, quanta::GgmlType::Q4_0, k,
-                               w.data(), packed.data(), rows);
+  quanta::kernels::repack_rows(kAbLayout, kAbType, k, w.data(), packed.data(), rows);
   std::vector<float> y[2] = {std::vector<float>(nt * rows), std::vector<float>(nt * rows)};
-  decltype(&quanta_a::kernels::avx2::matmul_rows_q4_0x8) fn[2] = {
-      &quanta_a::kernels::avx2::matmul_rows_q4_0x8, &quanta_b::kernels::avx2::matmul_rows_q4_0x8};
+  decltype(&quanta_a::kernels::avx2::QUANTA_AB_ROWS) fn[2] = {
+      &quanta_a::kernels::avx2::QUANTA_AB_ROWS, &quanta_b::kernels::avx2::QUANTA_AB_ROWS};
   double best[2] = {1e30, 1e30};
   for (int r = 0; r < rounds; ++r) {
     for (int v = 0; v < 2; ++v) {
