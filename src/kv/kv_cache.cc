@@ -112,14 +112,15 @@ void KvCache::store(int32_t layer, const BlockTable& table, int32_t pos, const f
     const int32_t head = r * heads_per_row;
     // Levels and scales chosen under the queries' (outputs') metric (kv_transform.h).
     const float* k_metric = metric_rounding ? key_transform_.key_metric(layer, head) : nullptr;
-    const float* v_metric = metric_rounding ? key_transform_.value_metric(layer, head) : nullptr;
+    const float* v_metric =
+        metric_rounding && joint > 1 ? key_transform_.value_metric(layer, head) : nullptr;
     if (k_metric != nullptr) {
       quantize_q4_0_under_metric(k + r * n, k_[layer].as<uint8_t>() + at, n, head_dim, k_metric,
                                  key_transform_.key_factor(layer, head));
     } else {
       store_row(k + r * n, k_[layer].as<uint8_t>() + at, n);
     }
-    if (v_metric != nullptr && joint > 1) {
+    if (v_metric != nullptr) {
       quantize_q4_0_under_metric(v + r * n, v_[layer].as<uint8_t>() + at, n, head_dim, v_metric,
                                  key_transform_.value_factor(layer, head));
     } else {

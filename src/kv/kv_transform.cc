@@ -568,6 +568,7 @@ void KeyTransform::apply_query(int32_t layer, const float* q, float* out, int32_
 void KeyTransform::restore_output(int32_t layer, float* o, float* out, int32_t n_head) const {
   QUANTA_ASSERT(n_head % (n_kv_head_ * joint_heads_) == 0);
   outputs_in_place(layer, o, n_head);
+  if (joint_heads_ == 1 && out == o) return;
   const int32_t d = head_dim_ / joint_heads_, group = n_head / (n_kv_head_ * joint_heads_);
   for (int32_t h = 0; h < n_head; ++h) {
     const float* oh = o + static_cast<int64_t>(h) * head_dim_ + (h / group) % joint_heads_ * d;
@@ -618,11 +619,6 @@ void KeyTransform::apply_key(int32_t layer, const float* k, float* out) const {
   }
 }
 
-void KeyTransform::apply_query(int32_t layer, float* q, int32_t n_head) const {
-  QUANTA_ASSERT(joint_heads_ == 1);
-  queries_in_place(layer, q, n_head);
-}
-
 void KeyTransform::queries_in_place(int32_t layer, float* q, int32_t n_head) const {
   QUANTA_ASSERT(n_head % n_kv_head_ == 0);
   const int32_t group = n_head / n_kv_head_;
@@ -638,11 +634,6 @@ void KeyTransform::apply_value(int32_t layer, const float* v, float* out) const 
   for (int32_t h = 0; h < n_kv_head_; ++h) {
     forward(value_, layer, h, v + h * head_dim_, out + h * head_dim_);
   }
-}
-
-void KeyTransform::restore_output(int32_t layer, float* o, int32_t n_head) const {
-  QUANTA_ASSERT(joint_heads_ == 1);
-  outputs_in_place(layer, o, n_head);
 }
 
 void KeyTransform::outputs_in_place(int32_t layer, float* o, int32_t n_head) const {

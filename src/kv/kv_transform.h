@@ -142,24 +142,18 @@ class KeyTransform {
 
   // out[n_kv_head * head_dim] = the stored form of one token's keys k (same shape).
   void apply_key(int32_t layer, const float* k, float* out) const;
-  // One token's queries [n_head * head_dim] (query head h reads KV head h / (n_head /
-  // n_kv_head)), replaced in place by their transformed form.
-  // joint_heads() == 1 only.
-  void apply_query(int32_t layer, float* q, int32_t n_head) const;
-  // Any joint_heads(): out[n_head * head_dim()] = the transformed queries, query head h's
-  // head_dim() / joint_heads() values placed in its KV head's slot of the joint head (zeros
-  // elsewhere) first. out may alias q when joint_heads() == 1.
+  // One token's queries q [n_head * the model's head size] (query head h reads KV head
+  // h / (n_head / n_kv_head)) -> out[n_head * head_dim()], their transformed form; with joint
+  // heads, query head h's values are first placed in its KV head's slot of the joint head
+  // (zeros elsewhere). out may be q when joint_heads() == 1 (in place).
   void apply_query(int32_t layer, const float* q, float* out, int32_t n_head) const;
   // out[n_kv_head * head_dim] = the stored form of one token's values (has_values() only).
   void apply_value(int32_t layer, const float* v, float* out) const;
-  // One token's attention output [n_head * head_dim], computed from stored values, replaced
-  // in place by what the untransformed values give (softmax weights sum to 1, so the mean
-  // comes back exactly). No-op without values.
-  // joint_heads() == 1 only.
-  void restore_output(int32_t layer, float* o, int32_t n_head) const;
-  // Any joint_heads(): o [n_head * head_dim()] (used as scratch) restored, and each query
-  // head's own slot written to out [n_head * head_dim() / joint_heads()]. Without values, the
-  // slots are copied as they are.
+  // One token's attention output o [n_head * head_dim()], computed from stored values, turned
+  // into what the untransformed values give (softmax weights sum to 1, so the mean comes back
+  // exactly; o is used as scratch), each query head's own slot written to
+  // out [n_head * head_dim() / joint_heads()]. Without values the slots are only copied. out
+  // may be o when joint_heads() == 1 (in place).
   void restore_output(int32_t layer, float* o, float* out, int32_t n_head) const;
 
  private:
@@ -190,7 +184,7 @@ class KeyTransform {
   void set_metric(Side& side, const std::vector<double>& w, int32_t layer) const;
   // out = H A (x - m) for one head (x, out: head_dim values).
   void forward(const Side& side, int32_t layer, int32_t kv_head, const float* x, float* out) const;
-  // apply_query / restore_output on rows of head_dim_ values (wide rows when joint).
+  // apply_query / restore_output in place on rows of head_dim_ values (wide rows when joint).
   void queries_in_place(int32_t layer, float* q, int32_t n_head) const;
   void outputs_in_place(int32_t layer, float* o, int32_t n_head) const;
   // y = inv_matrix y (or s * y) in place: A^-T for queries (then H), A^-1 for outputs (after

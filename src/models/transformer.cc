@@ -146,16 +146,11 @@ class TransformerPass {
     }
     const kv::KeyTransform& kt = ctx_.kv_.key_transform();
     if (!kt.active()) return;
-    if (wide()) {  // joint heads: wider query rows in q_wide_
-      const int64_t wide_row = static_cast<int64_t>(hp_.n_head) * kt.head_dim();
-      for (int32_t t = 0; t < batch_.n_tokens; ++t) {
-        kt.apply_query(l, buf(ctx_.q_) + t * hp_.q_dim(), buf(ctx_.q_wide_) + t * wide_row,
-                       hp_.n_head);
-      }
-      return;
-    }
+    // Joint heads: wider query rows in q_wide_; otherwise in place.
+    float* out = buf(wide() ? ctx_.q_wide_ : ctx_.q_);
+    const int64_t out_row = static_cast<int64_t>(hp_.n_head) * kt.head_dim();
     for (int32_t t = 0; t < batch_.n_tokens; ++t) {
-      kt.apply_query(l, buf(ctx_.q_) + t * hp_.q_dim(), hp_.n_head);
+      kt.apply_query(l, buf(ctx_.q_) + t * hp_.q_dim(), out + t * out_row, hp_.n_head);
     }
   }
 
@@ -168,17 +163,12 @@ class TransformerPass {
   // Attention outputs back from the basis of the cache's transformed values, if it has one.
   void restore_outputs(int32_t l) {
     const kv::KeyTransform& kt = ctx_.kv_.key_transform();
-    if (wide()) {  // each query head's slot of its joint output, restored, into attn_
-      const int64_t wide_row = static_cast<int64_t>(hp_.n_head) * kt.head_dim();
-      for (int32_t t = 0; t < batch_.n_tokens; ++t) {
-        kt.restore_output(l, buf(ctx_.attn_wide_) + t * wide_row, buf(ctx_.attn_) + t * hp_.q_dim(),
-                          hp_.n_head);
-      }
-      return;
-    }
-    if (!kt.has_values()) return;
+    if (!wide() && !kt.has_values()) return;
+    // Joint heads: each query head's slot of its joint output, restored, into attn_.
+    float* o = buf(wide() ? ctx_.attn_wide_ : ctx_.attn_);
+    const int64_t o_row = static_cast<int64_t>(hp_.n_head) * kt.head_dim();
     for (int32_t t = 0; t < batch_.n_tokens; ++t) {
-      kt.restore_output(l, buf(ctx_.attn_) + t * hp_.q_dim(), hp_.n_head);
+      kt.restore_output(l, o + t * o_row, buf(ctx_.attn_) + t * hp_.q_dim(), hp_.n_head);
     }
   }
 

@@ -226,7 +226,7 @@ void expect_scores_shift_by_one_constant(int32_t kDim) {
     std::vector<float> q(queries.begin(), queries.begin() + kHeads * kDim), k2(kKvHeads * kDim);
     std::vector<float> q2 = q;
     t.apply_key(layer, k, k2.data());
-    t.apply_query(layer, q2.data(), kHeads);
+    t.apply_query(layer, q2.data(), q2.data(), kHeads);
     for (int32_t h = 0; h < kHeads; ++h) {
       const int32_t g = h / (kHeads / kKvHeads);
       const float* m = t.offset(layer, g);
@@ -313,7 +313,7 @@ void expect_values_restored(int32_t kDim) {
         }
       }
     }
-    t.restore_output(layer, mixed.data(), kHeads);
+    t.restore_output(layer, mixed.data(), mixed.data(), kHeads);
     for (int32_t h = 0; h < kHeads; ++h) {
       for (int32_t j = 0; j < kDim; ++j) {
         const double w = want[(h / 2) * kDim + j];
@@ -324,7 +324,7 @@ void expect_values_restored(int32_t kDim) {
     const float* k = keys.data() + (layer * kTokens + 5) * row;
     std::vector<float> q(queries.begin(), queries.begin() + kHeads * kDim), k2(row), q2 = q;
     t.apply_key(layer, k, k2.data());
-    t.apply_query(layer, q2.data(), kHeads);
+    t.apply_query(layer, q2.data(), q2.data(), kHeads);
     for (int32_t h = 0; h < kHeads; ++h) {
       const float* m = t.offset(layer, h / 2);
       double want_s = 0.0, got = 0.0;
