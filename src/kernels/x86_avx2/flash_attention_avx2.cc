@@ -7,7 +7,8 @@
 // are converted once per tile for every row of the block. Quantized K: the queries are
 // quantized to Q8_0 once per call and scored with integer block dot products (ggml's
 // vec_dot_q8_0_q8_0 / q4_0_q8_0 math). Every row's arithmetic is the same sequence whatever
-// the other rows of its block, so a token gets the same bits alone or in a block.
+// the other rows of its block, so a token gets the same bits alone or in a block. The next
+// tile's stored rows are prefetched during each tile's FMAs.
 // NOTE: no std:: templates or shared inline helpers here (see simd.h): AVX2 code only.
 #include "kernels/x86_avx2/flash_attention_avx2.h"
 
@@ -21,6 +22,9 @@ namespace {
 
 constexpr int32_t kTile = 32;     // positions per tile
 constexpr int32_t kMaxRows = 32;  // query rows per block (when group <= 32)
+// Cache lines of the next tile requested before each block of FMAs (a tile of 32 F16 rows of
+// 64 values, K and V, is 128 lines; the decode shape runs 9 blocks per tile).
+constexpr int32_t kPrefetchStep = 16;
 
 int64_t aligned(int64_t n) {
   return (n + 15) / 16 * 16;
@@ -250,6 +254,51 @@ void load_tile(const FlashGroupArgs& a, const Scratch& sc, const PackedSpan& spa
     std::memset(sc.kt + int64_t{n} * a.head_dim, 0, sizeof(float) * (n8 - n) * a.head_dim);
 }
 
+// The cache lines of a tile's stored K and V rows, requested a few at a time (step) between
+// the blocks of FMAs of the tile before: the paged blocks are scattered, which the hardware
+// prefetchers do not follow, and requesting a whole tile at once stalls on the core's
+// outstanding-miss limit. Packed rows are not prefetched (their other heads' values would
+// come along).
+struct TilePrefetch {
+  uintptr_t begin[2 * kTile];  // byte ranges: a block's run of K rows, then of V rows, ...
+  uintptr_t end[2 * kTile];
+  int32_t n_ranges = 0;
+  int32_t cur = 0;     // the range being requested
+  uintptr_t line = 0;  // its next line
+
+  // Positions [p0, p0 + n) of a's sequence (n = 0: nothing).
+  void set(const FlashGroupArgs& a, int32_t p0, int32_t n) {
+    n_ranges = 0;
+    cur = 0;
+    if (a.row_heads > 1) return;
+    const uintptr_t k = reinterpret_cast<uintptr_t>(a.k);
+    const uintptr_t v = reinterpret_cast<uintptr_t>(a.v);
+    for (int32_t j = 0; j < n;) {
+      const int32_t left_in_block = a.block_size - (p0 + j) % a.block_size;
+      const int32_t run = n - j < left_in_block ? n - j : left_in_block;
+      const size_t off = row_offset(a, p0 + j);
+      const size_t bytes = static_cast<size_t>(run) * a.row_bytes;
+      begin[n_ranges] = (k + off) & ~uintptr_t{63};
+      end[n_ranges++] = k + off + bytes;
+      begin[n_ranges] = (v + off) & ~uintptr_t{63};
+      end[n_ranges++] = v + off + bytes;
+      j += run;
+    }
+    line = n_ranges > 0 ? begin[0] : 0;
+  }
+
+  // Requests up to `lines` more lines.
+  [[gnu::always_inline]] inline void step(int32_t lines) {
+    for (; lines > 0 && cur < n_ranges; --lines) {
+      _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
+      line += 64;
+      if (line >= end[cur] && ++cur < n_ranges) line = begin[cur];
+    }
+  }
+
+  void finish() { step(1 << 30); }
+};
+
 inline float block_scale(const uint8_t* block) {
   uint16_t h;
   std::memcpy(&h, block, sizeof(h));
@@ -339,9 +388,10 @@ inline void scores_block(const float* qt, int32_t rp, const float* k, int32_t d,
 // hide the FMA latency) and, until what is left divides by Big, of Small.
 template <int RV, int Big, int Small>
 void scores_rows(const float* qt, int32_t rp, const float* kt, int32_t n8, int32_t d, float scale,
-                 float* st) {
+                 float* st, TilePrefetch& pf) {
   const __m256 sv = _mm256_set1_ps(scale);
   for (int32_t j = 0; j < n8;) {
+    pf.step(kPrefetchStep);
     if ((n8 - j) % Big == 0) {
       scores_block<RV, Big>(qt, rp, kt + j * d, d, sv, st + j * rp);
       j += Big;
@@ -353,20 +403,21 @@ void scores_rows(const float* qt, int32_t rp, const float* kt, int32_t n8, int32
 }
 
 // S^T of the tile for every lane vector: blocks of 3, 2 or 1 vectors of query rows.
-void tile_scores(const Scratch& sc, int32_t rp, int32_t n8, int32_t d, float scale) {
+void tile_scores(const Scratch& sc, int32_t rp, int32_t n8, int32_t d, float scale,
+                 TilePrefetch& pf) {
   int32_t nv = rp / 8;
   int32_t v0 = 0;
   while (nv > 0) {
     const float* qt = sc.qt + 8 * v0;
     float* st = sc.st + 8 * v0;
     if (nv == 3 || nv >= 5) {
-      scores_rows<3, 4, 4>(qt, rp, sc.kt, n8, d, scale, st);
+      scores_rows<3, 4, 4>(qt, rp, sc.kt, n8, d, scale, st, pf);
       v0 += 3, nv -= 3;
     } else if (nv >= 2) {
-      scores_rows<2, 6, 4>(qt, rp, sc.kt, n8, d, scale, st);
+      scores_rows<2, 6, 4>(qt, rp, sc.kt, n8, d, scale, st, pf);
       v0 += 2, nv -= 2;
     } else {
-      scores_rows<1, 12, 8>(qt, rp, sc.kt, n8, d, scale, st);
+      scores_rows<1, 12, 8>(qt, rp, sc.kt, n8, d, scale, st, pf);
       v0 += 1, nv -= 1;
     }
   }
@@ -433,8 +484,9 @@ inline void values_block(const float* vt, int32_t d, int32_t n, const float* st,
 // Output columns [0, d) in blocks of Big and, until what is left divides by Big, of Small.
 template <int RV, int Big, int Small>
 void values_rows(const float* vt, int32_t n, const float* st, int32_t rp, const float* c, int32_t d,
-                 float* ot) {
+                 float* ot, TilePrefetch& pf) {
   for (int32_t c0 = 0; c0 < d;) {
+    pf.step(kPrefetchStep);
     if ((d - c0) % Big == 0) {
       values_block<RV, Big>(vt, d, n, st, rp, c, c0, ot);
       c0 += Big;
@@ -446,7 +498,7 @@ void values_rows(const float* vt, int32_t n, const float* st, int32_t rp, const 
 }
 
 // O^T = O^T * c + V^T P^T for every lane vector (d is a multiple of 8).
-void tile_values(const Scratch& sc, int32_t rp, int32_t n, int32_t d) {
+void tile_values(const Scratch& sc, int32_t rp, int32_t n, int32_t d, TilePrefetch& pf) {
   const float* c = sc.c;
   int32_t nv = rp / 8;
   int32_t v0 = 0;
@@ -454,13 +506,13 @@ void tile_values(const Scratch& sc, int32_t rp, int32_t n, int32_t d) {
     const float* st = sc.st + 8 * v0;
     float* ot = sc.ot + 8 * v0;
     if (nv == 3 || nv >= 5) {
-      values_rows<3, 4, 4>(sc.vt, n, st, rp, c + 8 * v0, d, ot);
+      values_rows<3, 4, 4>(sc.vt, n, st, rp, c + 8 * v0, d, ot, pf);
       v0 += 3, nv -= 3;
     } else if (nv >= 2) {
-      values_rows<2, 6, 4>(sc.vt, n, st, rp, c + 8 * v0, d, ot);
+      values_rows<2, 6, 4>(sc.vt, n, st, rp, c + 8 * v0, d, ot, pf);
       v0 += 2, nv -= 2;
     } else {
-      values_rows<1, 12, 8>(sc.vt, n, st, rp, c + 8 * v0, d, ot);
+      values_rows<1, 12, 8>(sc.vt, n, st, rp, c + 8 * v0, d, ot, pf);
       v0 += 1, nv -= 1;
     }
   }
@@ -486,17 +538,23 @@ inline void transpose8(__m256* x) {
   x[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
+// The most positions a token of the call attends to.
+int32_t longest(const FlashGroupArgs& a) {
+  int32_t n_max = 0;
+  for (int32_t t = 0; t < a.n_tokens; ++t) n_max = a.n_kv[t] > n_max ? a.n_kv[t] : n_max;
+  return n_max;
+}
+
 // Query row r of the block: head r % group of token r / group.
 inline const float* query_row(const FlashGroupArgs& a, int32_t r) {
   return a.q[r / a.group] + (r % a.group) * a.head_dim;
 }
 
 // Q^T, limits, running max/sum and O^T of the block's rows (row t * group + g is query head
-// g of token t; padding lanes get zero queries and the block's longest limit); returns it.
-int32_t start_block(const FlashGroupArgs& a, const Scratch& sc, int32_t rows, int32_t rp) {
+// g of token t; padding lanes get zero queries and the block's longest limit, n_max).
+void start_block(const FlashGroupArgs& a, const Scratch& sc, int32_t rows, int32_t rp,
+                 int32_t n_max) {
   const int32_t d = a.head_dim;
-  int32_t n_max = 0;
-  for (int32_t t = 0; t < a.n_tokens; ++t) n_max = a.n_kv[t] > n_max ? a.n_kv[t] : n_max;
   for (int32_t r0 = 0; r0 < rp; r0 += 8) {
     for (int32_t i0 = 0; i0 < d; i0 += 8) {
       __m256 x[8];
@@ -517,7 +575,6 @@ int32_t start_block(const FlashGroupArgs& a, const Scratch& sc, int32_t rows, in
     for (int32_t r = 0; r < rows; ++r)
       a.q_from_float(query_row(a, r), sc.qq + r * a.q_row_bytes, d);
   }
-  return n_max;
 }
 
 // out = O^T / l, back to row-major.
@@ -557,15 +614,21 @@ void flash_attention_group(const FlashGroupArgs& a) {
   const Scratch sc(a.scratch, max_padded_rows(a.group), d);
   const bool quantized = is_quantized(a.type) && a.row_heads == 1;  // integer K scores
   const PackedSpan span = a.row_heads > 1 ? packed_span(a) : PackedSpan{};
-  const int32_t n_max = start_block(a, sc, rows, rp);
+  const int32_t n_max = longest(a);
   int32_t n_min = n_max;
   for (int32_t t = 0; t < a.n_tokens; ++t) n_min = a.n_kv[t] < n_min ? a.n_kv[t] : n_min;
+  TilePrefetch pf;
+  pf.set(a, 0, n_max < kTile ? n_max : kTile);  // the first tile, while the queries are set up
+  pf.finish();
+  start_block(a, sc, rows, rp, n_max);
   const uint8_t* kq[kTile];
   for (int32_t p0 = 0; p0 < n_max; p0 += kTile) {
     const int32_t n = n_max - p0 < kTile ? n_max - p0 : kTile;
     load_tile(a, sc, span, p0, n, kq);
+    const int32_t next = p0 + kTile;  // the next tile, requested during this one's arithmetic
+    pf.set(a, next, next >= n_max ? 0 : n_max - next < kTile ? n_max - next : kTile);
     if (!quantized) {
-      tile_scores(sc, rp, round8(n), d, a.scale);
+      tile_scores(sc, rp, round8(n), d, a.scale, pf);
     } else if (a.type == GgmlType::Q4_0) {
       scores_quantized_rows<true>(a, sc, kq, n, rows, rp);
     } else {
@@ -573,7 +636,8 @@ void flash_attention_group(const FlashGroupArgs& a) {
     }
     const bool mask = p0 + n > n_min;
     for (int32_t v = 0; v < rp / 8; ++v) softmax_lanes(sc, v, rp, p0, n, mask);
-    tile_values(sc, rp, n, d);
+    tile_values(sc, rp, n, d, pf);
+    pf.finish();
   }
   finish_block(a, sc, rows, rp);
 }
