@@ -5,10 +5,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "kernels/kernel_table.h"
+#if defined(__x86_64__)
+#include "kernels/x86_avx2/kv_rounding_avx2.h"
+#endif
 #include "quant/blocks.h"
 #include "quant/weighted.h"
 
@@ -51,7 +56,25 @@ const char* key_transform_help() {
   return help.c_str();
 }
 
+namespace {
+
+// Whether the AVX2 code may run: walsh_hadamard and the products (these for a fitted
+// transform only: fitting uses the scalar loops before the transposes exist). Same bits.
+bool use_avx2() {
+#if defined(__x86_64__)
+  static_assert(kMaxMatrixHeadDim <= kernels::avx2::kMaxTransposedProductDim);
+  return std::strcmp(kernels::active().isa, "ref") != 0;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
 void walsh_hadamard(float* x, int32_t n) {
+#if defined(__x86_64__)
+  if (n % 8 == 0 && use_avx2()) return kernels::avx2::walsh_hadamard(x, n);
+#endif
   for (int32_t len = 1; len < n; len <<= 1) {
     for (int32_t i = 0; i < n; i += 2 * len) {
       for (int32_t j = i; j < i + len; ++j) {
@@ -137,6 +160,17 @@ void regularize(Matrix& a, int n, double rel) {
   double trace = 0.0;
   for (int i = 0; i < n; ++i) trace += a[i * n + i];
   for (int i = 0; i < n; ++i) a[i * n + i] += rel * std::max(trace, 1e-30) / n;
+}
+
+// Each n x n matrix of `m` (consecutive) transposed into `out`.
+void transpose_heads(const std::vector<float>& m, int32_t n, std::vector<float>& out) {
+  out.resize(m.size());
+  const size_t nn = static_cast<size_t>(n) * n;
+  for (size_t base = 0; base < m.size(); base += nn) {
+    for (int32_t i = 0; i < n; ++i) {
+      for (int32_t j = 0; j < n; ++j) out[base + j * n + i] = m[base + i * n + j];
+    }
+  }
 }
 
 }  // namespace
@@ -506,6 +540,12 @@ KeyTransform KeyTransform::fit(KeyTransformMode mode, const float* keys, const f
     std::copy(ml, ml + metric_size, metric.begin());
     fit_layer(t.value_, extras->values + static_cast<int64_t>(l) * n_tokens * krow, kKeyMeanPower);
   }
+  if (t.rotate_matrix_) {
+    for (Side* side : {&t.key_, &t.value_}) {
+      transpose_heads(side->matrix, d, side->matrix_t);
+      transpose_heads(side->inv_matrix, d, side->inv_matrix_t);
+    }
+  }
   return t;
 }
 
@@ -581,7 +621,13 @@ void KeyTransform::forward(const Side& side, int32_t layer, int32_t kv_head, con
   const int32_t d = head_dim_;
   const size_t base = at(layer, kv_head);
   const float* m = side.offset.data() + base;
-  if (rotate_matrix_) {
+  if (rotate_matrix_ && d % 8 == 0 && !side.matrix_t.empty() && use_avx2()) {
+#if defined(__x86_64__)
+    float xm[kMaxMatrixHeadDim];
+    for (int32_t j = 0; j < d; ++j) xm[j] = x[j] - m[j];
+    kernels::avx2::transposed_product(side.matrix_t.data() + base * d, d, xm, out);
+#endif
+  } else if (rotate_matrix_) {
     const float* a = side.matrix.data() + base * d;
     for (int32_t i = 0; i < d; ++i) {
       float acc = 0.0f;
@@ -598,7 +644,13 @@ void KeyTransform::forward(const Side& side, int32_t layer, int32_t kv_head, con
 void KeyTransform::inverse(const Side& side, int32_t layer, int32_t kv_head, float* y) const {
   const int32_t d = head_dim_;
   const size_t base = at(layer, kv_head);
-  if (rotate_matrix_) {
+  if (rotate_matrix_ && d % 8 == 0 && !side.inv_matrix_t.empty() && use_avx2()) {
+#if defined(__x86_64__)
+    float tmp[kMaxMatrixHeadDim];
+    kernels::avx2::transposed_product(side.inv_matrix_t.data() + base * d, d, y, tmp);
+    std::copy(tmp, tmp + d, y);
+#endif
+  } else if (rotate_matrix_) {
     const float* a_inv = side.inv_matrix.data() + base * d;
     float tmp[kMaxMatrixHeadDim];
     for (int32_t i = 0; i < d; ++i) {

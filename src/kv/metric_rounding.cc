@@ -1,17 +1,29 @@
 // Q4_0 rounding of a quantized KV cache's stored rows under a metric (the queries' second
 // moment for keys, the output projection's for values, in the stored basis): levels and scales
 // chosen to make the error small as e^T S e instead of |e|^2; ordinary block_q4_0 output.
+// Scalar reference code; the AVX2 kernels (kernels/x86_avx2/kv_rounding_avx2.h, unless
+// QUANTA_FORCE_ISA=ref) give the same bytes.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "core/error.h"
 #include "core/fp16.h"
+#include "kernels/kernel_table.h"
+#if defined(__x86_64__)
+#include "kernels/x86_avx2/kv_rounding_avx2.h"
+#endif
 #include "kv/kv_transform.h"
 #include "quant/blocks.h"
 #include "quant/weighted.h"
 
 namespace quanta::kv {
+
+#if defined(__x86_64__)
+static_assert(kQ4Block == kernels::avx2::kKvQ4Block && kBeamWidth == kernels::avx2::kKvBeamWidth,
+              "the AVX2 searches' block and beam sizes");
+#endif
 
 void metric_factor(const float* s, int32_t n, float* l) {
   double trace = 0.0;
@@ -181,24 +193,120 @@ void beam_levels(const float* x, const float* lf, int32_t n, float d, int8_t* l)
   }
 }
 
-// A block's levels for scale d: the exhaustive choice for small heads, else the beam search
-// with a metric factor or nearest rounding without; then the local search, per head.
-void levels_for(const float* xb, float d, int32_t hd, const float* metrics, const float* factors,
-                int8_t* l) {
+// Whether the AVX2 kernels may run (the same bytes either way).
+bool use_avx2() {
+#if defined(__x86_64__)
+  return std::strcmp(kernels::active().isa, "ref") != 0;
+#else
+  return false;
+#endif
+}
+
+// block_error, by the AVX2 code where `simd` allows (the same value).
+double error_of(const float* xb, const int8_t* l, float d, int32_t hd, const float* metrics,
+                bool simd) {
+#if defined(__x86_64__)
+  if (simd && (hd == 8 || hd == 16 || hd == 32)) {
+    return kernels::avx2::kv_block_error(xb, l, d, hd, metrics);
+  }
+#endif
+  return block_error(xb, l, d, hd, metrics);
+}
+
+// The least-squares scale of levels l at scale d in the metric: f16(num / den) for num =
+// sum l_i S_ij x_j, den = sum l_i S_ij l_j, summed in double in (head, i, j) order; false
+// (no scale) unless den > 0 and num has the sign of d (ggml's scales are negative when the
+// largest magnitude is positive).
+bool ordered_least_squares_scale(const float* xb, const int8_t* l, float d, int32_t hd,
+                                 const float* mb, float* dls) {
+  double num = 0.0, den = 0.0;
   for (int32_t s = 0; s < kQ4Block; s += hd) {
-    const float* m = metrics + (s / hd) * hd * hd;
-    if (hd == kExhaustiveDim) {
-      exhaustive_levels<kExhaustiveDim>(xb + s, m, hd, d, l + s);
-    } else if (hd < kExhaustiveDim) {
-      exhaustive_levels<0>(xb + s, m, hd, d, l + s);
-    } else if (factors != nullptr) {
-      beam_levels(xb + s, factors + (s / hd) * hd * hd, hd, d, l + s);
-    } else {
-      for (int32_t i = s; i < s + hd; ++i) {
-        l[i] = static_cast<int8_t>(std::clamp(static_cast<int32_t>(std::lround(xb[i] / d)), -8, 7));
+    const float* m = mb + (s / hd) * hd * hd;
+    for (int32_t i = 0; i < hd; ++i) {
+      for (int32_t j = 0; j < hd; ++j) {
+        num += static_cast<double>(l[s + i]) * m[i * hd + j] * xb[s + j];
+        den += static_cast<double>(l[s + i]) * m[i * hd + j] * l[s + j];
       }
     }
-    search_levels(xb + s, m, hd, d, l + s);
+  }
+  if (!(den > 0.0 && num * d > 0.0)) return false;
+  *dls = f16_to_f32(f32_to_f16(static_cast<float>(num / den)));
+  return true;
+}
+
+// ordered_least_squares_scale's answer, from the faster sums where they settle it: with the
+// ordered sums within 4e-13 of the magnitudes of these (twice gamma_1024 = 2.3e-13, with
+// room for the rounding of the bounds), the signs are certain where the bounds agree, and
+// the scale where every corner of the box rounds to the same f16 (division and rounding are
+// monotone). Else the ordered sums.
+bool least_squares_scale(const float* xb, const int8_t* l, float d, int32_t hd, const float* mb,
+                         bool simd, float* dls) {
+#if defined(__x86_64__)
+  if (simd && hd % 4 == 0 && d != 0.0f) {
+    double sums[4];
+    kernels::avx2::kv_least_squares_sums(xb, l, hd, mb, sums);
+    const double en = 4e-13 * sums[2], ed = 4e-13 * sums[3];
+    const double num_lo = sums[0] - en, num_hi = sums[0] + en;
+    const double den_lo = sums[1] - ed, den_hi = sums[1] + ed;
+    if (den_hi <= 0.0) return false;                           // den <= 0 for certain
+    if (d > 0.0f ? num_hi < 0.0 : num_lo > 0.0) return false;  // num of the other sign
+    const bool num_sure = d > 0.0f ? num_lo > 0.0 : num_hi < 0.0;
+    if (den_lo > 0.0 && num_sure) {
+      uint16_t h[4];
+      const double corners[4] = {num_lo / den_lo, num_lo / den_hi, num_hi / den_lo,
+                                 num_hi / den_hi};
+      for (int32_t k = 0; k < 4; ++k) h[k] = f32_to_f16(static_cast<float>(corners[k]));
+      if (h[0] == h[1] && h[0] == h[2] && h[0] == h[3]) {
+        *dls = f16_to_f32(h[0]);
+        return true;
+      }
+    }
+  }
+#endif
+  return ordered_least_squares_scale(xb, l, d, hd, mb, dls);
+}
+
+// A block's levels l[c] for each of `count` (at most kMaxScales) scales: per head, the
+// exhaustive choice for small heads, else the beam search with a metric factor (the AVX2 one
+// where `simd`: the same levels) or nearest rounding without; then the local search.
+constexpr int32_t kMaxScales = 2 * kScaleCandidates + 1;
+void levels_for(const float* xb, const float* scales, int32_t count, int32_t hd,
+                const float* metrics, const float* factors, bool simd, int8_t (*l)[kQ4Block]) {
+  QUANTA_ASSERT(count <= kMaxScales);
+  for (int32_t s = 0; s < kQ4Block; s += hd) {
+    const float* m = metrics + (s / hd) * hd * hd;
+    const float* lf = factors != nullptr ? factors + (s / hd) * hd * hd : nullptr;
+    int8_t* head[kMaxScales];
+    for (int32_t c = 0; c < count; ++c) head[c] = l[c] + s;
+    uint32_t done = 0;
+#if defined(__x86_64__)
+    if (simd && lf != nullptr && hd > kExhaustiveDim) {
+      done = kernels::avx2::kv_beam_levels(xb + s, lf, hd, scales, count, head);
+    }
+#endif
+    for (int32_t c = 0; c < count; ++c) {
+      const float d = scales[c];
+      if ((done >> c) & 1u) {
+      } else if (hd == kExhaustiveDim) {
+        exhaustive_levels<kExhaustiveDim>(xb + s, m, hd, d, head[c]);
+      } else if (hd < kExhaustiveDim) {
+        exhaustive_levels<0>(xb + s, m, hd, d, head[c]);
+      } else if (lf != nullptr) {
+        beam_levels(xb + s, lf, hd, d, head[c]);
+      } else {
+        for (int32_t i = 0; i < hd; ++i) {
+          head[c][i] = static_cast<int8_t>(
+              std::clamp(static_cast<int32_t>(std::lround(xb[s + i] / d)), -8, 7));
+        }
+      }
+#if defined(__x86_64__)
+      if (simd && (hd == 8 || hd == 16 || hd == 32)) {
+        kernels::avx2::kv_search_levels(xb + s, m, hd, d, head[c]);
+        continue;
+      }
+#endif
+      search_levels(xb + s, m, hd, d, head[c]);
+    }
   }
 }
 
@@ -214,6 +322,7 @@ void quantize_q4_0_under_metric(const float* x, void* dst, int64_t n, int32_t he
   const int32_t hd = head_dim;
   const bool whole_heads = hd <= kQ4Block && kQ4Block % hd == 0;
   BlockQ4_0* blocks = static_cast<BlockQ4_0*>(dst);
+  const bool simd = use_avx2();  // same bits either way
   for (int64_t b = 0; b < n / kQ4Block; ++b) {
     BlockQ4_0& blk = blocks[b];
     const float* xb = x + b * kQ4Block;
@@ -221,34 +330,31 @@ void quantize_q4_0_under_metric(const float* x, void* dst, int64_t n, int32_t he
     if (!whole_heads || d0 == 0.0f) continue;
     const float* mb = metrics + (b * kQ4Block / hd) * hd * hd;
     const float* fb = factors != nullptr ? factors + (b * kQ4Block / hd) * hd * hd : nullptr;
-    int8_t l[kQ4Block], trial[kQ4Block];
+    // ggml's scale first, then the candidates around it: the first smallest error wins.
+    float scales[kMaxScales];
+    int8_t levels[kMaxScales][kQ4Block], l[kQ4Block], trial[1][kQ4Block];
+    scales[0] = d0;
+    for (int32_t c = 1; c <= kScaleCandidates; ++c) {
+      scales[c] = f16_to_f32(f32_to_f16(d0 * (1.0f + kScaleStep * (c - kScaleCandidates - 1))));
+      scales[c + kScaleCandidates] = f16_to_f32(f32_to_f16(d0 * (1.0f + kScaleStep * c)));
+    }
+    levels_for(xb, scales, kMaxScales, hd, mb, fb, simd, levels);
     float d = d0;
-    levels_for(xb, d, hd, mb, fb, l);
-    double best = block_error(xb, l, d, hd, mb);
-    for (int32_t c = -kScaleCandidates; c <= kScaleCandidates; ++c) {
-      if (c == 0) continue;
-      const float dc = f16_to_f32(f32_to_f16(d0 * (1.0f + kScaleStep * c)));
-      levels_for(xb, dc, hd, mb, fb, trial);
-      const double e = block_error(xb, trial, dc, hd, mb);
-      if (e < best) best = e, d = dc, std::copy(trial, trial + kQ4Block, l);
+    int32_t pick = 0;
+    double best = error_of(xb, levels[0], d0, hd, mb, simd);
+    for (int32_t c = 1; c < kMaxScales; ++c) {
+      const double e = error_of(xb, levels[c], scales[c], hd, mb, simd);
+      if (e < best) best = e, d = scales[c], pick = c;
     }
-    // The best levels' least-squares scale in the metric (same sign as d: ggml's scales are
-    // negative when the largest magnitude is positive), its levels searched again.
-    double num = 0.0, den = 0.0;
-    for (int32_t s = 0; s < kQ4Block; s += hd) {
-      const float* m = mb + (s / hd) * hd * hd;
-      for (int32_t i = 0; i < hd; ++i) {
-        for (int32_t j = 0; j < hd; ++j) {
-          num += static_cast<double>(l[s + i]) * m[i * hd + j] * xb[s + j];
-          den += static_cast<double>(l[s + i]) * m[i * hd + j] * l[s + j];
-        }
-      }
-    }
-    if (den > 0.0 && num * d > 0.0) {
-      const float dls = f16_to_f32(f32_to_f16(static_cast<float>(num / den)));
-      levels_for(xb, dls, hd, mb, fb, trial);
-      const double e = block_error(xb, trial, dls, hd, mb);
-      if (e < best) best = e, d = dls, std::copy(trial, trial + kQ4Block, l);
+    std::copy(levels[pick], levels[pick] + kQ4Block, l);
+    // The best levels' least-squares scale in the metric, its levels searched again.
+    float dls = 0.0f;
+    // A scale already tried would give its levels and error again: no better.
+    if (least_squares_scale(xb, l, d, hd, mb, simd, &dls) &&
+        std::find(scales, scales + kMaxScales, dls) == scales + kMaxScales) {
+      levels_for(xb, &dls, 1, hd, mb, fb, simd, trial);
+      const double e = error_of(xb, trial[0], dls, hd, mb, simd);
+      if (e < best) best = e, d = dls, std::copy(trial[0], trial[0] + kQ4Block, l);
     }
     blk.d = f32_to_f16(d);
     for (int32_t j = 0; j < kQ4Block / 2; ++j) {

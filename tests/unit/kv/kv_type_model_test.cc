@@ -494,6 +494,99 @@ TEST(KeyTransform, MetricRoundingLowersTheMetricError) {
   EXPECT_EQ(a, b);
 }
 
+// The AVX2 rounding (beam search, local search, errors) gives the reference's bytes exactly
+// (and so does the AVX2 Walsh-Hadamard transform):
+// heads of 8, 16 and 32 values, with and without factors, metrics symmetric only to rounding,
+// tiny, huge and zero blocks.
+TEST(KeyTransform, MetricRoundingSameBytesOnEveryIsa) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  constexpr int32_t kN = 64;
+  for (int32_t hd : {8, 16, 32}) {
+    SCOPED_TRACE(hd);
+    std::vector<float> metrics((kN / hd) * hd * hd), factors(metrics.size()), x(kN);
+    for (int32_t trial = 0; trial < 30; ++trial) {
+      for (int32_t h = 0; h < kN / hd; ++h) {
+        float* m = metrics.data() + h * hd * hd;
+        std::vector<float> u(hd);
+        for (float& v : u) v = normal(rng);
+        for (int32_t i = 0; i < hd; ++i) {
+          for (int32_t j = 0; j < hd; ++j) {
+            m[i * hd + j] = 8.0f * u[i] * u[j] / hd + (i == j ? 0.3f : 0.0f);
+          }
+        }
+        kv::metric_factor(m, hd, factors.data() + h * hd * hd);
+        if (trial % 2 == 1) {
+          for (int32_t i = 0; i < hd * hd; ++i) m[i] *= 1.0f + 1e-6f * normal(rng);
+        }
+      }
+      const float scale = trial % 5 == 0 ? 1e-6f : trial % 7 == 0 ? 1e4f : 2.0f;
+      for (float& v : x) v = normal(rng) * scale;
+      if (trial % 3 == 0) std::fill(x.begin(), x.begin() + 32, 0.0f);
+      std::vector<std::vector<uint8_t>> out;
+      for (const std::string& isa : kernels::available_isas()) {
+        kernels::select(isa);
+        const float* const with_factors[] = {nullptr, factors.data()};
+        for (const float* f : with_factors) {
+          out.emplace_back(row_size(GgmlType::Q4_0, kN));
+          kv::quantize_q4_0_under_metric(x.data(), out.back().data(), kN, hd, metrics.data(), f);
+        }
+      }
+      for (size_t i = 2; i < out.size(); ++i) EXPECT_EQ(out[i], out[i % 2]) << "trial " << trial;
+    }
+    // The Walsh-Hadamard transform of the stored basis, too.
+    std::vector<std::vector<float>> wh;
+    for (const std::string& isa : kernels::available_isas()) {
+      kernels::select(isa);
+      wh.push_back(x);
+      kv::walsh_hadamard(wh.back().data(), hd);
+    }
+    for (const auto& w : wh) EXPECT_EQ(std::memcmp(w.data(), wh[0].data(), hd * sizeof(float)), 0);
+  }
+  kernels::select(kernels::available_isas().back());
+}
+
+// A fitted full-matrix transform (heads of 8, 16 and 32 values: the AVX2 products and
+// Walsh-Hadamard) applies to keys, queries and values and restores outputs to the same bits on
+// every kernel ISA.
+TEST(KeyTransform, AppliesToTheSameBitsOnEveryIsa) {
+  constexpr int32_t kTokens = 48, kHeads = 2;
+  std::mt19937 rng(17);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int32_t hd : {8, 16, 32}) {
+    SCOPED_TRACE(hd);
+    std::vector<float> keys(kTokens * hd), values(keys.size()), queries(kTokens * kHeads * hd);
+    for (size_t i = 0; i < keys.size(); ++i) keys[i] = normal(rng) * (1 + i % 3);
+    for (float& v : values) v = normal(rng) + 1.0f;
+    for (float& q : queries) q = normal(rng);
+    std::vector<float> metric(hd * hd);
+    for (int32_t i = 0; i < hd; ++i) metric[i * hd + i] = 1.0f + 0.1f * i;
+    kv::CalibrationExtras extras;
+    extras.values = values.data();
+    extras.metric = metric.data();
+    const kv::KeyTransform t = kv::KeyTransform::fit(kv::KeyTransformMode::kRotate, keys.data(),
+                                                     queries.data(), 1, kTokens, kHeads, 1, hd,
+                                                     &extras);
+    std::vector<std::vector<float>> out;
+    for (const std::string& isa : kernels::available_isas()) {
+      kernels::select(isa);
+      std::vector<float> k(hd), v(hd), q(queries.begin(), queries.begin() + kHeads * hd);
+      std::vector<float> o(q);
+      t.apply_key(0, keys.data(), k.data());
+      t.apply_value(0, values.data(), v.data());
+      t.apply_query(0, q.data(), q.data(), kHeads);
+      t.restore_output(0, o.data(), o.data(), kHeads);
+      std::vector<float> all = k;
+      for (const auto* part : {&v, &q, &o}) all.insert(all.end(), part->begin(), part->end());
+      out.push_back(all);
+    }
+    for (const auto& o : out) {
+      EXPECT_EQ(std::memcmp(o.data(), out[0].data(), o.size() * sizeof(float)), 0);
+    }
+  }
+  kernels::select(kernels::available_isas().back());
+}
+
 // Through the whole model with an F32 cache (where rounding is the only difference): every
 // transform mode keeps the logits of the untransformed cache within float rounding, on every
 // kernel ISA. The calibration is deterministic (two fits are bit-identical: blocks shared by
