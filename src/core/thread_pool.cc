@@ -1,6 +1,7 @@
 // ThreadPool: spinning fork/join. The caller publishes a job by storing an atomic job word,
-// runs thread 0's share itself and spins on a completion counter; idle workers spin, then
+// runs thread 0's share itself and spins on a completion count; idle workers spin, then
 // yield, then sleep on a condition variable (Dekker handshake on sleepers_ avoids lost wakes).
+// Dynamic jobs count only the workers that joined before the caller ran out of work.
 #include "core/thread_pool.h"
 
 #include <algorithm>
@@ -18,7 +19,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr uint64_t kActiveMask = 0xffffffffull;  // job word: low 32 bits = active threads
+// Job word: sequence << 32 | kDynamicJob if the split is dynamic | active threads.
+constexpr uint64_t kActiveMask = 0x7fffffffull;
+constexpr uint64_t kDynamicJob = 0x80000000ull;
+// Gate word: sequence << 32 | kGateClosed once no worker may join | workers in the job.
+constexpr uint64_t kGateCount = 0x7fffffffull;
+constexpr uint64_t kGateClosed = 0x80000000ull;
 // The caller pause-spins this long for the workers, then sleeps: a core left idle lets the
 // kernel move a runnable worker onto it, which yielding would not.
 constexpr int64_t kCallerSpinUs = 50;
@@ -165,17 +171,29 @@ void ThreadPool::run_share(int index) {
   }
 }
 
+bool ThreadPool::join(uint64_t word) {
+  const uint64_t sequence = word >> 32;
+  uint64_t gate = gate_.load(std::memory_order_acquire);
+  do {
+    if ((gate >> 32) != sequence || (gate & kGateClosed) != 0) return false;
+  } while (!gate_.compare_exchange_weak(gate, gate + 1, std::memory_order_acq_rel,
+                                        std::memory_order_acquire));
+  return true;
+}
+
 void ThreadPool::wait_for_workers(bool woke_sleepers) {
+  // No worker joins a dynamic job from here on: all its items are claimed.
+  gate_.fetch_or(kGateClosed, std::memory_order_acq_rel);
   // Woken workers need many microseconds and may be queued on this very core (wake-affine
   // placement): spinning here would only delay them.
   const int64_t spin_us = woke_sleepers ? kContendedSpinUs : kCallerSpinUs;
   Backoff backoff(spin_us, spin_us);
-  while (pending_.load(std::memory_order_acquire) != 0) {
+  while ((gate_.load(std::memory_order_acquire) & kGateCount) != 0) {
     if (backoff.expired()) {
       // Same handshake as the sleeping workers, mirrored in finish_share.
       std::unique_lock<std::mutex> lock(sleep_mutex_);
       caller_waiting_.store(true, std::memory_order_seq_cst);
-      while (pending_.load(std::memory_order_seq_cst) != 0) done_cv_.wait(lock);
+      while ((gate_.load(std::memory_order_seq_cst) & kGateCount) != 0) done_cv_.wait(lock);
       caller_waiting_.store(false, std::memory_order_relaxed);
       return;
     }
@@ -185,7 +203,7 @@ void ThreadPool::wait_for_workers(bool woke_sleepers) {
 
 void ThreadPool::finish_share() {
   // After the decrement the job (and its ctx) may be gone; only pool members are touched.
-  if (pending_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+  if ((gate_.fetch_sub(1, std::memory_order_seq_cst) & kGateCount) == 1 &&
       caller_waiting_.load(std::memory_order_seq_cst)) {
     { std::lock_guard<std::mutex> lock(sleep_mutex_); }  // the caller is now inside wait()
     done_cv_.notify_one();
@@ -206,8 +224,9 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
   // exchange claims the pool; its acquire pairs with the release that ends the last call,
   // so a call from another thread sees that call's writes.
   QUANTA_ASSERT(!busy_.exchange(true, std::memory_order_acquire));
-  // Job fields are plain: workers read them only after acquiring the new job word, and
-  // they are not rewritten before every active worker has decremented pending_.
+  // Job fields are plain: workers read them only after acquiring the new job word (and, for
+  // a dynamic job, joining it), and they are not rewritten before every worker counted in
+  // the gate has left it.
   fn_ = fn;
   ctx_ = ctx;
   n_ = n;
@@ -219,8 +238,15 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
     chunk_ = (n_grains + n_threads_ - 1) / n_threads_ * grain;
     active = (n + chunk_ - 1) / chunk_;
   }
-  pending_.store(static_cast<int>(active - 1), std::memory_order_relaxed);
-  const bool woke_sleepers = publish((++sequence_ << 32) | static_cast<uint64_t>(active));
+  // A contiguous job counts its active workers up front (each owns a chunk); a dynamic one
+  // counts the workers that join while items are left, so a late or sleeping worker never
+  // holds up the caller.
+  ++sequence_;
+  gate_.store(dynamic_ ? sequence_ << 32
+                       : (sequence_ << 32) | kGateClosed | static_cast<uint64_t>(active - 1),
+              std::memory_order_relaxed);
+  const bool woke_sleepers =
+      publish((sequence_ << 32) | (dynamic_ ? kDynamicJob : 0) | static_cast<uint64_t>(active));
   try {
     run_share(0);
   } catch (...) {
@@ -238,9 +264,11 @@ void ThreadPool::worker_loop(int index) {
   for (;;) {
     seen = wait_for_job(seen, contention);
     if (stop_.load(std::memory_order_relaxed)) return;
-    // Inactive threads touch nothing but the job word: the caller does not wait for them,
-    // so the plain job fields may already belong to a later job.
+    // Inactive threads, and dynamic jobs' late comers, touch nothing but the job and gate
+    // words: the caller does not wait for them, so the plain job fields may already belong
+    // to a later job.
     if (index >= static_cast<int64_t>(seen & kActiveMask)) continue;
+    if ((seen & kDynamicJob) != 0 && !join(seen)) continue;
     run_share(index);
     finish_share();
   }

@@ -19,8 +19,10 @@ enum class SplitMode {
   // Best for uniform work streaming memory (matrix rows); one call of fn per thread.
   kContiguous,
   // Guided self-scheduling: threads repeatedly claim pieces from a shared counter, each
-  // piece a multiple of `grain`, shrinking as the range runs out. Balances uneven work; fn
-  // may be called several times per thread and a thread may get no work at all.
+  // piece a multiple of `grain`, shrinking as the range runs out. Balances uneven work (and
+  // threads slowed by other load); fn may be called several times per thread and a thread
+  // may get no work at all. The caller waits only for workers that joined the call before
+  // every piece was claimed: a worker still asleep or preempted holds nothing up.
   kDynamic,
 };
 
@@ -95,8 +97,9 @@ class ThreadPool {
   uint64_t wait_for_job(uint64_t seen, Contention& contention);  // next job word != seen
   void run_share(int index);    // thread `index`'s part of the current job
   bool publish(uint64_t word);  // stores the job word; true if it woke sleeping workers
-  void wait_for_workers(bool woke_sleepers);  // caller: until pending_ is 0
-  void finish_share();                        // worker: decrements pending_, wakes the caller
+  bool join(uint64_t word);     // worker: enters dynamic job `word` unless the gate closed
+  void wait_for_workers(bool woke_sleepers);  // caller: closes the gate, waits for its count
+  void finish_share();                        // worker: leaves the gate, wakes the caller
 
   const int n_threads_;
   SplitMode split_;
@@ -117,9 +120,11 @@ class ThreadPool {
   int64_t chunk_ = 0;     // kContiguous: items per thread (a multiple of grain_)
   bool dynamic_ = false;  // the current job uses SplitMode::kDynamic
 
-  // Active workers (threads 1..active-1) still running the current job; the caller spins,
-  // then sleeps on done_cv_ with caller_waiting_ set.
-  alignas(kCacheLine) std::atomic<int> pending_{0};
+  // (sequence << 32) | closed bit | workers in the current job: for a contiguous job its
+  // active workers (threads 1..active-1) from the start, for a dynamic one those that joined
+  // before the caller closed the gate. The caller spins until the count is 0, then sleeps on
+  // done_cv_ with caller_waiting_ set.
+  alignas(kCacheLine) std::atomic<uint64_t> gate_{0};
   std::atomic<bool> caller_waiting_{false};
   // kDynamic: first unclaimed item.
   alignas(kCacheLine) std::atomic<int64_t> next_{0};

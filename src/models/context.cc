@@ -66,8 +66,9 @@ kv::KvLayout kv_layout_for(const HParams& hp, const ContextOptions& o) {
 Context::Context(const Model& model, const ContextOptions& options)
     : model_(model),
       options_(resolve_options(model.hparams(), options)),
-      own_pool_(options_.pool != nullptr ? nullptr
-                                         : std::make_unique<ThreadPool>(options_.n_threads)),
+      own_pool_(options_.pool != nullptr
+                    ? nullptr
+                    : std::make_unique<ThreadPool>(options_.n_threads, SplitMode::kDynamic)),
       pool_(options_.pool != nullptr ? *options_.pool : *own_pool_),
       kv_(kv_layout_for(model.hparams(), options_)) {
   options_.pool = &pool_;  // a context made from options() shares this pool
@@ -79,6 +80,11 @@ Context::Context(const Model& model, const ContextOptions& options)
 }
 
 namespace {
+
+// Parts per thread of the Q/K/V plans: small parts let the pool's dynamic split even out
+// threads that run at different speeds (a busy SMT sibling); a contiguous split gives each
+// thread about the rows one part per thread would.
+constexpr int kQkvPartsPerThread = 8;
 
 size_t max_matmul_scratch(const ModelWeights& w, int64_t n_tokens) {
   size_t bytes = ops::matmul_scratch_bytes(w.output.type, w.output.n_cols, n_tokens);
@@ -125,7 +131,7 @@ void Context::allocate_buffers() {
     // Q and K take RoPE in the plan's epilogue: split them on whole rotation pairs.
     const int32_t rope_align = ops::rope_row_align(hp.arch->rope_style, hp.head_dim);
     const int32_t row_align[3] = {rope_align, rope_align, 1};
-    qkv_plans_.emplace_back(qkv, 3, pool_.n_threads(), row_align);
+    qkv_plans_.emplace_back(qkv, 3, pool_.n_threads() * kQkvPartsPerThread, row_align);
   }
 }
 

@@ -34,11 +34,12 @@ struct ContextOptions {
   // cache applies to stored keys and forward() to queries; kNone turns it off.
   kv::KeyTransformMode kv_transform = kv::kDefaultKeyTransform;
   // The thread pool forward() runs on, not owned; null = the context makes its own with
-  // n_threads threads. Contexts used in turn from one thread (a speculative draft and its
-  // target) share one pool so that no idle pool spins against the active one; contexts
-  // used from different threads at the same time must not (ThreadPool asserts it). Given a
-  // pool, n_threads must be 0 or its size. Context::options() reports the pool in use, so a
-  // context made from another's options() shares its pool.
+  // n_threads threads (SplitMode::kDynamic). Contexts used in turn from one thread (a
+  // speculative draft and its target) share one pool so that no idle pool spins against
+  // the active one; contexts used from different threads at the same time must not
+  // (ThreadPool asserts it). Given a pool, n_threads must be 0 or its size.
+  // Context::options() reports the pool in use, so a context made from another's options()
+  // shares its pool.
   ThreadPool* pool = nullptr;
 };
 

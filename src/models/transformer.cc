@@ -24,8 +24,7 @@ class TransformerPass {
 
   int32_t run() {
     validate();
-    embed();
-    prepare_rope();
+    embed_and_rope();
     for (int32_t l = 0; l < hp_.n_layer; ++l) {
       attention_block(l);
       ffn_block(l);
@@ -46,11 +45,15 @@ class TransformerPass {
     }
   }
 
-  // x[t] = token_embd[token_t]
-  void embed() {
-    for (int32_t t = 0; t < batch_.n_tokens; ++t) {
-      ops::dequantize_row(w_.token_embd, batch_.tokens[t], buf(ctx_.x_) + t * hp_.n_embd);
-    }
+  // x[t] = token_embd[token_t] and the token's RoPE cos/sin row, tokens split over the pool.
+  void embed_and_rope() {
+    const ops::RopeParams p = rope_params();
+    ctx_.pool_.parallel_for(batch_.n_tokens, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        ops::dequantize_row(w_.token_embd, batch_.tokens[t], buf(ctx_.x_) + t * hp_.n_embd);
+        ops::rope_cache(p, batch_.positions[t], buf(ctx_.rope_) + t * hp_.n_rot);
+      }
+    });
   }
 
   ops::RopeParams rope_params() const {
@@ -63,20 +66,16 @@ class TransformerPass {
     return p;
   }
 
-  void prepare_rope() {
-    const ops::RopeParams p = rope_params();
-    for (int32_t t = 0; t < batch_.n_tokens; ++t) {
-      ops::rope_cache(p, batch_.positions[t], buf(ctx_.rope_) + t * hp_.n_rot);
-    }
-  }
-
-  void matmul(const ops::WeightView& w, AlignedBuffer& in, AlignedBuffer& out, int32_t layer,
-              MatmulWeight which) {
+  // A block's last product into xn_, added to the residual stream x_ by each thread on the
+  // rows it computed (x += xn, as ops::add).
+  void matmul_residual(const ops::WeightView& w, AlignedBuffer& in, int32_t layer,
+                       MatmulWeight which) {
     if (ctx_.observer_ != nullptr) {
       ctx_.observer_->observe(layer, which, buf(in), batch_.n_tokens, w.n_cols);
     }
-    ops::matmul(w, buf(in), w.n_cols, batch_.n_tokens, buf(out), w.n_rows,
-                ctx_.matmul_scratch_.data(), ctx_.pool_);
+    QUANTA_ASSERT(w.n_rows == hp_.n_embd);
+    ops::matmul(w, buf(in), w.n_cols, batch_.n_tokens, buf(ctx_.xn_), w.n_rows,
+                ctx_.matmul_scratch_.data(), ctx_.pool_, buf(ctx_.x_));
   }
 
   void norm_all(const float* weight) {
@@ -86,8 +85,9 @@ class TransformerPass {
     }
   }
 
-  // The input of a block's first products: x normed on the fly while it is converted, or,
-  // with an observer (which must see the normed rows), normed into xn_ and shown first.
+  // The input of a block's first products: x normed on the fly into xn_ while it is
+  // converted (tokens in parallel), or, with an observer (which must see the normed rows),
+  // normed into xn_ and shown first.
   ops::MatmulInput normed_input(const float* norm, int32_t layer,
                                 std::initializer_list<MatmulWeight> which) {
     ops::MatmulInput in;
@@ -97,6 +97,7 @@ class TransformerPass {
       in.x = buf(ctx_.x_);
       in.norm = norm;
       in.norm_eps = hp_.norm_eps;
+      in.norm_out = buf(ctx_.xn_);
       return in;
     }
     norm_all(norm);
@@ -107,11 +108,9 @@ class TransformerPass {
     return in;
   }
 
-  void residual_add() { ops::add(buf(ctx_.x_), buf(ctx_.xn_), batch_.n_tokens * hp_.n_embd); }
-
   // Q/K/V projections with their biases and RoPE applied by each thread to the rows it just
   // computed (the plan splits on whole rotation pairs), K/V into the cache, attention over the
-  // cache, output projection.
+  // cache, output projection added to the residual stream.
   void attention_block(int32_t l) {
     const LayerWeights& lw = w_.layers[l];
     const ops::MatmulInput in = normed_input(
@@ -125,8 +124,7 @@ class TransformerPass {
     transform_queries(l);
     attend(l);
     restore_outputs(l);
-    matmul(lw.wo, ctx_.attn_, ctx_.xn_, l, MatmulWeight::kAttnOutput);
-    residual_add();
+    matmul_residual(lw.wo, ctx_.attn_, l, MatmulWeight::kAttnOutput);
   }
 
   // K/V rows of every batch token into its sequence's blocks (converted to the cache type).
@@ -192,8 +190,7 @@ class TransformerPass {
         normed_input(lw.ffn_norm, l, {MatmulWeight::kFfnGate, MatmulWeight::kFfnUp});
     ops::matmul_swiglu(lw.w_gate, lw.w_up, in, {buf(ctx_.gate_), lw.w_gate.n_rows},
                        {buf(ctx_.up_), lw.w_up.n_rows}, ctx_.matmul_scratch_.data(), ctx_.pool_);
-    matmul(lw.w_down, ctx_.gate_, ctx_.xn_, l, MatmulWeight::kFfnDown);
-    residual_add();
+    matmul_residual(lw.w_down, ctx_.gate_, l, MatmulWeight::kFfnDown);
   }
 
   // Final norm and vocabulary projection for the tokens that want logits.

@@ -35,9 +35,10 @@ void check_weights(const WeightView* weights, int n_weights) {
   for (int i = 1; i < n_weights; ++i) QUANTA_ASSERT(weights[i].n_cols == weights[0].n_cols);
 }
 
-// The epilogue of out for rows [begin, end) of every token: bias, then RoPE.
-void apply_epilogue(const MatmulOutput& out, int64_t n_tokens, int64_t begin, int64_t end) {
-  for (int64_t t = 0; t < n_tokens; ++t) {
+// The epilogue of out for rows [begin, end) of tokens [t_begin, t_end): bias, then RoPE.
+void apply_epilogue(const MatmulOutput& out, int64_t t_begin, int64_t t_end, int64_t begin,
+                    int64_t end) {
+  for (int64_t t = t_begin; t < t_end; ++t) {
     float* y = out.y + t * out.y_stride;
     if (out.bias != nullptr) add(y + begin, out.bias + begin, end - begin);
     if (out.rope != nullptr) {
@@ -60,44 +61,58 @@ size_t group_scratch_bytes(const WeightView* weights, int n_weights, int64_t n_t
   return bytes;
 }
 
-ConvertedInput convert_input(const WeightView* weights, int n_weights, const MatmulInput& in,
-                             void* scratch) {
+InputConverter::InputConverter(const WeightView* weights, int n_weights, const MatmulInput& in,
+                               void* scratch)
+    : in_(in), k_(weights[0].n_cols) {
   check_weights(weights, n_weights);
   const kernels::KernelTable& table = kernels::active();
-  const int64_t k = weights[0].n_cols;
   auto* base = static_cast<uint8_t*>(scratch);
-  float* normed = reinterpret_cast<float*>(base);
-  uint8_t* next = base + align_up(static_cast<size_t>(k) * sizeof(float));
-  ConvertedInput c;
-  FromFloatFn convert[kMaxGroupWeights] = {};
-  uint8_t* dst[kMaxGroupWeights] = {};
-  int distinct[kMaxGroupWeights] = {};
-  int n_distinct = 0;
+  scratch_row_ = reinterpret_cast<float*>(base);
+  uint8_t* next = base + align_up(static_cast<size_t>(k_) * sizeof(float));
   for (int i = 0; i < n_weights; ++i) {
     const int j = first_with_act_type(weights, i);
-    c.act_row_bytes[i] = row_size(act_type(weights[i]), k);
+    c_.act_row_bytes[i] = row_size(act_type(weights[i]), k_);
     if (j != i) {
-      c.act[i] = c.act[j];
+      c_.act[i] = c_.act[j];
       continue;
     }
-    c.act[i] = dst[i] = next;
-    next += align_up(c.act_row_bytes[i] * static_cast<size_t>(in.n_tokens));
-    convert[i] = table.from_float[static_cast<uint32_t>(act_type(weights[i]))];
-    QUANTA_ASSERT(convert[i] != nullptr);
-    distinct[n_distinct++] = i;
+    c_.act[i] = dst_[i] = next;
+    next += align_up(c_.act_row_bytes[i] * static_cast<size_t>(in.n_tokens));
+    convert_[i] = table.from_float[static_cast<uint32_t>(act_type(weights[i]))];
+    QUANTA_ASSERT(convert_[i] != nullptr);
+    distinct_[n_distinct_++] = i;
   }
-  for (int64_t t = 0; t < in.n_tokens; ++t) {
-    const float* row = in.x + t * in.x_stride;
-    if (in.norm != nullptr) {
-      rms_norm(row, in.norm, k, in.norm_eps, normed);
+}
+
+void InputConverter::convert(int64_t t_begin, int64_t t_end) const {
+  for (int64_t t = t_begin; t < t_end; ++t) {
+    const float* row = in_.x + t * in_.x_stride;
+    if (in_.norm != nullptr) {
+      float* normed = in_.norm_out != nullptr ? in_.norm_out + t * k_ : scratch_row_;
+      rms_norm(row, in_.norm, k_, in_.norm_eps, normed);
       row = normed;
     }
-    for (int d = 0; d < n_distinct; ++d) {
-      const int i = distinct[d];
-      convert[i](row, dst[i] + t * c.act_row_bytes[i], k);
+    for (int d = 0; d < n_distinct_; ++d) {
+      const int i = distinct_[d];
+      convert_[i](row, dst_[i] + t * c_.act_row_bytes[i], k_);
     }
   }
-  return c;
+}
+
+void InputConverter::convert_all(ThreadPool& pool) const {
+  if (!parallel()) return convert(0, in_.n_tokens);  // one shared normed row
+  pool.parallel_for(in_.n_tokens, 1, [this](int64_t b, int64_t e) { convert(b, e); });
+}
+
+ConvertedInput convert_input(const WeightView* weights, int n_weights, const MatmulInput& in,
+                             void* scratch, ThreadPool& pool) {
+  const InputConverter conv(weights, n_weights, in, scratch);
+  conv.convert_all(pool);
+  return conv.converted();
+}
+
+bool split_tokens(int64_t n_tokens, const ThreadPool& pool) {
+  return pool.n_threads() > 1 && n_tokens >= 4 * kTokenGrain * pool.n_threads();
 }
 
 MatmulGroupPlan::MatmulGroupPlan(const WeightView* weights, int n_weights, int n_parts,
@@ -156,20 +171,39 @@ void MatmulGroupPlan::run(const MatmulInput& in, const MatmulOutput* out, void* 
     const int64_t align = rope_row_align(out[i].rope->params.style, out[i].rope->head_dim);
     QUANTA_ASSERT(grains_[i] % align == 0 && weights_[i].n_rows % align == 0);
   }
-  const ConvertedInput c = convert_input(weights_, n_weights_, in, scratch);
   const kernels::KernelTable& table = kernels::active();
-  const auto parts = [&](int64_t p_begin, int64_t p_end) {
-    for (int64_t p = p_begin; p < p_end; ++p) {
+  const InputConverter conv(weights_, n_weights_, in, scratch);
+  const ConvertedInput& c = conv.converted();
+  if (split_tokens(in.n_tokens, pool) && conv.parallel()) {
+    const auto tokens = [&](int64_t t_begin, int64_t t_end) {
+      conv.convert(t_begin, t_end);
       for (int i = 0; i < n_weights_; ++i) {
-        const int64_t begin = row_begin(static_cast<int>(p), i);
-        const int64_t end = row_end(static_cast<int>(p), i);
-        if (begin >= end) continue;
         const WeightView& w = weights_[i];
-        w.rows_fn(table)(w.type, w.data, w.row_bytes, w.n_cols, c.act[i], c.act_row_bytes[i],
-                         in.n_tokens, out[i].y, out[i].y_stride, begin, end);
+        w.rows_fn(table)(w.type, w.data, w.row_bytes, w.n_cols,
+                         c.act[i] + t_begin * c.act_row_bytes[i], c.act_row_bytes[i],
+                         t_end - t_begin, out[i].y + t_begin * out[i].y_stride, out[i].y_stride, 0,
+                         w.n_rows);
         if (out[i].bias != nullptr || out[i].rope != nullptr) {
-          apply_epilogue(out[i], in.n_tokens, begin, end);
+          apply_epilogue(out[i], t_begin, t_end, 0, w.n_rows);
         }
+      }
+    };
+    pool.parallel_for(in.n_tokens, kTokenGrain, tokens);
+    return;
+  }
+  conv.convert_all(pool);
+  // Consecutive parts hold consecutive rows: one kernel call per weight for all the parts a
+  // thread claims at once (each call prepares the activations anew).
+  const auto parts = [&](int64_t p_begin, int64_t p_end) {
+    for (int i = 0; i < n_weights_; ++i) {
+      const int64_t begin = row_begin(static_cast<int>(p_begin), i);
+      const int64_t end = row_end(static_cast<int>(p_end - 1), i);
+      if (begin >= end) continue;
+      const WeightView& w = weights_[i];
+      w.rows_fn(table)(w.type, w.data, w.row_bytes, w.n_cols, c.act[i], c.act_row_bytes[i],
+                       in.n_tokens, out[i].y, out[i].y_stride, begin, end);
+      if (out[i].bias != nullptr || out[i].rope != nullptr) {
+        apply_epilogue(out[i], 0, in.n_tokens, begin, end);
       }
     }
   };

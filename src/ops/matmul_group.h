@@ -17,12 +17,16 @@ namespace quanta::ops {
 
 // The activations of a product: rows x[t * x_stride .. + k) for t in [0, n_tokens), used as
 // they are or, with `norm` set, as rms_norm(x[t], norm, eps) (the values ops::rms_norm gives).
+// The normed rows go to norm_out when it is set ([n_tokens, k] floats, row t at t * k), so
+// that the pool's threads convert tokens in parallel; null: through one scratch row, the
+// tokens in turn on the calling thread.
 struct MatmulInput {
   const float* x = nullptr;
   int64_t x_stride = 0;  // floats between token rows
   int64_t n_tokens = 0;
   const float* norm = nullptr;  // [k] RMSNorm weight, or null
   float norm_eps = 0.0f;
+  float* norm_out = nullptr;  // [n_tokens, k] normed rows (with norm only), or null
 };
 
 // Rotary embedding of an output's rows: each token's row is a row of heads of head_dim values
@@ -57,10 +61,43 @@ struct ConvertedInput {
 // normed row of floats plus the activation rows of each distinct vec_dot_type.
 size_t group_scratch_bytes(const WeightView* weights, int n_weights, int64_t n_tokens);
 
-// Converts `in` once per distinct vec_dot_type of `weights` into `scratch` (on the calling
-// thread, token by token: norm then convert while the row is in L1).
+// Converts `in` once per distinct vec_dot_type of `weights` into `scratch`, token by token
+// (norm then convert while the row is in L1): split over the pool's threads unless `in`
+// norms without a norm_out (then on the calling thread). Each token's bytes are the same
+// whichever thread converts it.
 ConvertedInput convert_input(const WeightView* weights, int n_weights, const MatmulInput& in,
-                             void* scratch);
+                             void* scratch, ThreadPool& pool);
+
+// convert_input in two steps: the constructor lays out `scratch` (the pointers of
+// converted()), convert() converts tokens [t_begin, t_end); several threads may convert
+// disjoint tokens at once when `in` norms into norm_out or does not norm.
+class InputConverter {
+ public:
+  InputConverter(const WeightView* weights, int n_weights, const MatmulInput& in, void* scratch);
+  const ConvertedInput& converted() const { return c_; }
+  void convert(int64_t t_begin, int64_t t_end) const;
+  // All tokens, split over the pool's threads when parallel().
+  void convert_all(ThreadPool& pool) const;
+  // Whether threads may convert tokens in parallel (see above).
+  bool parallel() const { return in_.norm == nullptr || in_.norm_out != nullptr; }
+
+ private:
+  MatmulInput in_;
+  int64_t k_ = 0;
+  float* scratch_row_ = nullptr;  // [k] the normed row when in_ has no norm_out
+  ConvertedInput c_;
+  FromFloatFn convert_[kMaxGroupWeights] = {};
+  uint8_t* dst_[kMaxGroupWeights] = {};
+  int distinct_[kMaxGroupWeights] = {};  // the weights whose act rows are converted
+  int n_distinct_ = 0;
+};
+
+// Products of many tokens (prefill) split over tokens instead of rows: each thread converts
+// its tokens, multiplies them by every row and applies the epilogue, in one dispatch with no
+// activation prepared twice. Pieces are multiples of kTokenGrain tokens (whole GEMM tiles of
+// 3, 4 or 8 tokens); a split needs at least 4 pieces per thread.
+inline constexpr int64_t kTokenGrain = 24;
+bool split_tokens(int64_t n_tokens, const ThreadPool& pool);
 
 // The split of a group's combined rows into parts of about equal weight bytes: part p
 // computes, for each weight i, rows [begin[p][i], end[p][i]). Boundaries fall on multiples of
@@ -68,11 +105,14 @@ ConvertedInput convert_input(const WeightView* weights, int n_weights, const Mat
 // the weight's row_align (e.g. a RoPE head). Built once (allocates); run() allocates nothing.
 class MatmulGroupPlan {
  public:
-  static constexpr int64_t kGroupGrain = 16;
+  // A multiple of 16 (the repacked x8 layouts' row groups) and of the GEMM tiles' rows (3,
+  // 4): a row range on this grain runs full tiles only, whatever the split.
+  static constexpr int64_t kGroupGrain = 48;
 
   MatmulGroupPlan() = default;
   // weights: 1..kMaxGroupWeights matrices with the same n_cols; the views are copied (the
-  // weight data stays where it is). n_parts >= 1 (usually the pool's thread count).
+  // weight data stays where it is). n_parts >= 1: the pool's thread count for a contiguous
+  // split; several parts per thread let a dynamic split balance the threads.
   // row_align: [n_weights] or null (all 1): boundaries inside weight i on multiples of it.
   MatmulGroupPlan(const WeightView* weights, int n_weights, int n_parts,
                   const int32_t* row_align = nullptr);

@@ -133,6 +133,33 @@ TEST(ThreadPool, DynamicSplitBalancesUnevenWork) {
   EXPECT_LE(by_slow, 250);
 }
 
+TEST(ThreadPool, DynamicCallerDoesNotWaitForAnAbsentWorker) {
+  // The worker sleeps (spin 0) and its wake-up is slow next to a call of a few items: the
+  // caller runs them all and returns without waiting for it; a worker that joined in time
+  // is waited for. Either way every item runs once, and the next call works.
+  ThreadPool pool(2, SplitMode::kDynamic, IdlePolicy{0, 0});
+  for (int round = 0; round < 500; ++round) {
+    std::vector<std::atomic<int>> hits(4);
+    pool.parallel_for(4, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+    });
+    for (auto& h : hits) ASSERT_EQ(h.load(), 1) << round;
+  }
+  // A slow item held by a joined worker: the caller waits for it (the caller's own first
+  // item gives the worker 20 ms to wake and join).
+  std::atomic<bool> worker_ran{false}, worker_done{false};
+  pool.parallel_for(2, 1, [&](int64_t b, int64_t, int t) {
+    if (t != 0) {
+      worker_ran.store(true);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      worker_done.store(true);
+    } else if (b == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  EXPECT_EQ(worker_done.load(), worker_ran.load());
+}
+
 TEST(ThreadPool, CallerExceptionPropagatesAfterWorkersFinish) {
   ThreadPool pool(2);
   std::atomic<bool> worker_done{false};

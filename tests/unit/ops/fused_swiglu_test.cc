@@ -55,6 +55,7 @@ TEST(FusedSwiglu, BitIdenticalToUnfusedEveryTypeAndIsa) {
     const Matrix gate = testing::random_matrix(rng, GgmlType::Q4_0, 40, k);
     const Matrix up = testing::random_matrix(rng, GgmlType::Q6_K, 40, k);
     expect_fused_matches(gate, up, 3, true, rng, two, isa + " q4_0+q6_K");
+    expect_fused_matches(gate, up, 200, false, rng, two, isa + " q4_0+q6_K tokens split");
   }
   kernels::select(kernels::available_isas().back());
 }

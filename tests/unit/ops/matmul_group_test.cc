@@ -1,6 +1,7 @@
 // ops::MatmulGroupPlan against separate ops::matmul calls: bit-identical for every weight
 // type on every kernel path (ref, avx2, ... via kernels::select, as QUANTA_FORCE_ISA does),
-// for mixed types, token counts, part counts and with RMSNorm fused into the conversion;
+// for mixed types, token counts, part counts, both pool splits and with RMSNorm fused into
+// the conversion (normed rows kept in norm_out or not);
 // the bias + RoPE epilogue equals ops::add + ops::rope_apply after the product, bit for bit,
 // in both pairings; and the plan's row split covers every row once, on the grain, balanced
 // by bytes.
@@ -43,6 +44,19 @@ void expect_group_matches(const std::vector<const Matrix*>& ms, int n_parts, int
         << what << " weight " << i << " parts " << n_parts << " tokens " << n_tokens
         << (with_norm ? " normed" : "");
   }
+  if (!with_norm) return;
+  // Normed rows kept in norm_out (the tokens then convert in parallel): the same products,
+  // and norm_out holds the normed rows.
+  std::vector<float> kept(n_tokens * k, -7.0f);
+  in.norm_out = kept.data();
+  std::vector<std::vector<float>> ys2;
+  for (size_t i = 0; i < views.size(); ++i) {
+    ys2.emplace_back(n_tokens * views[i].n_rows, -7.0f);
+    outs[i].y = ys2[i].data();
+  }
+  plan.run(in, outs.data(), scratch.data(), pool);
+  EXPECT_EQ(kept, xn) << what << " norm_out";
+  for (size_t i = 0; i < views.size(); ++i) EXPECT_EQ(ys2[i], ys[i]) << what << " norm_out";
 }
 
 TEST(MatmulGroup, BitIdenticalToSeparateCallsEveryTypeAndIsa) {
@@ -79,9 +93,13 @@ TEST(MatmulGroup, MixedTypesConvertOncePerVecDotType) {
     const Matrix d = testing::random_matrix(rng, GgmlType::Q8_0, 40, k);
     const Matrix e = testing::random_matrix(rng, GgmlType::F16, 9, k);
     for (int parts : {1, 2, 4, 7}) {
+      pool.set_split(parts % 2 == 0 ? SplitMode::kDynamic : SplitMode::kContiguous);
       expect_group_matches({&a, &b, &c}, parts, 6, true, rng, pool, isa + " q4_K_m");
       expect_group_matches({&d, &a, &e, &c}, parts, 4, false, rng, pool, isa + " mixed");
     }
+    // Enough tokens to split over tokens (with norm_out, and without a norm).
+    expect_group_matches({&a, &b, &c}, 4, 200, true, rng, pool, isa + " q4_K_m tokens");
+    expect_group_matches({&d, &e}, 4, 200, false, rng, pool, isa + " mixed tokens");
   }
   kernels::select(kernels::available_isas().back());
 }
@@ -146,6 +164,7 @@ TEST(MatmulGroup, BiasAndRopeEpilogueBitIdenticalToSeparatePasses) {
       expect_rope_epilogue_matches(style, 64, 64, parts, 1, GgmlType::Q4_0, rng, pool);
       expect_rope_epilogue_matches(style, 48, 32, parts, 4, GgmlType::F16, rng, pool);
     }
+    expect_rope_epilogue_matches(style, 64, 48, 3, 200, GgmlType::Q4_0, rng, pool);  // tokens
   }
 }
 
@@ -166,7 +185,8 @@ TEST(MatmulGroup, PlanCoversEveryRowOnceBalancedByBytes) {
         if (p + 1 < parts) {
           EXPECT_EQ(plan.row_end(p, i), plan.row_begin(p + 1, i));
         }
-        EXPECT_EQ(plan.row_begin(p, i) % MatmulGroupPlan::kGroupGrain, 0);
+        EXPECT_TRUE(plan.row_begin(p, i) % MatmulGroupPlan::kGroupGrain == 0 ||
+                    plan.row_begin(p, i) == ws[i].n_rows);
       }
     }
     for (int p = 0; p < parts; ++p) {

@@ -1,7 +1,8 @@
 // ops::matmul on every kernel path and weight type: against an f64 product of the stored
 // (dequantized) values; with 1 and 2 threads bit-identical; and batch-invariant: each
 // token's output row is bit-identical whether it is multiplied alone or with other tokens
-// (the GEMM tile shapes of prefill / batched decode against the decode shapes).
+// (the GEMM tile shapes of prefill / batched decode against the decode shapes); the
+// residual epilogue equals ops::add after the product.
 #include "ops/matmul.h"
 
 #include <gtest/gtest.h>
@@ -15,6 +16,8 @@
 #include "core/thread_pool.h"
 #include "grouped_matmul_util.h"
 #include "kernels/kernel_table.h"
+#include "ops/elementwise.h"
+#include "ops/matmul_group.h"
 
 namespace quanta::ops {
 namespace {
@@ -67,6 +70,38 @@ TEST(Matmul, BatchInvariantThreadExactAndCloseToExact) {
           EXPECT_NEAR(batch[t * n_rows + r], exact, 0.02 * magnitude)
               << isa << " " << type_name(type) << " token " << t << " row " << r;
         }
+      }
+    }
+  }
+  kernels::select(kernels::available_isas().back());
+}
+
+// The residual epilogue adds each output row to the residual exactly as ops::add after the
+// product does, on a dynamic split as on one thread: rows split (the tokens' conversion split
+// too) and, for many tokens, tokens split (split_tokens).
+TEST(Matmul, ResidualEpilogueAndTokenSplitMatchOneThread) {
+  std::mt19937 rng(43);
+  const int64_t n_rows = 96, k = 256;
+  ThreadPool one(1), dynamic(2, SplitMode::kDynamic);
+  ASSERT_TRUE(split_tokens(200, dynamic));
+  ASSERT_FALSE(split_tokens(16, dynamic) || split_tokens(200, one));
+  for (const std::string& isa : kernels::available_isas()) {
+    kernels::select(isa);
+    for (int64_t n_tokens : {7, 200}) {
+      std::normal_distribution<float> dist(0.0f, 1.0f);
+      std::vector<float> x(n_tokens * k), base(n_tokens * n_rows);
+      for (float& v : x) v = dist(rng);
+      for (float& v : base) v = dist(rng);
+      for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::F16}) {
+        const Matrix m = random_matrix(rng, type, n_rows, k);
+        std::vector<float> want = base;
+        add(want.data(), run_matmul(m.view, x, 0, n_tokens, one).data(), n_tokens * n_rows);
+        AlignedBuffer scratch(matmul_scratch_bytes(type, k, n_tokens));
+        std::vector<float> y(n_tokens * n_rows), residual = base;
+        matmul(m.view, x.data(), k, n_tokens, y.data(), n_rows, scratch.data(), dynamic,
+               residual.data());
+        EXPECT_EQ(residual, want) << isa << " " << type_name(type) << " " << n_tokens;
+        EXPECT_EQ(y, run_matmul(m.view, x, 0, n_tokens, one)) << isa << " " << type_name(type);
       }
     }
   }
