@@ -141,6 +141,14 @@ void select(const std::string& isa) {
        names.c_str());
 }
 
+bool avx2_active() {
+#if defined(__x86_64__)
+  return &active() != &reference();
+#else
+  return false;
+#endif
+}
+
 const KernelTable& active() {
   const KernelTable* table = g_active.load();
   if (table != nullptr) return *table;

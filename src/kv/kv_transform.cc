@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <random>
 
 #include "core/error.h"
@@ -56,24 +55,15 @@ const char* key_transform_help() {
   return help.c_str();
 }
 
-namespace {
-
-// Whether the AVX2 code may run: walsh_hadamard and the products (these for a fitted
-// transform only: fitting uses the scalar loops before the transposes exist). Same bits.
-bool use_avx2() {
+// The AVX2 code (kernels::avx2_active(); the same bits) runs walsh_hadamard and the products
+// of a fitted transform (fitting uses the scalar loops before the transposes exist).
 #if defined(__x86_64__)
-  static_assert(kMaxMatrixHeadDim <= kernels::avx2::kMaxTransposedProductDim);
-  return std::strcmp(kernels::active().isa, "ref") != 0;
-#else
-  return false;
+static_assert(kMaxMatrixHeadDim <= kernels::avx2::kMaxTransposedProductDim);
 #endif
-}
-
-}  // namespace
 
 void walsh_hadamard(float* x, int32_t n) {
 #if defined(__x86_64__)
-  if (n % 8 == 0 && use_avx2()) return kernels::avx2::walsh_hadamard(x, n);
+  if (n % 8 == 0 && kernels::avx2_active()) return kernels::avx2::walsh_hadamard(x, n);
 #endif
   for (int32_t len = 1; len < n; len <<= 1) {
     for (int32_t i = 0; i < n; i += 2 * len) {
@@ -621,7 +611,7 @@ void KeyTransform::forward(const Side& side, int32_t layer, int32_t kv_head, con
   const int32_t d = head_dim_;
   const size_t base = at(layer, kv_head);
   const float* m = side.offset.data() + base;
-  if (rotate_matrix_ && d % 8 == 0 && !side.matrix_t.empty() && use_avx2()) {
+  if (rotate_matrix_ && d % 8 == 0 && !side.matrix_t.empty() && kernels::avx2_active()) {
 #if defined(__x86_64__)
     float xm[kMaxMatrixHeadDim];
     for (int32_t j = 0; j < d; ++j) xm[j] = x[j] - m[j];
@@ -644,7 +634,7 @@ void KeyTransform::forward(const Side& side, int32_t layer, int32_t kv_head, con
 void KeyTransform::inverse(const Side& side, int32_t layer, int32_t kv_head, float* y) const {
   const int32_t d = head_dim_;
   const size_t base = at(layer, kv_head);
-  if (rotate_matrix_ && d % 8 == 0 && !side.inv_matrix_t.empty() && use_avx2()) {
+  if (rotate_matrix_ && d % 8 == 0 && !side.inv_matrix_t.empty() && kernels::avx2_active()) {
 #if defined(__x86_64__)
     float tmp[kMaxMatrixHeadDim];
     kernels::avx2::transposed_product(side.inv_matrix_t.data() + base * d, d, y, tmp);

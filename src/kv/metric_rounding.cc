@@ -5,7 +5,6 @@
 // QUANTA_FORCE_ISA=ref) give the same bytes.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "core/error.h"
@@ -193,14 +192,6 @@ void beam_levels(const float* x, const float* lf, int32_t n, float d, int8_t* l)
   }
 }
 
-// Whether the AVX2 kernels may run (the same bytes either way).
-bool use_avx2() {
-#if defined(__x86_64__)
-  return std::strcmp(kernels::active().isa, "ref") != 0;
-#else
-  return false;
-#endif
-}
 
 // block_error, by the AVX2 code where `simd` allows (the same value).
 double error_of(const float* xb, const int8_t* l, float d, int32_t hd, const float* metrics,
@@ -322,7 +313,7 @@ void quantize_q4_0_under_metric(const float* x, void* dst, int64_t n, int32_t he
   const int32_t hd = head_dim;
   const bool whole_heads = hd <= kQ4Block && kQ4Block % hd == 0;
   BlockQ4_0* blocks = static_cast<BlockQ4_0*>(dst);
-  const bool simd = use_avx2();  // same bits either way
+  const bool simd = kernels::avx2_active();  // same bits either way
   for (int64_t b = 0; b < n / kQ4Block; ++b) {
     BlockQ4_0& blk = blocks[b];
     const float* xb = x + b * kQ4Block;

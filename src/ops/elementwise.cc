@@ -3,7 +3,6 @@
 #include "ops/elementwise.h"
 
 #include <cmath>
-#include <cstring>
 
 #include "kernels/kernel_table.h"
 #if defined(__x86_64__)
@@ -22,8 +21,7 @@ void rms_norm(const float* x, const float* weight, int64_t n, float eps, float* 
 
 void swiglu(float* gate, const float* up, int64_t n) {
 #if defined(__x86_64__)
-  // Every kernel ISA but "ref" on x86-64 implies AVX2 and FMA (as for flash attention).
-  if (std::strcmp(kernels::active().isa, "ref") != 0) return kernels::avx2::swiglu(gate, up, n);
+  if (kernels::avx2_active()) return kernels::avx2::swiglu(gate, up, n);
 #endif
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];

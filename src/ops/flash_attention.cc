@@ -217,15 +217,10 @@ int64_t portable_scratch_floats(const AttentionShape& shape) {
          aligned(PagedKvView::max_span_values(shape.head_dim));
 }
 
-// NOTE: the AVX2 kernel is picked here rather than through kernels::KernelTable (which the
-// kernel-dispatch work owns): every kernel ISA other than "ref" on x86-64 implies AVX2, FMA
-// and F16C, and QUANTA_FORCE_ISA=ref (or kernels::select("ref")) selects the portable path.
+// The AVX2 kernel where kernels::avx2_active() (QUANTA_FORCE_ISA=ref or kernels::select("ref")
+// selects the portable path) and the head fills whole vectors.
 bool use_avx2(const AttentionShape& shape) {
-#if defined(__x86_64__)
-  return shape.head_dim % 8 == 0 && std::strcmp(kernels::active().isa, "ref") != 0;
-#else
-  return false;
-#endif
+  return shape.head_dim % 8 == 0 && kernels::avx2_active();
 }
 
 #if defined(__x86_64__)

@@ -104,13 +104,6 @@ void InputConverter::convert_all(ThreadPool& pool) const {
   pool.parallel_for(in_.n_tokens, 1, [this](int64_t b, int64_t e) { convert(b, e); });
 }
 
-ConvertedInput convert_input(const WeightView* weights, int n_weights, const MatmulInput& in,
-                             void* scratch, ThreadPool& pool) {
-  const InputConverter conv(weights, n_weights, in, scratch);
-  conv.convert_all(pool);
-  return conv.converted();
-}
-
 bool split_tokens(int64_t n_tokens, const ThreadPool& pool) {
   return pool.n_threads() > 1 && n_tokens >= 4 * kTokenGrain * pool.n_threads();
 }

@@ -57,20 +57,15 @@ struct ConvertedInput {
   size_t act_row_bytes[kMaxGroupWeights] = {};
 };
 
-// Scratch bytes convert_input needs for `weights` (same n_cols) and n_tokens tokens: one
-// normed row of floats plus the activation rows of each distinct vec_dot_type.
+// Scratch bytes an InputConverter needs for `weights` (same n_cols) and n_tokens tokens:
+// one normed row of floats plus the activation rows of each distinct vec_dot_type.
 size_t group_scratch_bytes(const WeightView* weights, int n_weights, int64_t n_tokens);
 
-// Converts `in` once per distinct vec_dot_type of `weights` into `scratch`, token by token
-// (norm then convert while the row is in L1): split over the pool's threads unless `in`
-// norms without a norm_out (then on the calling thread). Each token's bytes are the same
-// whichever thread converts it.
-ConvertedInput convert_input(const WeightView* weights, int n_weights, const MatmulInput& in,
-                             void* scratch, ThreadPool& pool);
-
-// convert_input in two steps: the constructor lays out `scratch` (the pointers of
-// converted()), convert() converts tokens [t_begin, t_end); several threads may convert
-// disjoint tokens at once when `in` norms into norm_out or does not norm.
+// Converts a product's input `in` once per distinct vec_dot_type of `weights` into `scratch`,
+// token by token (norm then convert while the row is in L1). The constructor lays out
+// `scratch` (the pointers of converted()); convert() converts tokens [t_begin, t_end), and
+// several threads may convert disjoint tokens at once when `in` norms into norm_out or does
+// not norm. Each token's bytes are the same whichever thread converts it.
 class InputConverter {
  public:
   InputConverter(const WeightView* weights, int n_weights, const MatmulInput& in, void* scratch);
