@@ -152,7 +152,7 @@ struct Server::Impl {
   ServerOptions opts;
   HttpServer http;
   std::atomic<bool> draining{false};
-  std::atomic<int32_t> in_flight{0};  // generation requests submitted and not yet answered
+  std::atomic<int32_t> in_flight{0};  // generation requests being submitted or not yet answered
 
   Impl(serve::Engine& e, const tokenizer::Tokenizer& t, ChatTemplate ct, ServerOptions o)
       : engine(e), tok(t), chat_template(std::move(ct)), opts(std::move(o)) {}
@@ -234,16 +234,22 @@ void Server::Impl::generate(Endpoint endpoint, const httplib::Request& req,
   meta.include_usage = r.include_usage;
   const int32_t n = r.gen.n;
   const int socket = connection_socket(req);
-  std::shared_ptr<serve::RequestStream> stream = submit(std::move(r.gen), res);
+  // Counted before submit (which checks `draining`): a shutdown starting now either sees
+  // this request in flight and drains it, or this request sees the shutdown and gets a 503.
+  // Counted after submit, a request accepted just as shutdown began was dropped unanswered.
   in_flight.fetch_add(1);
+  struct Done {
+    std::atomic<int32_t>* c;
+    ~Done() {
+      if (c != nullptr) c->fetch_sub(1);
+    }
+  } done{&in_flight};
+  std::shared_ptr<serve::RequestStream> stream = submit(std::move(r.gen), res);
   if (r.stream) {
-    respond_stream(meta, std::move(stream), n, socket, res);  // in_flight drops in the releaser
+    done.c = nullptr;  // in_flight drops in the stream's releaser
+    respond_stream(meta, std::move(stream), n, socket, res);
     return;
   }
-  struct Done {
-    std::atomic<int32_t>& c;
-    ~Done() { c.fetch_sub(1); }
-  } done{in_flight};
   respond_whole(meta, *stream, n, socket, res);
 }
 

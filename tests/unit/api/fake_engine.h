@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -115,16 +116,24 @@ class FakeEngine : public serve::Engine {
   int32_t max_active = 1000;  // unfinished streams before QueueFull
   double retry_after = 1.5;   // QueueFull's estimate
   int32_t ctx = 256;
+  // How long submit takes after registering the stream (the window in which a shutdown can
+  // start while the server has a request accepted but not yet returned to it).
+  std::chrono::milliseconds submit_delay{0};
 
   int32_t n_ctx() const override { return ctx; }
   std::shared_ptr<serve::RequestStream> submit(serve::GenerationRequest request) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopped_) throw Error("the engine is shutting down");
-    int32_t active = 0;
-    for (const auto& s : streams_) active += !s->done();
-    if (active >= max_active) throw serve::QueueFull{retry_after};
-    streams_.push_back(std::make_shared<FakeStream>(std::move(request), token_interval));
-    return streams_.back();
+    std::shared_ptr<FakeStream> stream;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_) throw Error("the engine is shutting down");
+      int32_t active = 0;
+      for (const auto& s : streams_) active += !s->done();
+      if (active >= max_active) throw serve::QueueFull{retry_after};
+      streams_.push_back(std::make_shared<FakeStream>(std::move(request), token_interval));
+      stream = streams_.back();
+    }
+    std::this_thread::sleep_for(submit_delay);
+    return stream;
   }
   void shutdown(bool cancel_running) override {
     std::lock_guard<std::mutex> lock(mu_);
