@@ -78,6 +78,7 @@ CpuFeatures detect() {
     f.avx512f = bit(l7.ebx, 16);
     f.avx512bw = f.avx512f && bit(l7.ebx, 30);
     f.avx512vl = f.avx512f && bit(l7.ebx, 31);
+    f.avx512dq = f.avx512f && bit(l7.ebx, 17);
     f.avx512_vnni = f.avx512f && bit(l7.ecx, 11);
     f.avx512_bf16 = f.avx512f && bit(l7s1.eax, 5);
   }
@@ -101,6 +102,7 @@ std::string describe(const CpuFeatures& f) {
                {f.avx512f, "avx512f"},
                {f.avx512bw, "avx512bw"},
                {f.avx512vl, "avx512vl"},
+               {f.avx512dq, "avx512dq"},
                {f.avx512_vnni, "avx512_vnni"},
                {f.avx512_bf16, "avx512_bf16"},
                {f.avx_vnni, "avx_vnni"}};

@@ -10,7 +10,8 @@
 #include "kernels/kernel_table.h"
 #include "kernels/ref/ref.h"
 
-#if QUANTA_KERNELS_X86_AVX2
+#if QUANTA_KERNELS_X86
+#include "kernels/isa_tables.h"
 #include "kernels/x86_avx2/avx2.h"
 #endif
 
@@ -36,7 +37,7 @@ KernelTable make_reference() {
   return table;
 }
 
-#if QUANTA_KERNELS_X86_AVX2
+#if QUANTA_KERNELS_X86
 // AVX2 + FMA + F16C: fast activation conversions, dot products and row tiles; dequantization
 // and weight quantization stay the reference's (not on the hot path).
 KernelTable make_avx2() {
@@ -81,28 +82,86 @@ KernelTable make_avx2() {
   return t;
 }
 
-// The AVX2 table, or null when this CPU (or its OS) cannot run it.
-const KernelTable* avx2_table() {
+bool avx2_supported() {
   const CpuFeatures& f = cpu_features();
-  if (!(f.avx2 && f.fma && f.f16c)) return nullptr;
+  return f.avx2 && f.fma && f.f16c;
+}
+bool avx512_supported() {
+  const CpuFeatures& f = cpu_features();
+  return avx2_supported() && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
+}
+
+// Each table, or null when this CPU (or its OS) cannot run it. The wider paths start from a
+// copy of the table below them and replace what their folder speeds up (isa_tables.h).
+const KernelTable* avx2_table() {
+  if (!avx2_supported()) return nullptr;
   static const KernelTable table = make_avx2();
+  return &table;
+}
+KernelTable extend(const KernelTable& base, const char* isa, void (*fill)(KernelTable&)) {
+  KernelTable t = base;
+  t.isa = isa;
+  fill(t);
+  return t;
+}
+const KernelTable* avxvnni_table() {
+  if (!avx2_supported() || !cpu_features().avx_vnni) return nullptr;
+  static const KernelTable table = extend(*avx2_table(), "avxvnni", avxvnni::fill_table);
+  return &table;
+}
+const KernelTable* avx512_table() {
+  if (!avx512_supported()) return nullptr;
+  static const KernelTable table = extend(*avx2_table(), "avx512", avx512::fill_table);
+  return &table;
+}
+const KernelTable* avx512vnni_table() {
+  if (!avx512_supported() || !cpu_features().avx512_vnni) return nullptr;
+  static const KernelTable table = extend(*avx512_table(), "avx512vnni", avx512vnni::fill_table);
+  return &table;
+}
+const KernelTable* avx512bf16_table() {
+  if (avx512vnni_table() == nullptr || !cpu_features().avx512_bf16) return nullptr;
+  static const KernelTable table = extend(*avx512vnni_table(), "avx512bf16", avx512bf16::fill_table);
   return &table;
 }
 #else
 const KernelTable* avx2_table() {
   return nullptr;
 }
+const KernelTable* avxvnni_table() {
+  return nullptr;
+}
+const KernelTable* avx512_table() {
+  return nullptr;
+}
+const KernelTable* avx512vnni_table() {
+  return nullptr;
+}
+const KernelTable* avx512bf16_table() {
+  return nullptr;
+}
 #endif
 
-// Every table this machine can run, slowest (the reference) first.
+// Every table this machine can run, slowest (the reference) first; then the registered ones.
 struct Candidate {
-  const char* name;
-  const KernelTable* (*table)();
+  std::string name;
+  const KernelTable* (*table)() = nullptr;
+  const KernelTable* registered = nullptr;
+
+  const KernelTable* get() const { return registered != nullptr ? registered : table(); }
 };
 const KernelTable* reference_table() {
   return &reference();
 }
-constexpr Candidate kCandidates[] = {{"ref", reference_table}, {"avx2", avx2_table}};
+std::vector<Candidate>& candidates() {
+  static std::vector<Candidate> list = {{"ref", reference_table},
+                                        {"avx2", avx2_table},
+                                        {"avxvnni", avxvnni_table},
+                                        {"avx512", avx512_table},
+                                        {"avx512vnni", avx512vnni_table},
+                                        {"avx512bf16", avx512bf16_table}};
+  return list;
+}
 
 std::atomic<const KernelTable*> g_active{nullptr};
 std::once_flag g_env_once;
@@ -121,16 +180,16 @@ const KernelTable& reference() {
 
 std::vector<std::string> available_isas() {
   std::vector<std::string> names;
-  for (const Candidate& c : kCandidates) {
-    if (c.table() != nullptr) names.emplace_back(c.name);
+  for (const Candidate& c : candidates()) {
+    if (c.get() != nullptr) names.emplace_back(c.name);
   }
   return names;
 }
 
 void select(const std::string& isa) {
-  for (const Candidate& c : kCandidates) {
+  for (const Candidate& c : candidates()) {
     if (isa != c.name) continue;
-    if (const KernelTable* table = c.table(); table != nullptr) {
+    if (const KernelTable* table = c.get(); table != nullptr) {
       g_active.store(table);
       return;
     }
@@ -139,6 +198,18 @@ void select(const std::string& isa) {
   for (const auto& name : available_isas()) names += (names.empty() ? "" : ", ") + name;
   fail("QUANTA_FORCE_ISA: unknown or unavailable instruction set '%s' (available: %s)", isa.c_str(),
        names.c_str());
+}
+
+const KernelTable* find_table(const std::string& isa) {
+  for (const Candidate& c : candidates()) {
+    if (isa == c.name) return c.get();
+  }
+  return nullptr;
+}
+
+void register_isa(const std::string& name, const KernelTable* table) {
+  QUANTA_ASSERT(table != nullptr && find_table(name) == nullptr);
+  candidates().push_back(Candidate{name, nullptr, table});
 }
 
 bool avx2_active() {

@@ -60,9 +60,15 @@ const KernelTable& reference();
 std::vector<std::string> available_isas();
 // Whether the active path may run the SIMD code that other layers call directly from
 // kernels/x86_avx2/*.h (SwiGLU, flash attention, the KV cache's rounding): on x86-64 every
-// path but "ref" implies AVX2, FMA and F16C. False under QUANTA_FORCE_ISA=ref and elsewhere.
+// path but "ref" (avx2, avxvnni, avx512, avx512vnni, avx512bf16) implies AVX2, FMA and F16C. False under QUANTA_FORCE_ISA=ref and elsewhere.
 bool avx2_active();
 // Selects a path by name; throws quanta::Error for an unknown name or one this CPU lacks.
 void select(const std::string& isa);
+// The table of a path this machine can run, or null.
+const KernelTable* find_table(const std::string& isa);
+// Adds `table` under `name` after the CPU's own paths (available_isas lists it, select
+// accepts it). For test binaries only: kernels_emulated_tests registers the AVX-512 and VNNI
+// tables it runs through SIMDe. Call before the first select or active.
+void register_isa(const std::string& name, const KernelTable* table);
 
 }  // namespace quanta::kernels

@@ -1,9 +1,10 @@
-// Small AVX2/FMA/F16C helpers shared by the x86_avx2 kernel files. Include ONLY from files
-// of this folder (they are compiled with -mavx2 -mfma -mf16c; nothing else is).
+// Small AVX2/FMA/F16C helpers shared by the x86 kernel files. Include ONLY from files of the
+// ISA folders (compiled with -mavx2 -mfma -mf16c or a superset; nothing else is).
 // NOTE: these files avoid std:: templates and the shared inline helpers of other headers
 // (core/fp16.h, <algorithm>): an inline function instantiated here is compiled with AVX2, and
 // the linker may keep that copy for baseline callers too, which would then fault on a CPU
-// without AVX2. Everything here lives in namespace avx2 and is used only by AVX2 code.
+// without AVX2. Everything here lives in the including folder's namespace QUANTA_ISA_NS
+// (avx2, avx512, ...), so each ISA gets its own copies, compiled with its own flags.
 #pragma once
 
 #include <immintrin.h>
@@ -12,7 +13,11 @@
 #include <cstdint>
 #include <cstring>
 
-namespace quanta::kernels::avx2 {
+#ifndef QUANTA_ISA_NS
+#error "set QUANTA_ISA_NS (the ISA folder's namespace; src/kernels/CMakeLists.txt does)"
+#endif
+
+namespace quanta::kernels::QUANTA_ISA_NS {
 
 inline uint16_t load_u16(const uint8_t* p) {
   uint16_t v;
@@ -103,4 +108,4 @@ inline __m256i sum_i8_lanes(__m256i v) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16);
 }
 
-}  // namespace quanta::kernels::avx2
+}  // namespace quanta::kernels::QUANTA_ISA_NS

@@ -5,7 +5,7 @@
 // with at least K::kGemmMinTokens tokens (prefill, batched decode) use the larger GEMM tile
 // K::kGemmRows x K::kGemmTokens: each output's arithmetic is the same in every tile shape, so
 // both paths give bit-identical results (batch invariance).
-// Include only from x86_avx2 files (see simd.h).
+// Include only from the ISA folders' files (see simd.h).
 #pragma once
 
 #include <cstddef>
@@ -14,7 +14,11 @@
 
 #include "kernels/x86_avx2/simd.h"
 
-namespace quanta::kernels::avx2 {
+#ifndef QUANTA_ISA_NS
+#error "set QUANTA_ISA_NS (the ISA folder's namespace; src/kernels/CMakeLists.txt does)"
+#endif
+
+namespace quanta::kernels::QUANTA_ISA_NS {
 
 // Software prefetch distance, in bytes ahead of the current position of each weight row
 // (a tile streams kRows rows at once, so about kRows * kPrefetchBytes are requested ahead).
@@ -268,7 +272,7 @@ float vec_dot(int64_t n, const void* x, const void* y) {
   return out;
 }
 
-}  // namespace quanta::kernels::avx2
+}  // namespace quanta::kernels::QUANTA_ISA_NS
 
 // Defines the exported per-type matmul_rows_<type> of avx2.h from a kernel traits struct.
 #define QUANTA_AVX2_DEFINE_ROWS(name, Kernel)                                                      \

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <algorithm>
 #include <set>
 #include <sstream>
 #include <string>
@@ -40,6 +41,7 @@ TEST(CpuFeatures, MatchesProcCpuinfo) {
   EXPECT_EQ(f.avx512f, has("avx512f"));
   EXPECT_EQ(f.avx512bw, has("avx512bw"));
   EXPECT_EQ(f.avx512vl, has("avx512vl"));
+  EXPECT_EQ(f.avx512dq, has("avx512dq"));
   EXPECT_EQ(f.avx512_vnni, has("avx512_vnni"));
   EXPECT_EQ(f.avx512_bf16, has("avx512_bf16"));
   EXPECT_EQ(f.avx_vnni, has("avx_vnni"));
@@ -53,12 +55,24 @@ TEST(CpuFeatures, DescribeListsTheSetFlags) {
   EXPECT_EQ(&cpu_features(), &cpu_features());  // detected once, cached
 }
 
-TEST(CpuFeatures, Avx2PathOfferedExactlyWhenSupported) {
+// Each x86 path is offered exactly when the CPU (and OS) supports its instructions.
+TEST(CpuFeatures, EachPathOfferedExactlyWhenSupported) {
   const CpuFeatures& f = cpu_features();
-  const bool expect = f.avx2 && f.fma && f.f16c;
-  bool offered = false;
-  for (const std::string& isa : kernels::available_isas()) offered |= isa == "avx2";
-  EXPECT_EQ(offered, expect) << describe(f);
+  const bool avx2 = f.avx2 && f.fma && f.f16c;
+  const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
+  const struct {
+    const char* isa;
+    bool supported;
+  } paths[] = {{"avx2", avx2},
+               {"avxvnni", avx2 && f.avx_vnni},
+               {"avx512", avx512},
+               {"avx512vnni", avx512 && f.avx512_vnni},
+               {"avx512bf16", avx512 && f.avx512_vnni && f.avx512_bf16}};
+  const std::vector<std::string> isas = kernels::available_isas();
+  for (const auto& path : paths) {
+    const bool offered = std::find(isas.begin(), isas.end(), path.isa) != isas.end();
+    EXPECT_EQ(offered, path.supported) << path.isa << ": " << describe(f);
+  }
 }
 
 }  // namespace

@@ -69,9 +69,9 @@ std::vector<int64_t> lengths(GgmlType t) {
 }
 
 TEST(VecDot, MatchesReferenceAndExactMath) {
-  std::mt19937 rng(7);
   for (const std::string& isa : fast_isas()) {
     IsaScope scope(isa);
+    std::mt19937 rng(7);  // the same rows for every path
     for (GgmlType type : testing::weight_types()) {
       const GgmlType at = act_type(type);
       for (int64_t k : lengths(type)) {

@@ -1,0 +1,70 @@
+// Registers the AVX-512 and VNNI kernel tables compiled for AVX2 with SIMDe (see
+// tests/CMakeLists.txt), so every kernels test of this binary (tests/unit/kernels/*_test.cc,
+// compiled in again) also runs on them: "<isa>-simde" paths, built as dispatch.cc builds the
+// native ones.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "kernels/kernel_table.h"
+
+namespace quanta::kernels {
+namespace avx512_emulated {
+void fill_table(KernelTable& t);
+}
+namespace avx512vnni_emulated {
+void fill_table(KernelTable& t);
+}
+namespace avx512bf16_emulated {
+void fill_table(KernelTable& t);
+}
+namespace avxvnni_emulated {
+void fill_table(KernelTable& t);
+}
+
+namespace {
+
+KernelTable emulated_table(const KernelTable& base, const char* isa, void (*fill)(KernelTable&)) {
+  KernelTable t = base;
+  t.isa = isa;
+  fill(t);
+  return t;
+}
+
+// The emulated paths' names, in the native order; empty without AVX2 (the emulation's base).
+std::vector<std::string> register_emulated_tables() {
+  const KernelTable* avx2 = find_table("avx2");
+  if (avx2 == nullptr) return {};
+  static const KernelTable avxvnni =
+      emulated_table(*avx2, "avxvnni-simde", avxvnni_emulated::fill_table);
+  static const KernelTable avx512 =
+      emulated_table(*avx2, "avx512-simde", avx512_emulated::fill_table);
+  static const KernelTable avx512vnni =
+      emulated_table(avx512, "avx512vnni-simde", avx512vnni_emulated::fill_table);
+  static const KernelTable avx512bf16 =
+      emulated_table(avx512vnni, "avx512bf16-simde", avx512bf16_emulated::fill_table);
+  std::vector<std::string> names;
+  for (const KernelTable* t : {&avxvnni, &avx512, &avx512vnni, &avx512bf16}) {
+    register_isa(t->isa, t);
+    names.emplace_back(t->isa);
+  }
+  return names;
+}
+
+const std::vector<std::string> g_emulated = register_emulated_tables();
+
+TEST(EmulatedTables, AreListedAndSelectable) {
+  ASSERT_FALSE(g_emulated.empty()) << "this machine has no AVX2, the emulation's base";
+  const std::vector<std::string> isas = available_isas();
+  for (const std::string& name : g_emulated) {
+    EXPECT_NE(std::find(isas.begin(), isas.end(), name), isas.end()) << name;
+    select(name);
+    EXPECT_EQ(active().isa, name);
+  }
+  select(available_isas().back());
+}
+
+}  // namespace
+}  // namespace quanta::kernels
