@@ -5,6 +5,7 @@
 
 #include <sstream>
 
+#include "kernels/kernel_table.h"
 #include "testlib/golden.h"
 #include "testlib/shared_data.h"
 
@@ -84,6 +85,8 @@ TEST(Cli, InfoReportsArchitectureAndFit) {
   EXPECT_NE(out.find("llama"), std::string::npos) << out;
   EXPECT_NE(out.find("q4_K x25"), std::string::npos) << out;
   EXPECT_NE(out.find("verdict:       fits"), std::string::npos) << out;
+  const std::string best = kernels::available_isas().back();
+  EXPECT_NE(out.find("kernels:       " + best + " (this CPU runs ref"), std::string::npos) << out;
   ASSERT_EQ(testlib::run_command(testlib::quanta_binary() + " info -m " +
                                      testlib::shared_model("syn-llama-gqa-f32.gguf") + " -c 100000000",
                                  &out),

@@ -1,14 +1,16 @@
 // `quanta info`: architecture, parameters, tensor types and whether weights + KV cache fit
-// in this machine's memory at a given context length.
+// in this machine's memory at a given context length, and the kernel path it would run on.
 #include <cstdio>
 #include <map>
 
 #include "args.h"
 #include "commands.h"
+#include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/system.h"
 #include "format.h"
 #include "gguf/reader.h"
+#include "kernels/kernel_table.h"
 #include "models/context.h"
 #include "models/hparams.h"
 
@@ -48,6 +50,15 @@ void print_memory(const models::HParams& hp, uint64_t weight_bytes, int32_t n_ct
   std::printf("verdict:       %s\n", need <= avail ? "fits" : "does not fit");
 }
 
+// The active kernel path (QUANTA_FORCE_ISA or the best), the others this CPU runs, and the
+// CPU's vector extensions.
+void print_kernels() {
+  std::string paths;
+  for (const std::string& isa : kernels::available_isas()) paths += (paths.empty() ? "" : ", ") + isa;
+  std::printf("kernels:       %s (this CPU runs %s; %s)\n", kernels::active().isa, paths.c_str(),
+              describe(cpu_features()).c_str());
+}
+
 }  // namespace
 
 int cmd_info(int argc, char** argv) {
@@ -56,7 +67,8 @@ int cmd_info(int argc, char** argv) {
   ArgParser args("quanta info -m MODEL [-c N]",
                  "Describes a GGUF model: architecture, hyper-parameters, parameter count, "
                  "tensor types, and the memory needed for weights plus KV cache at a context "
-                 "length, against the RAM of this machine.");
+                 "length, against the RAM of this machine; and the kernel path (instruction set) "
+                 "it would run on (QUANTA_FORCE_ISA=NAME forces one).");
   args.add_string("-m, --model", "PATH", &path, "GGUF model file");
   args.add_int("-c, --ctx", "N", &n_ctx, "context length (default: the model's training context)");
   args.require("--model");
@@ -85,6 +97,7 @@ int cmd_info(int argc, char** argv) {
   uint64_t weight_bytes = 0;
   for (const auto& t : file.tensors()) weight_bytes += t.n_bytes;
   print_memory(hp, weight_bytes, n_ctx > 0 ? n_ctx : hp.n_ctx_train);
+  print_kernels();
   return 0;
 }
 
