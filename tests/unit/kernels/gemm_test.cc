@@ -280,6 +280,55 @@ TEST(Gemm, RepackedQ8_0EqualsGgufLayout) {
   check_repacked(GgmlType::Q8_0, WeightLayout::kQ8_0x8, {32, 256, 352, 2144, 8032});
 }
 
+// Q4_0 in kQ4_0x8 and Q8_0 in kQ8_0x8 on every fast path (the VNNI ones multiply with
+// vpdpbusd, x86_vnni/vnni_dot.h) give the avx2 path's bytes: every token count 1..40 from
+// varying first tokens, row splits, rows of groups and a tail, and rows past one segment of
+// the reduction (408 blocks for Q4_0, 240 for Q8_0; the long rows: fewer token counts).
+TEST(Gemm, PackedQ4_0AndQ8_0EqualAvx2OnEveryPath) {
+  const KernelTable* avx2 = find_table("avx2");
+  if (avx2 == nullptr || fast_isas().size() < 2) GTEST_SKIP() << "no path beside avx2";
+  std::mt19937 rng(40);
+  const int64_t n_rows = 13, n_tokens = 46;
+  const std::vector<std::vector<int64_t>> cut_sets = {{0, n_rows}, {0, 4, 5, 11, n_rows}};
+  const struct {
+    GgmlType type;
+    WeightLayout layout;
+    int64_t k;
+  } cases[] = {{GgmlType::Q4_0, WeightLayout::kQ4_0x8, 32 * 19},
+               {GgmlType::Q4_0, WeightLayout::kQ4_0x8, 32 * (408 + 16 + 5)},
+               {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 32 * 11},
+               {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 32 * (240 + 8 + 3)}};
+  for (const auto& c : cases) {
+    const std::vector<uint8_t> w = random_rows(rng, c.type, n_rows, c.k);
+    std::vector<uint8_t> packed(w.size());
+    repack_rows(c.layout, c.type, c.k, w.data(), packed.data(), n_rows);
+    const size_t wb = row_size(c.type, c.k), ab = row_size(act_type(c.type), c.k);
+    const std::vector<uint8_t> act = random_rows(rng, act_type(c.type), n_tokens, c.k);
+    const bool long_row = c.k > 32 * 240;
+    for (const std::string& isa : fast_isas()) {
+      if (isa == "avx2") continue;
+      const MatmulRowsFn rows = find_table(isa)->rows_fn(c.layout);
+      for (int64_t n = 1; n <= 40; ++n) {
+        if (long_row && n > 4 && n != 8 && n != 11 && n != 40) continue;
+        const int64_t first = n % 7;
+        std::vector<float> want(n_rows * n, -1.0f);
+        avx2->rows_fn(c.layout)(c.type, packed.data(), wb, c.k, &act[first * ab], ab, n,
+                                want.data(), n_rows, 0, n_rows);
+        for (const std::vector<int64_t>& cuts : cut_sets) {
+          std::vector<float> y(n_rows * n, -2.0f);
+          for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+            rows(c.type, packed.data(), wb, c.k, &act[first * ab], ab, n, y.data(), n_rows,
+                 cuts[i], cuts[i + 1]);
+          }
+          ASSERT_EQ(0, std::memcmp(y.data(), want.data(), y.size() * sizeof(float)))
+              << isa << " " << type_name(c.type) << " k=" << c.k << " tokens " << n << " cuts "
+              << cuts.size();
+        }
+      }
+    }
+  }
+}
+
 // Q4_K in WeightLayout::kQ4_Kx8 (nibbles regrouped by sub-block, scales re-packed), also
 // past one segment of the reduction (56 super-blocks).
 TEST(Gemm, RepackedQ4_KEqualsGgufLayout) {
@@ -394,6 +443,8 @@ void check_panels(GgmlType type, WeightLayout layout) {
     reference().matmul_rows(type, w.data(), wb, k, act.data(), ab, n_tokens, want.data(), n_rows,
                             0, n_rows);
     for (const std::string& isa : available_isas()) {
+      // vdpbf16ps sums pairs of products: Gemm.PanelBF16DotPairsAreBoundedAndBatchInvariant.
+      if (type == GgmlType::BF16 && isa.starts_with("avx512bf16")) continue;
       IsaScope scope(isa);
       const bool ref = isa == "ref";
       const std::vector<float>& expect = ref ? want : chain;
@@ -426,6 +477,143 @@ TEST(Gemm, PanelF16IsOneFmaChainPerOutput) {
 
 TEST(Gemm, PanelBF16IsOneFmaChainPerOutput) {
   check_panels(GgmlType::BF16, WeightLayout::kBF16x16);
+}
+
+// The ISAs named `prefix`... of this machine (and of the emulated tables in
+// kernels_emulated_tests).
+std::vector<std::string> isas_with_prefix(const char* prefix) {
+  std::vector<std::string> out;
+  for (const std::string& isa : available_isas()) {
+    if (isa.starts_with(prefix)) out.push_back(isa);
+  }
+  return out;
+}
+
+// The avx512* paths' F16 / BF16 panel kernels (512-bit FMAs, x86_avx512/float_panel.cc) and
+// F32 rows (x86_avx512/float_rows.cc) give the avx2 path's products byte for byte
+// (avx512bf16*: BF16 excepted, it uses vdpbf16ps), for every token count 1..40 from varying
+// first tokens, lengths with a partial last line (and none full), row splits that cut panels
+// and row tiles.
+TEST(Gemm, Avx512FloatWeightsEqualAvx2) {
+  const KernelTable* avx2 = find_table("avx2");
+  const std::vector<std::string> isas = isas_with_prefix("avx512");
+  if (avx2 == nullptr || isas.empty()) GTEST_SKIP() << "no avx512 path on this machine";
+  std::mt19937 rng(38);
+  const int64_t n_rows = 48, n_tokens = 46;
+  const std::vector<std::vector<int64_t>> cut_sets = {{0, n_rows}, {0, 5, 16, 27, n_rows}};
+  const struct {
+    GgmlType type;
+    WeightLayout layout;
+  } cases[] = {{GgmlType::F16, WeightLayout::kF16x16},
+                {GgmlType::BF16, WeightLayout::kBF16x16},
+                {GgmlType::F32, WeightLayout::kGguf}};
+  for (const auto& c : cases) {
+    for (int64_t k : {5, 37, 301}) {
+      const std::vector<uint8_t> w = random_rows(rng, c.type, n_rows, k);
+      std::vector<uint8_t> packed = w;
+      if (c.layout != WeightLayout::kGguf) {
+        repack_rows(c.layout, c.type, k, w.data(), packed.data(), n_rows);
+      }
+      const size_t wb = row_size(c.type, k), ab = row_size(act_type(c.type), k);
+      const std::vector<uint8_t> act = random_rows(rng, act_type(c.type), n_tokens, k);
+      for (const std::string& isa : isas) {
+        if (c.type == GgmlType::BF16 && isa.starts_with("avx512bf16")) continue;
+        const MatmulRowsFn rows = find_table(isa)->rows_fn(c.layout);
+        ASSERT_NE(rows, avx2->rows_fn(c.layout)) << isa << " " << type_name(c.type);
+        for (int64_t n = 1; n <= 40; ++n) {
+          const int64_t first = n % 7;
+          std::vector<float> want(n_rows * n, -1.0f);
+          avx2->rows_fn(c.layout)(c.type, packed.data(), wb, k, &act[first * ab], ab, n,
+                                  want.data(), n_rows, 0, n_rows);
+          for (const std::vector<int64_t>& cuts : cut_sets) {
+            std::vector<float> y(n_rows * n, -2.0f);
+            for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+              rows(c.type, packed.data(), wb, k, &act[first * ab], ab, n, y.data(), n_rows,
+                   cuts[i], cuts[i + 1]);
+            }
+            ASSERT_EQ(0, std::memcmp(y.data(), want.data(), y.size() * sizeof(float)))
+                << isa << " " << type_name(c.type) << " k=" << k << " tokens " << n << " cuts "
+                << cuts.size();
+          }
+        }
+      }
+    }
+  }
+}
+
+// The avx512bf16* paths multiply BF16 panels with vdpbf16ps (x86_avx512bf16/bf16_panel.cc):
+// each output is one chain of ceil(k / 2) steps, each adding two exact products with two
+// roundings (flushing denormal inputs and results), so |y - exact| <= gamma(k + 1) sum|w x|
+// + (k + 1) 2^-126 + the products with a denormal factor. The chain is the same in every
+// tile: a token alone gives the bits it gets in a batch of 2..40 from any first token, over
+// row splits that cut panels, and over token chunks (k = 9000).
+TEST(Gemm, PanelBF16DotPairsAreBoundedAndBatchInvariant) {
+  const std::vector<std::string> isas = isas_with_prefix("avx512bf16");
+  if (isas.empty()) GTEST_SKIP() << "no avx512bf16 path on this machine";
+  std::mt19937 rng(39);
+  const GgmlType type = GgmlType::BF16;
+  const int64_t n_rows = 48, n_tokens = 46;
+  const std::vector<std::vector<int64_t>> cut_sets = {{0, n_rows}, {0, 5, 16, 27, n_rows}};
+  for (int64_t k : {1, 37, 520, 9000}) {
+    const std::vector<uint8_t> w = random_rows(rng, type, n_rows, k);
+    std::vector<uint8_t> packed(w.size());
+    repack_rows(WeightLayout::kBF16x16, type, k, w.data(), packed.data(), n_rows);
+    const size_t wb = row_size(type, k), ab = row_size(act_type(type), k);
+    const std::vector<uint8_t> act = random_rows(rng, act_type(type), n_tokens, k);
+    // Exact products and their bounds, [t * n_rows + r].
+    std::vector<double> exact(n_rows * n_tokens), bound(n_rows * n_tokens);
+    const double u = 0x1p-24, gamma = (k + 1) * u / (1 - (k + 1) * u);
+    std::vector<std::vector<float>> ws;
+    for (int64_t r = 0; r < n_rows; ++r) ws.push_back(testing::dequantize(type, &w[r * wb], k));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const std::vector<float> x = testing::dequantize(type, &act[t * ab], k);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const std::vector<float>& wr = ws[r];
+        double dot = 0, magnitude = 0, flushed = 0;
+        for (int64_t j = 0; j < k; ++j) {
+          const double p = static_cast<double>(wr[j]) * x[j];
+          dot += p;
+          magnitude += std::fabs(p);
+          if (std::fabs(wr[j]) < 0x1p-126f || std::fabs(x[j]) < 0x1p-126f) flushed += std::fabs(p);
+        }
+        exact[t * n_rows + r] = dot;
+        bound[t * n_rows + r] = gamma * magnitude + (k + 1) * 0x1p-126 + flushed;
+      }
+    }
+    for (const std::string& isa : isas) {
+      const MatmulRowsFn rows = find_table(isa)->rows_fn(WeightLayout::kBF16x16);
+      const auto run = [&](int64_t first, int64_t n, const std::vector<int64_t>& cuts) {
+        std::vector<float> y(n_rows * n, -1.0f);
+        for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+          rows(type, packed.data(), wb, k, &act[first * ab], ab, n, y.data(), n_rows, cuts[i],
+               cuts[i + 1]);
+        }
+        return y;
+      };
+      std::vector<std::vector<float>> alone;
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        alone.push_back(run(t, 1, cut_sets[0]));
+        for (int64_t r = 0; r < n_rows; ++r) {
+          ASSERT_NEAR(alone[t][r], exact[t * n_rows + r], bound[t * n_rows + r])
+              << isa << " k=" << k << " token " << t << " row " << r;
+        }
+      }
+      for (int64_t n = 2; n <= 40; ++n) {
+        if (k > 1000 && n != 2 && n != 9 && n != 33 && n != 40) continue;
+        const int64_t first = n % 7;
+        for (const std::vector<int64_t>& cuts : cut_sets) {
+          const std::vector<float> y = run(first, n, cuts);
+          for (int64_t t = 0; t < n; ++t) {
+            for (int64_t r = 0; r < n_rows; ++r) {
+              ASSERT_EQ(y[t * n_rows + r], alone[first + t][r])
+                  << isa << " k=" << k << " tokens " << n << " token " << t << " row " << r
+                  << " cuts " << cuts.size();
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -1,0 +1,60 @@
+// The kernel-table entries of the VNNI folders (x86_avx512vnni/, x86_avxvnni/, each defining
+// them in its own namespace QUANTA_ISA_NS from x86_vnni/vnni_dot.h). Plain declarations; call
+// them only where the CPU has the folder's ISA (dispatch.cc's tables do).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "quant/types.h"
+
+#ifndef QUANTA_ISA_NS
+#error "set QUANTA_ISA_NS (the ISA folder's namespace; src/kernels/CMakeLists.txt does)"
+#endif
+
+namespace quanta::kernels::QUANTA_ISA_NS {
+
+// KernelTable::packed_rows for Q4_0 weights in WeightLayout::kQ4_0x8 and Q8_0 weights in
+// kQ8_0x8 (the contract of KernelTable::matmul_rows), bit-identical with the AVX2 table's.
+void matmul_rows_packed_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                               int64_t y_stride, int64_t row_begin, int64_t row_end);
+void matmul_rows_packed_q8_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                               int64_t y_stride, int64_t row_begin, int64_t row_end);
+
+}  // namespace quanta::kernels::QUANTA_ISA_NS
+
+// In the SIMDe test build: asserts once that vnni_dot.h's stand-in for vpdpbusd agrees with
+// SIMDe's (see dpbusd there).
+#if QUANTA_SIMDE_EMULATION
+#define QUANTA_VNNI_CHECK_EMULATION()                        \
+  do {                                                       \
+    static const bool emulation_ok = dpbusd_matches_simde(); \
+    QUANTA_ASSERT(emulation_ok);                             \
+  } while (0)
+#else
+#define QUANTA_VNNI_CHECK_EMULATION() \
+  do {                                \
+  } while (0)
+#endif
+
+// Defines the two entries above in a VNNI folder's .cc (after x86_vnni/vnni_dot.h) with
+// GEMM register blocks of `rows` x `tokens` int32 sums.
+#define QUANTA_VNNI_DEFINE_PACKED_ROWS(rows, tokens)                                               \
+  void matmul_rows_packed_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,     \
+                                 const uint8_t* act, size_t act_row_bytes, int64_t n_tokens,       \
+                                 float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) { \
+    QUANTA_ASSERT(type == GgmlType::Q4_0);                                                         \
+    QUANTA_VNNI_CHECK_EMULATION();                                                                 \
+    matmul_rows<VnniKernel<VnniQ4_0, rows, tokens>>(w, row_bytes, k, act, act_row_bytes, n_tokens, \
+                                                    y, y_stride, row_begin, row_end);              \
+  }                                                                                                \
+  void matmul_rows_packed_q8_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,     \
+                                 const uint8_t* act, size_t act_row_bytes, int64_t n_tokens,       \
+                                 float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) { \
+    QUANTA_ASSERT(type == GgmlType::Q8_0);                                                         \
+    QUANTA_VNNI_CHECK_EMULATION();                                                                 \
+    matmul_rows<VnniKernel<VnniQ8_0, rows, tokens>>(w, row_bytes, k, act, act_row_bytes, n_tokens, \
+                                                    y, y_stride, row_begin, row_end);              \
+  }
