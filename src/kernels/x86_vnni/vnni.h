@@ -1,6 +1,6 @@
 // The kernel-table entries of the VNNI folders (x86_avx512vnni/, x86_avxvnni/, each defining
-// them in its own namespace QUANTA_ISA_NS from x86_vnni/vnni_dot.h). Plain declarations; call
-// them only where the CPU has the folder's ISA (dispatch.cc's tables do).
+// them in its own namespace QUANTA_ISA_NS from x86_vnni/vnni_dot.h and vnni_kquant.h). Plain
+// declarations; call them only where the CPU has the folder's ISA (dispatch.cc's tables do).
 #pragma once
 
 #include <cstddef>
@@ -23,14 +23,23 @@ void matmul_rows_packed_q8_0x8(GgmlType type, const uint8_t* w, size_t row_bytes
                                const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                                int64_t y_stride, int64_t row_begin, int64_t row_end);
 
+// KernelTable::packed_rows for Q4_K weights in WeightLayout::kQ4_Kx8 and Q6_K weights in
+// kQ6_Kx8 (x86_vnni/vnni_kquant.h), bit-identical with the AVX2 table's.
+void matmul_rows_packed_q4_Kx8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                               int64_t y_stride, int64_t row_begin, int64_t row_end);
+void matmul_rows_packed_q6_Kx8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                               int64_t y_stride, int64_t row_begin, int64_t row_end);
+
 }  // namespace quanta::kernels::QUANTA_ISA_NS
 
-// In the SIMDe test build: asserts once that vnni_dot.h's stand-in for vpdpbusd agrees with
-// SIMDe's (see dpbusd there).
+// In the SIMDe test build: asserts once that the stand-ins of vnni_ops.h agree with
+// SIMDe's vpdpbusd and vpdpwssd.
 #if QUANTA_SIMDE_EMULATION
 #define QUANTA_VNNI_CHECK_EMULATION()                        \
   do {                                                       \
-    static const bool emulation_ok = dpbusd_matches_simde(); \
+    static const bool emulation_ok = vnni_ops_match_simde(); \
     QUANTA_ASSERT(emulation_ok);                             \
   } while (0)
 #else
@@ -39,7 +48,7 @@ void matmul_rows_packed_q8_0x8(GgmlType type, const uint8_t* w, size_t row_bytes
   } while (0)
 #endif
 
-// Defines the two entries above in a VNNI folder's .cc (after x86_vnni/vnni_dot.h) with
+// Defines the Q4_0 / Q8_0 entries above in a VNNI folder's .cc (after x86_vnni/vnni_dot.h) with
 // GEMM register blocks of `rows` x `tokens` int32 sums.
 #define QUANTA_VNNI_DEFINE_PACKED_ROWS(rows, tokens)                                               \
   void matmul_rows_packed_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,     \

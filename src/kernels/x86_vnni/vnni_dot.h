@@ -28,59 +28,10 @@
 #include "kernels/x86_avx2/simd.h"
 #include "kernels/x86_avx2/tiling.h"
 #include "kernels/x86_simde/intrinsics.h"  // under QUANTA_SIMDE_EMULATION: SIMDe's VNNI names
+#include "kernels/x86_vnni/vnni_ops.h"     // dpbusd
 
 namespace quanta::kernels::QUANTA_ISA_NS {
 namespace {
-
-// acc + the sums of 4 products u8(u) * s8(s) per int32 lane (vpdpbusd, no saturation).
-#if QUANTA_SIMDE_EMULATION
-// The test build (no VNNI): the same integers from AVX2 (the even and odd bytes of each
-// int16 pair as exact int16 operands of two madds), 9 operations. SIMDe's version is the
-// reference (dpbusd_matches_simde checks the two agree, once per process, before the first
-// product) but too slow to run every product through: compiled by GCC it extracts bytes one
-// at a time (95% of the emulated golden tests' time). Called, not inlined: inlined into the
-// unrolled register blocks it doubled this file's emulated compile time (8 s -> 19 s).
-[[gnu::noinline]] inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
-  const __m256i u_even = _mm256_and_si256(u, _mm256_set1_epi16(0x00FF));
-  const __m256i u_odd = _mm256_srli_epi16(u, 8);
-  const __m256i s_even = _mm256_srai_epi16(_mm256_slli_epi16(s, 8), 8);
-  const __m256i s_odd = _mm256_srai_epi16(s, 8);
-  return _mm256_add_epi32(
-      acc, _mm256_add_epi32(_mm256_madd_epi16(u_even, s_even), _mm256_madd_epi16(u_odd, s_odd)));
-}
-
-// Whether dpbusd equals SIMDe's _mm256_dpbusd_epi32 on byte extremes and pseudo-random
-// vectors (with accumulators near the int32 limits).
-[[gnu::noinline]] inline bool dpbusd_matches_simde() {
-  uint64_t state = 0x9E3779B97F4A7C15u;
-  const auto next = [&state] {
-    state = state * 6364136223846793005u + 1442695040888963407u;
-    return static_cast<int64_t>(state >> 1);
-  };
-  for (int trial = 0; trial < 4096; ++trial) {
-    __m256i v[3];
-    for (__m256i& x : v) x = _mm256_set_epi64x(next(), next(), next(), next());
-    if (trial < 4) {  // all extremes: u = 0 / 255, s = -128 / 127
-      v[1] = _mm256_set1_epi8(static_cast<char>(trial & 1 ? 0xFF : 0x00));
-      v[2] = _mm256_set1_epi8(static_cast<char>(trial & 2 ? 0x7F : 0x80));
-    }
-    const __m256i want = _mm256_dpbusd_epi32(v[0], v[1], v[2]);
-    const __m256i diff = _mm256_xor_si256(want, dpbusd(v[0], v[1], v[2]));
-    if (!_mm256_testz_si256(diff, diff)) return false;
-  }
-  return true;
-}
-#else
-[[gnu::always_inline]] inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
-#if defined(__AVX512VNNI__)
-  return _mm256_dpbusd_epi32(acc, u, s);  // EVEX (AVX512-VNNI + VL)
-#elif defined(__AVXVNNI__)
-  return _mm256_dpbusd_avx_epi32(acc, u, s);  // VEX (AVX-VNNI)
-#else
-#error "vnni_dot.h needs -mavx512vnni -mavx512vl or -mavxvnni (or QUANTA_SIMDE_EMULATION)"
-#endif
-}
-#endif
 
 // out[j] = hsum(v[j]) for j = 0..7 with hsum's additions in hsum's order (lo + hi halves,
 // lanes 0 + 2 and 1 + 3, then those two), as the AVX2 kernels' hsum8: the same bits.

@@ -280,36 +280,33 @@ TEST(Gemm, RepackedQ8_0EqualsGgufLayout) {
   check_repacked(GgmlType::Q8_0, WeightLayout::kQ8_0x8, {32, 256, 352, 2144, 8032});
 }
 
-// Q4_0 in kQ4_0x8 and Q8_0 in kQ8_0x8 on every fast path (the VNNI ones multiply with
-// vpdpbusd, x86_vnni/vnni_dot.h) give the avx2 path's bytes: every token count 1..40 from
-// varying first tokens, row splits, rows of groups and a tail, and rows past one segment of
-// the reduction (408 blocks for Q4_0, 240 for Q8_0; the long rows: fewer token counts).
-TEST(Gemm, PackedQ4_0AndQ8_0EqualAvx2OnEveryPath) {
+// A weight type in a repacked layout, k values per row; long rows run fewer token counts.
+struct PackedCase {
+  GgmlType type;
+  WeightLayout layout;
+  int64_t k;
+  bool long_row;
+};
+
+// The packed rows of each case on every fast path other than avx2 give the avx2 path's
+// bytes: every token count 1..40 (long rows: 1-4, 8, 11, 40) from varying first tokens, one
+// call and a row split.
+void expect_packed_rows_equal_avx2(const std::vector<PackedCase>& cases, unsigned seed) {
   const KernelTable* avx2 = find_table("avx2");
-  if (avx2 == nullptr || fast_isas().size() < 2) GTEST_SKIP() << "no path beside avx2";
-  std::mt19937 rng(40);
+  std::mt19937 rng(seed);
   const int64_t n_rows = 13, n_tokens = 46;
   const std::vector<std::vector<int64_t>> cut_sets = {{0, n_rows}, {0, 4, 5, 11, n_rows}};
-  const struct {
-    GgmlType type;
-    WeightLayout layout;
-    int64_t k;
-  } cases[] = {{GgmlType::Q4_0, WeightLayout::kQ4_0x8, 32 * 19},
-               {GgmlType::Q4_0, WeightLayout::kQ4_0x8, 32 * (408 + 16 + 5)},
-               {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 32 * 11},
-               {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 32 * (240 + 8 + 3)}};
-  for (const auto& c : cases) {
+  for (const PackedCase& c : cases) {
     const std::vector<uint8_t> w = random_rows(rng, c.type, n_rows, c.k);
     std::vector<uint8_t> packed(w.size());
     repack_rows(c.layout, c.type, c.k, w.data(), packed.data(), n_rows);
     const size_t wb = row_size(c.type, c.k), ab = row_size(act_type(c.type), c.k);
     const std::vector<uint8_t> act = random_rows(rng, act_type(c.type), n_tokens, c.k);
-    const bool long_row = c.k > 32 * 240;
     for (const std::string& isa : fast_isas()) {
       if (isa == "avx2") continue;
       const MatmulRowsFn rows = find_table(isa)->rows_fn(c.layout);
       for (int64_t n = 1; n <= 40; ++n) {
-        if (long_row && n > 4 && n != 8 && n != 11 && n != 40) continue;
+        if (c.long_row && n > 4 && n != 8 && n != 11 && n != 40) continue;
         const int64_t first = n % 7;
         std::vector<float> want(n_rows * n, -1.0f);
         avx2->rows_fn(c.layout)(c.type, packed.data(), wb, c.k, &act[first * ab], ab, n,
@@ -317,8 +314,8 @@ TEST(Gemm, PackedQ4_0AndQ8_0EqualAvx2OnEveryPath) {
         for (const std::vector<int64_t>& cuts : cut_sets) {
           std::vector<float> y(n_rows * n, -2.0f);
           for (size_t i = 0; i + 1 < cuts.size(); ++i) {
-            rows(c.type, packed.data(), wb, c.k, &act[first * ab], ab, n, y.data(), n_rows,
-                 cuts[i], cuts[i + 1]);
+            rows(c.type, packed.data(), wb, c.k, &act[first * ab], ab, n, y.data(), n_rows, cuts[i],
+                 cuts[i + 1]);
           }
           ASSERT_EQ(0, std::memcmp(y.data(), want.data(), y.size() * sizeof(float)))
               << isa << " " << type_name(c.type) << " k=" << c.k << " tokens " << n << " cuts "
@@ -327,6 +324,38 @@ TEST(Gemm, PackedQ4_0AndQ8_0EqualAvx2OnEveryPath) {
       }
     }
   }
+}
+
+// Why the tests of paths this CPU lacks skip here: they run in kernels_emulated_tests.
+constexpr const char* kEmulatedElsewhere =
+    " (kernels_emulated_tests runs this test on the SIMDe-emulated paths)";
+
+// Q4_0 in kQ4_0x8 and Q8_0 in kQ8_0x8 on every fast path (the VNNI ones multiply with
+// vpdpbusd, x86_vnni/vnni_dot.h) give the avx2 path's bytes: rows of groups and a tail, and
+// rows past one segment of the reduction (408 blocks for Q4_0, 240 for Q8_0).
+TEST(Gemm, PackedQ4_0AndQ8_0EqualAvx2OnEveryPath) {
+  if (find_table("avx2") == nullptr || fast_isas().size() < 2) {
+    GTEST_SKIP() << "no path beside avx2 on this CPU" << kEmulatedElsewhere;
+  }
+  expect_packed_rows_equal_avx2({{GgmlType::Q4_0, WeightLayout::kQ4_0x8, 32 * 19, false},
+                                 {GgmlType::Q4_0, WeightLayout::kQ4_0x8, 32 * (408 + 16 + 5), true},
+                                 {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 32 * 11, false},
+                                 {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 32 * (240 + 8 + 3), true}},
+                                40);
+}
+
+// Q4_K in kQ4_Kx8 and Q6_K in kQ6_Kx8 likewise (the VNNI paths: x86_vnni/vnni_kquant.h):
+// a few super-blocks, and rows past one segment of the reduction (56 super-blocks for
+// Q4_K, 64 for Q6_K).
+TEST(Gemm, PackedQ4_KAndQ6_KEqualAvx2OnEveryPath) {
+  if (find_table("avx2") == nullptr || fast_isas().size() < 2) {
+    GTEST_SKIP() << "no path beside avx2 on this CPU" << kEmulatedElsewhere;
+  }
+  expect_packed_rows_equal_avx2({{GgmlType::Q4_K, WeightLayout::kQ4_Kx8, 256 * 3, false},
+                                 {GgmlType::Q4_K, WeightLayout::kQ4_Kx8, 256 * (56 + 3), true},
+                                 {GgmlType::Q6_K, WeightLayout::kQ6_Kx8, 256 * 4, false},
+                                 {GgmlType::Q6_K, WeightLayout::kQ6_Kx8, 256 * (64 + 2), true}},
+                                41);
 }
 
 // Q4_K in WeightLayout::kQ4_Kx8 (nibbles regrouped by sub-block, scales re-packed), also
@@ -497,7 +526,9 @@ std::vector<std::string> isas_with_prefix(const char* prefix) {
 TEST(Gemm, Avx512FloatWeightsEqualAvx2) {
   const KernelTable* avx2 = find_table("avx2");
   const std::vector<std::string> isas = isas_with_prefix("avx512");
-  if (avx2 == nullptr || isas.empty()) GTEST_SKIP() << "no avx512 path on this machine";
+  if (avx2 == nullptr || isas.empty()) {
+    GTEST_SKIP() << "no avx512 path on this CPU" << kEmulatedElsewhere;
+  }
   std::mt19937 rng(38);
   const int64_t n_rows = 48, n_tokens = 46;
   const std::vector<std::vector<int64_t>> cut_sets = {{0, n_rows}, {0, 5, 16, 27, n_rows}};
@@ -549,7 +580,7 @@ TEST(Gemm, Avx512FloatWeightsEqualAvx2) {
 // row splits that cut panels, and over token chunks (k = 9000).
 TEST(Gemm, PanelBF16DotPairsAreBoundedAndBatchInvariant) {
   const std::vector<std::string> isas = isas_with_prefix("avx512bf16");
-  if (isas.empty()) GTEST_SKIP() << "no avx512bf16 path on this machine";
+  if (isas.empty()) GTEST_SKIP() << "no avx512bf16 path on this CPU" << kEmulatedElsewhere;
   std::mt19937 rng(39);
   const GgmlType type = GgmlType::BF16;
   const int64_t n_rows = 48, n_tokens = 46;

@@ -1,7 +1,8 @@
 // The golden comparisons against llama.cpp (testlib/golden_logits.h) on the SIMDe-emulated
 // paths, for the shared models whose weight types those paths have kernels of their own for
-// (Q4_0, Q8_0, F32, F16, BF16): the emulated kernels inside a whole model. Without AVX2 (no
-// emulated paths) there are no cases, and EmulatedTables.AreListedAndSelectable fails.
+// (Q4_0, Q8_0, Q4_K, Q6_K, F32, F16, BF16): the emulated kernels inside a whole model.
+// Without AVX2 (no emulated paths) there are no cases, and EmulatedTables.AreListedAndSelectable
+// fails.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,8 +20,8 @@ namespace {
 using EmulatedCase = std::tuple<testlib::GoldenModel, std::string>;  // model, emulated path
 
 // Each shared model whose weight type an emulated path has kernels of its own for, on that
-// path (the paths built on it reuse those kernels unchanged): Q4_0 and Q8_0 on the VNNI
-// paths, F32, F16 and BF16 on avx512, BF16 on avx512bf16.
+// path (the paths built on it reuse those kernels unchanged): Q4_0, Q8_0 and Q4_K_M (Q4_K
+// and Q6_K) on the VNNI paths, F32, F16 and BF16 on avx512, BF16 on avx512bf16.
 std::vector<EmulatedCase> emulated_cases() {
   const struct {
     const char* model_suffix;
@@ -29,7 +30,8 @@ std::vector<EmulatedCase> emulated_cases() {
                {"-q8_0", "avxvnni-simde"},    {"-q8_0", "avx512vnni-simde"},
                {"-Q8_0mix", "avx512vnni-simde"}, {"-f16", "avx512-simde"},
                {"-bf16", "avx512-simde"},     {"-bf16", "avx512bf16-simde"},
-               {"-gqa-f32", "avx512-simde"}};
+               {"-gqa-f32", "avx512-simde"},  {"-q4_k_m", "avxvnni-simde"},
+               {"-q4_k_m", "avx512vnni-simde"}};
   const std::vector<std::string>& isas = kernels::emulated_isas();
   std::vector<EmulatedCase> out;
   for (const auto& pair : pairs) {
