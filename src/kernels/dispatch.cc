@@ -121,7 +121,8 @@ const KernelTable* avx512vnni_table() {
 }
 const KernelTable* avx512bf16_table() {
   if (avx512vnni_table() == nullptr || !cpu_features().avx512_bf16) return nullptr;
-  static const KernelTable table = extend(*avx512vnni_table(), "avx512bf16", avx512bf16::fill_table);
+  static const KernelTable table =
+      extend(*avx512vnni_table(), "avx512bf16", avx512bf16::fill_table);
   return &table;
 }
 #else

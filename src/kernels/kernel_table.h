@@ -60,7 +60,8 @@ const KernelTable& reference();
 std::vector<std::string> available_isas();
 // Whether the active path may run the SIMD code that other layers call directly from
 // kernels/x86_avx2/*.h (SwiGLU, flash attention, the KV cache's rounding): on x86-64 every
-// path but "ref" (avx2, avxvnni, avx512, avx512vnni, avx512bf16) implies AVX2, FMA and F16C. False under QUANTA_FORCE_ISA=ref and elsewhere.
+// path but "ref" (avx2, avxvnni, avx512, avx512vnni, avx512bf16) implies AVX2, FMA and F16C.
+// False under QUANTA_FORCE_ISA=ref and elsewhere.
 bool avx2_active();
 // Selects a path by name; throws quanta::Error for an unknown name or one this CPU lacks.
 void select(const std::string& isa);

@@ -54,7 +54,9 @@ void print_memory(const models::HParams& hp, uint64_t weight_bytes, int32_t n_ct
 // CPU's vector extensions.
 void print_kernels() {
   std::string paths;
-  for (const std::string& isa : kernels::available_isas()) paths += (paths.empty() ? "" : ", ") + isa;
+  for (const std::string& isa : kernels::available_isas()) {
+    paths += (paths.empty() ? "" : ", ") + isa;
+  }
   std::printf("kernels:       %s (this CPU runs %s; %s)\n", kernels::active().isa, paths.c_str(),
               describe(cpu_features()).c_str());
 }
