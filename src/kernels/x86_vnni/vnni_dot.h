@@ -1,6 +1,8 @@
 // Integer VNNI row tiles of Q4_0 / Q8_0 weights repacked at load (WeightLayout::kQ4_0x8,
 // kQ8_0x8) against Q8_0 activations: one template for the AVX512-VNNI folder (EVEX
-// vpdpbusd on 256-bit vectors, 32 registers) and the AVX-VNNI folder (the VEX form, 16).
+// vpdpbusd, 32 registers; GEMM tiles of 4 rows on 512-bit vectors, two rows per zmm, see
+// pair_block; decode tiles and leftover rows on 256-bit ones) and the AVX-VNNI folder (the
+// VEX form on 256-bit vectors, 16 registers).
 // Include only from those folders' .cc files; all of it lives in the including folder's
 // namespace QUANTA_ISA_NS (see x86_avx2/simd.h).
 //
@@ -18,6 +20,10 @@
 // maddubs + 8 madd + 8 add + abs for Q8_0) and the same float steps follow, in the same
 // order: the same bits. The tail blocks use the AVX2 kernels' lane sums (Q4_0 through
 // vpdpbusd, the same integers; Q8_0 through the same sign/maddubs/madd).
+// The zmm blocks compute the same S (lanes 0-7 one row's, 8-15 the next row's, against the
+// token's vectors broadcast to both halves) and the same float steps lane by lane, the two
+// rows' scales in the two halves: each lane's operations and order are the ymm lane's, so
+// the bits are too; the tails and hsums then run on the 256-bit halves as above.
 // Q8_0 note: the AVX2 Q8_0 paths are exact (and agree) for activations in [-127, 127],
 // which is what quantize_row_q8_0 / from_float write; so is this one, for any weights.
 #pragma once
@@ -28,10 +34,17 @@
 #include "kernels/x86_avx2/simd.h"
 #include "kernels/x86_avx2/tiling.h"
 #include "kernels/x86_simde/intrinsics.h"  // under QUANTA_SIMDE_EMULATION: SIMDe's VNNI names
-#include "kernels/x86_vnni/vnni_ops.h"     // dpbusd
+#include "kernels/x86_vnni/vnni_ops.h"     // dpbusd; QUANTA_VNNI_ZMM: dpbusd512 etc.
 
 namespace quanta::kernels::QUANTA_ISA_NS {
 namespace {
+
+#if QUANTA_VNNI_ZMM
+// Two rows' 32-byte vectors in one zmm (row 0's in the low half).
+QUANTA_VNNI_ZMM_INLINE inline __m512i load_pair256(const uint8_t* p0, const uint8_t* p1) {
+  return join256(loadu256(p0), loadu256(p1));
+}
+#endif
 
 // out[j] = hsum(v[j]) for j = 0..7 with hsum's additions in hsum's order (lo + hi halves,
 // lanes 0 + 2 and 1 + 3, then those two), as the AVX2 kernels' hsum8: the same bits.
@@ -73,6 +86,15 @@ struct VnniQ4_0 {
     return _mm256_and_si256(m < 4 ? w : _mm256_srli_epi16(w, 4), _mm256_set1_epi8(0x0F));
   }
 
+#if QUANTA_VNNI_ZMM
+  // weights(grp0, m) in the low half, weights(grp1, m) in the high one.
+  QUANTA_VNNI_ZMM_INLINE static inline __m512i weights2(const uint8_t* grp0, const uint8_t* grp1,
+                                                        int m) {
+    const __m512i w = load_pair256(grp0 + 32 * (m & 3), grp1 + 32 * (m & 3));
+    return _mm512_and_si512(m < 4 ? w : _mm512_srli_epi16(w, 4), _mm512_set1_epi8(0x0F));
+  }
+#endif
+
   // A tail block (GGUF) as the operand of tail_lanes: lanes 0-3 the low nibbles (values
   // 0..15), lanes 4-7 the high ones (values 16..31).
   static __m256i tail_weights(const uint8_t* blk) {
@@ -103,6 +125,14 @@ struct VnniQ8_0 {
     return _mm256_xor_si256(loadu256(grp + 32 * m), _mm256_set1_epi8(static_cast<char>(0x80)));
   }
 
+#if QUANTA_VNNI_ZMM
+  QUANTA_VNNI_ZMM_INLINE static inline __m512i weights2(const uint8_t* grp0, const uint8_t* grp1,
+                                                        int m) {
+    return _mm512_xor_si512(load_pair256(grp0 + 32 * m, grp1 + 32 * m),
+                            _mm512_set1_epi8(static_cast<char>(0x80)));
+  }
+#endif
+
   static __m256i tail_weights(const uint8_t* blk) { return loadu256(blk + 2); }
 
   // The AVX2 kernels' dot_lanes: the sign of x moved onto qy, |x| unsigned.
@@ -113,13 +143,15 @@ struct VnniQ8_0 {
 };
 
 // The kernel for tiling.h's matmul_rows (weights P, GEMM tiles of kGemmRows rows x up to 8
-// tokens in register blocks of kGemmRows x TB int32 sums).
+// tokens in register blocks of kGemmRows x TB int32 sums; with kZmm, kGemmRows even, in
+// zmm blocks of kGemmRows / 2 row pairs x 8, 4, 2, 1 tokens, see pair_block).
 // Prepared per token and group of 8 blocks (kGroupFloats = 80, kPrep = 10): floats 0-7 dy,
 // 8-15 the int32 starts -c sum(qy) of the 8 blocks, 16-79 the activation bytes transposed
 // (32-byte vector m, bytes 4L..4L+3 = values 4m..4m+3 of block L). A last partial group
 // holds dy in float b % 8 and the int32 -8 sum(qy) (Q4_0's tail offset) in float 8 + b % 8.
-template <class P, int kGemmRowsT, int TB>
+template <class P, int kGemmRowsT, int TB, bool kZmm = false>
 struct VnniKernel {
+  static_assert(!kZmm || (QUANTA_VNNI_ZMM && kGemmRowsT % 2 == 0), "zmm blocks: row pairs");
   static constexpr int64_t kBlockValues = 32;
   static constexpr size_t kWBytes = P::kWBytes;
   static constexpr size_t kABytes = 34;  // BlockQ8_0
@@ -308,6 +340,81 @@ struct VnniKernel {
     }
   }
 
+#if QUANTA_VNNI_ZMM
+  // group_block on zmm for NP row pairs (group bytes of row 2j at grp[2j]) x NB tokens: the
+  // two rows of a pair share a zmm (row 2j in lanes 0-7, 2j+1 in 8-15), each token's 32-byte
+  // activation vectors are broadcast to both halves, so one vpdpbusd zmm adds the steps of
+  // two (row, token) sums. Then per pair and token, lane-wise, the ymm block's float steps
+  // with the two rows' scales in the two halves (the same bits per lane): the float sums of
+  // (pair j, token t) at acc + 16 * (j * kGemmTokens + t), row 2j's in floats 0-7.
+  template <int NP, int NB>
+  [[gnu::always_inline]] static inline void pair_block(const uint8_t* const* grp, const float* prep,
+                                                       int64_t prep_stride, float* acc) {
+    const auto bytes = [&](int t, int floats) [[gnu::always_inline]] {
+      return reinterpret_cast<const uint8_t*>(prep + t * prep_stride + floats);
+    };
+    __m512i s[NP][NB];
+    for (int t = 0; t < NB; ++t) {
+      const __m512i start = broadcast256(bytes(t, 8));
+      for (int j = 0; j < NP; ++j) s[j][t] = start;
+    }
+#pragma GCC unroll 8
+    for (int m = 0; m < 8; ++m) {
+      __m512i v[NP];
+      for (int j = 0; j < NP; ++j) v[j] = P::weights2(grp[2 * j], grp[2 * j + 1], m);
+      for (int t = 0; t < NB; ++t) {
+        const __m512i y = broadcast256(bytes(t, 16) + 32 * m);
+        for (int j = 0; j < NP; ++j) s[j][t] = dpbusd512(s[j][t], v[j], y);
+      }
+    }
+    for (int j = 0; j < NP; ++j) {
+      const __m512 dx = join256_ps(scales(grp[2 * j]), scales(grp[2 * j + 1]));
+      for (int t = 0; t < NB; ++t) {
+        pair_fma(s[j][t], dx, prep + t * prep_stride, acc + 16 * (j * kGemmTokens + t));
+      }
+    }
+  }
+
+  // acc = fma(float(s), dx * dy, acc), dy (8 floats) in both halves: the ymm block's float
+  // step on each half.
+  QUANTA_VNNI_ZMM_INLINE static inline void pair_fma(__m512i s, __m512 dx, const float* dy,
+                                                     float* acc) {
+    const __m512 scale = _mm512_mul_ps(dx, broadcast256_ps(dy));
+    _mm512_storeu_ps(acc, _mm512_fmadd_ps(cvtepi32_ps512(s), scale, _mm512_loadu_ps(acc)));
+  }
+
+  // The full groups of R rows (R / 2 pairs) x nt <= 8 tokens in zmm blocks of 8 tokens or
+  // 4 + 2 + 1 of the nt < 8 (few block shapes: each costs compile time), float sums at acc
+  // as in pair_block.
+  template <int R>
+  [[gnu::noinline]] static void pair_groups(const TileArgs& a, int nt, float* acc) {
+    static_assert(kGemmTokens == 8);
+    constexpr int NP = R / 2;
+    for (int64_t g = 0; g < a.nb / 8; ++g) {
+      const uint8_t* grp[R];
+      for (int i = 0; i < R; ++i) {
+        grp[i] = a.w + i * a.row_stride + g * kGroupBytes;
+        for (int l = 0; l < P::kPrefetchLines; ++l) prefetch(grp[i] + kPrefetchBytes + 64 * l);
+      }
+      const float* prep = a.prep + g * kGroupFloats;
+      if (nt == 8) {
+        pair_block<NP, 8>(grp, prep, a.prep_stride, acc);
+        continue;
+      }
+      int t0 = 0;
+      if (nt & 4) {
+        pair_block<NP, 4>(grp, prep, a.prep_stride, acc);
+        t0 = 4;
+      }
+      if (nt & 2) {
+        pair_block<NP, 2>(grp, prep + t0 * a.prep_stride, a.prep_stride, acc + 16 * t0);
+        t0 += 2;
+      }
+      if (nt & 1) pair_block<NP, 1>(grp, prep + t0 * a.prep_stride, a.prep_stride, acc + 16 * t0);
+    }
+  }
+#endif
+
   // GEMM tile (tiling.h's direct tiles): R rows x nt <= kGemmTokens tokens of one segment;
   // output (i, t) at y[t * y_stride + i * row_step], stored when `first` (the segment at
   // block 0), else added.
@@ -316,10 +423,21 @@ struct VnniKernel {
                                           int64_t row_step, bool first) {
     constexpr int T = kGemmTokens;
     __m256 acc[R][T];
-    for (int i = 0; i < R; ++i) {
-      for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
+#if QUANTA_VNNI_ZMM
+    if constexpr (kZmm && R % 2 == 0) {  // the full groups in zmm blocks, then as ymm sums
+      alignas(64) float accz[R / 2][T][16] = {};
+      pair_groups<R>(a, nt, &accz[0][0][0]);
+      for (int i = 0; i < R; ++i) {
+        for (int t = 0; t < T; ++t) acc[i][t] = _mm256_load_ps(&accz[i / 2][t][8 * (i % 2)]);
+      }
+    } else  // NOLINT(readability/braces)
+#endif
+    {
+      for (int i = 0; i < R; ++i) {
+        for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
+      }
+      gemm_groups<R>(a, nt, &acc[0][0]);
     }
-    gemm_groups<R>(a, nt, &acc[0][0]);
     tail_blocks<R>(a, nt, &acc[0][0], T);
     for (int i = 0; i < R; ++i) {
       float out[T];
