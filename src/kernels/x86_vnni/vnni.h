@@ -49,7 +49,17 @@ void matmul_rows_packed_q6_Kx8(GgmlType type, const uint8_t* w, size_t row_bytes
     static const bool emulation_512_ok = dpbusd512_matches_simde(); \
     QUANTA_ASSERT(emulation_512_ok);                                \
   } while (0)
+// ... and also that of the 512-bit dpwssd (the Q4_K / Q6_K zmm tiles).
+#define QUANTA_VNNI_CHECK_EMULATION_512_K()                           \
+  do {                                                                \
+    QUANTA_VNNI_CHECK_EMULATION_512();                                \
+    static const bool emulation_512_k_ok = dpwssd512_matches_simde(); \
+    QUANTA_ASSERT(emulation_512_k_ok);                                \
+  } while (0)
 #else
+#define QUANTA_VNNI_CHECK_EMULATION_512_K() \
+  do {                                      \
+  } while (0)
 #define QUANTA_VNNI_CHECK_EMULATION() \
   do {                                \
   } while (0)

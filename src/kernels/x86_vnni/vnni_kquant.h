@@ -22,6 +22,15 @@
 //   (vpdpwssd = the madd with the pair's scales and the add, the same wrapping int32
 //   arithmetic; the int16 lanes are the AVX2 kernel's, |4 x 63 x 128| < 2^15.)
 // The weight unpacking (shared by a super-block's tokens) and the float steps are AVX2's.
+// zmm tiles (avx512vnni only, GEMM tiles of even row counts): two rows per zmm (row i low,
+// i+1 high), each token's prepared vectors broadcast to both halves, every lane's operations
+// and order the ymm code's with that row's scales, mins and d in its half: the same bits.
+//   Q4_K (pair_group), per (row pair, token, super-block): 8 vpdpbusd + cvt + 2 vmulps (the
+//   second d * yd per half) + fma + fnmadd = 13 zmm, against 2 x 12 ymm.
+//   Q6_K (pair_tile, T > 2), per (row pair, token, super-block): the start as a vpdpwssd
+//   from 0 (= the madd) + 4 x (2 vpmaddubsw + vpaddw + vpdpwssd) + cvt + vmulps + fma = 20
+//   zmm, against 2 x 19 ymm.
+// Decode tiles, odd rows and the hsums stay on 256-bit vectors.
 #pragma once
 
 #include <cstddef>
@@ -47,7 +56,10 @@ inline float kq_load_f32(const uint8_t* p) {
 // sub-block with the prepared activations' vector m. Prepared per token and super-block
 // (kPrep = 72): the 256 activation bytes dword-transposed, then C_L = yd * (sum of
 // sub-block L's activations), floats 64..71 (as AVX2).
+// With kZmm (the avx512vnni folder), GEMM tiles of even R run on zmm: see pair_group.
+template <bool kZmm = false>
 struct VnniQ4Kx8Kernel {
+  static_assert(!kZmm || QUANTA_VNNI_ZMM, "zmm tiles: the avx512vnni folder");
   static constexpr int64_t kBlockValues = 256;
   static constexpr size_t kWBytes = 144;  // BlockQ4_K
   static constexpr size_t kABytes = 292;  // BlockQ8_K
@@ -194,6 +206,62 @@ struct VnniQ4Kx8Kernel {
     }
   }
 
+#if QUANTA_VNNI_ZMM
+  // step on zmm for a row pair: the finish after the 8 dpbusd (float(S) = float(P) * sc,
+  // fma with d * yd, fnmadd with the mins and C), lane-wise, row 0's values in the low half.
+  QUANTA_VNNI_ZMM_INLINE static inline __m512 pair_finish(__m512i p, __m512 sc, __m512 dy,
+                                                          __m512 mins, const float* c, __m512 acc) {
+    const __m512 s = _mm512_mul_ps(cvtepi32_ps512(p), sc);
+    acc = _mm512_fmadd_ps(s, dy, acc);
+    return _mm512_fnmadd_ps(mins, broadcast256_ps(c), acc);
+  }
+
+  // gemm_group for R (even) rows in R / 2 row pairs: a pair's levels in 8 zmm (row 2j in the
+  // low halves, 2j+1 in the high), each token's prepared vectors broadcast to both halves
+  // (one dpbusd512 = the steps of two (row, token) sums), then pair_finish with the pair's
+  // sc, mins and d * yd in the two halves: per lane the ymm step's operations in its order,
+  // so the same bits. Float sums of (pair j, token t) at accz + 16 * (j * kGroup + t).
+  template <int R>
+  [[gnu::noinline]] static void pair_group(const TileArgs& a, int nt, const RowScales* rs,
+                                           const float* d, float* accz) {
+    alignas(32) float yd[2][kGroup];
+    gather_yds(a, nt, 0, yd[0]);
+    for (int64_t b = 0; b < a.nb; ++b) {
+      if (b + 1 < a.nb) gather_yds(a, nt, b + 1, yd[(b + 1) & 1]);
+      const float* ydb = yd[b & 1];
+      const float* prep = a.prep + b * kPrep;
+      for (int j = 0; j < R / 2; ++j) {
+        const uint8_t* x0 = a.w + 2 * j * a.row_stride + b * kWBytes;
+        const uint8_t* x1 = x0 + a.row_stride;
+        for (int l = 0; l < 3; ++l) {
+          prefetch(x0 + kPrefetchBytes + 64 * l);
+          prefetch(x1 + kPrefetchBytes + 64 * l);
+        }
+        const int r0 = static_cast<int>(b * R + 2 * j);
+        const __m512 dv = join256_ps(_mm256_set1_ps(d[r0]), _mm256_set1_ps(d[r0 + 1]));
+        const __m512 sc = join256_ps(rs[r0].sc, rs[r0 + 1].sc);
+        const __m512 mins = join256_ps(rs[r0].mins, rs[r0 + 1].mins);
+        __m512i v[8];
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        for (int k = 0; k < 4; ++k) {
+          const __m512i w = join256(loadu256(x0 + 32 * k), loadu256(x1 + 32 * k));
+          v[k] = _mm512_and_si512(w, m4);
+          v[k + 4] = _mm512_and_si512(_mm512_srli_epi16(w, 4), m4);
+        }
+        for (int t = 0; t < nt; ++t) {
+          const auto* y = reinterpret_cast<const uint8_t*>(prep + t * a.prep_stride);
+          __m512i p = dpbusd512(_mm512_setzero_si512(), v[0], broadcast256(y));
+          for (int m = 1; m < 8; ++m) p = dpbusd512(p, v[m], broadcast256(y + 32 * m));
+          const __m512 dy = _mm512_mul_ps(dv, _mm512_set1_ps(ydb[t]));  // d * yd per half
+          float* acc = accz + 16 * (j * kGroup + t);
+          _mm512_storeu_ps(acc, pair_finish(p, sc, dy, mins, reinterpret_cast<const float*>(y) + 64,
+                                            _mm512_loadu_ps(acc)));
+        }
+      }
+    }
+  }
+#endif
+
   // Decode tiles (1-2 tokens) a row at a time; GEMM shapes run gemm_tile.
   template <int R, int T>
   [[gnu::noinline]] static void tile(const TileArgs& a, float* out) {
@@ -231,19 +299,55 @@ struct VnniQ4Kx8Kernel {
       TileArgs g = a;
       g.act += t0 * a.act_row_bytes;
       g.prep += t0 * a.prep_stride;
-      __m256 acc[R * kGroup];
+      group_out<R>(g, n, rs, d, y + t0 * y_stride, y_stride, row_step, first);
+    }
+  }
+
+  // One group of gemm_tile: n tokens' sums of R rows (row pairs on zmm with kZmm and R
+  // even), then the hsums stored or added to y (token t, row i at y[t * y_stride + i * row_step]).
+  template <int R>
+  static void group_out(const TileArgs& g, int n, const RowScales* rs, const float* d, float* y,
+                        int64_t y_stride, int64_t row_step, bool first) {
+#if QUANTA_VNNI_ZMM
+    if constexpr (kZmm && R % 2 == 0) {  // the hsums on the halves
+      alignas(64) float accz[R / 2][kGroup][16];
       __m256 zero = _mm256_setzero_ps();
-      for (__m256& z : acc) {
+      for (int k = 0; k < R * kGroup; ++k) {
         __asm__("" : "+x"(zero));  // vector stores, not a `rep stos` (slow to start)
-        z = zero;
+        _mm256_store_ps(&accz[0][0][0] + 8 * k, zero);
       }
-      gemm_group<R>(g, n, rs, d, acc);
+      pair_group<R>(g, n, rs, d, &accz[0][0][0]);
       for (int i = 0; i < R; ++i) {
         for (int t = 0; t < n; ++t) {
-          float& out = y[(t0 + t) * y_stride + i * row_step];
-          const float v = hsum(acc[i * kGroup + t]);
+          float& out = y[t * y_stride + i * row_step];
+          const float v = hsum(_mm256_load_ps(&accz[i / 2][t][8 * (i % 2)]));
           out = first ? v : out + v;
         }
+      }
+    } else {
+      ymm_group_out<R>(g, n, rs, d, y, y_stride, row_step, first);
+    }
+#else
+    ymm_group_out<R>(g, n, rs, d, y, y_stride, row_step, first);
+#endif
+  }
+
+  // group_out on 256-bit vectors (gemm_group).
+  template <int R>
+  static void ymm_group_out(const TileArgs& g, int n, const RowScales* rs, const float* d, float* y,
+                            int64_t y_stride, int64_t row_step, bool first) {
+    __m256 acc[R * kGroup];
+    __m256 zero = _mm256_setzero_ps();
+    for (__m256& z : acc) {
+      __asm__("" : "+x"(zero));  // vector stores, not a `rep stos` (slow to start)
+      z = zero;
+    }
+    gemm_group<R>(g, n, rs, d, acc);
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < n; ++t) {
+        float& out = y[t * y_stride + i * row_step];
+        const float v = hsum(acc[i * kGroup + t]);
+        out = first ? v : out + v;
       }
     }
   }
@@ -252,7 +356,10 @@ struct VnniQ4Kx8Kernel {
 // Q6_K in kQ6_Kx8 (kernels/repack.h), AVX2's Q6KKernelT<true> with each pair's madd + add
 // as one dpwssd. Prepared per token and super-block (kPrep = 64): the 256 activation bytes
 // of half h, pair p at bytes 128h + 64p (A) and + 32 (B), 64-bit interleaved as the levels.
+// With kZmm (the avx512vnni folder), GEMM tiles (T > 2) of even R run on zmm: pair_tile.
+template <bool kZmm = false>
 struct VnniQ6Kx8Kernel {
+  static_assert(!kZmm || QUANTA_VNNI_ZMM, "zmm tiles: the avx512vnni folder");
   static constexpr int64_t kBlockValues = 256;
   static constexpr size_t kWBytes = 210;  // BlockQ6_K
   static constexpr size_t kABytes = 292;
@@ -333,8 +440,104 @@ struct VnniQ6Kx8Kernel {
     }
   }
 
+#if QUANTA_VNNI_ZMM
+  // The int16 lanes of a pair of both rows: maddubs of A and B (row 0's in the low halves)
+  // with the token's vectors at y and y + 32 broadcast to both halves, added (as the ymm code).
+  QUANTA_VNNI_ZMM_INLINE static inline __m512i pair_m16(__m512i qa, __m512i qb, const uint8_t* y) {
+    return _mm512_add_epi16(_mm512_maddubs_epi16(qa, broadcast256(y)),
+                            _mm512_maddubs_epi16(qb, broadcast256(y + 32)));
+  }
+
+  // block_sums for the rows at x0 (low halves) and x1 (high halves) at once: each token's
+  // prepared vectors and bsums broadcast to both halves, the start madd(-32 sc, bsums) as a
+  // dpwssd from 0 (the same int32), then per pair the ymm code's maddubs / add / dpwssd
+  // lane-wise: the same integers per half.
+  template <int T>
+  [[gnu::always_inline]] static void pair_sums(const uint8_t* x0, const uint8_t* x1,
+                                               const uint8_t* yb, int64_t prep_stride,
+                                               const uint8_t* bs, size_t act_row_bytes,
+                                               __m512i* sum) {
+    const auto neg32 = [](const uint8_t* x) {
+      return _mm256_sub_epi16(_mm256_setzero_si256(),
+                              _mm256_slli_epi16(_mm256_cvtepi8_epi16(loadu128(x + 192)), 5));
+    };
+    const __m512i n32 = join256(neg32(x0), neg32(x1));
+    for (int t = 0; t < T; ++t) {
+      sum[t] = dpwssd512(_mm512_setzero_si512(), n32, broadcast256(bs + t * act_row_bytes));
+    }
+    for (int h = 0; h < 2; ++h) {
+      const auto hs = [h](const uint8_t* x) {
+        const __m128i sc8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + 192 + 8 * h));
+        return _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(sc8));
+      };
+      const __m256i hs0 = hs(x0), hs1 = hs(x1);
+      for (int p = 0; p < 2; ++p) {
+        __m256i qa0, qb0, qa1, qb1;
+        pair_levels(x0 + 96 * h, p, &qa0, &qb0);
+        pair_levels(x1 + 96 * h, p, &qa1, &qb1);
+        const __m512i qa = join256(qa0, qa1), qb = join256(qb0, qb1);
+        const __m512i s = join256(pair_scales(hs0, p), pair_scales(hs1, p));
+        for (int t = 0; t < T; ++t) {
+          const uint8_t* y = yb + 4 * t * prep_stride + 128 * h + 64 * p;
+          sum[t] = dpwssd512(sum[t], pair_m16(qa, qb, y), s);
+        }
+      }
+    }
+  }
+
+  // tile for R (even) rows x T tokens in zmm row pairs (row 2j low, 2j+1 high): the float
+  // step fma(float(sum), d * yd, acc) lane-wise with each row's d in its half (the ymm
+  // step's bits), then the hsums on the halves.
+  template <int R, int T>
+  [[gnu::noinline]] static void pair_tile(const TileArgs& a, float* out) {
+    __m512 acc[R / 2][T];
+    for (int j = 0; j < R / 2; ++j) {
+      for (int t = 0; t < T; ++t) acc[j][t] = _mm512_setzero_ps();
+    }
+    const size_t seg_bytes = static_cast<size_t>(a.nb) * kWBytes;
+    for (int64_t b = 0; b < a.nb; ++b) {
+      prefetch_rows<R>(a, seg_bytes, b * kWBytes, (kWBytes + 63) / 64);
+      for (int j = 0; j < R / 2; ++j) {
+        const uint8_t* x0 = a.w + 2 * j * a.row_stride + b * kWBytes;
+        const uint8_t* x1 = x0 + a.row_stride;
+        const uint8_t* yb = reinterpret_cast<const uint8_t*>(a.prep + b * kPrep);
+        __m512i sum[T];
+        pair_sums<T>(x0, x1, yb, a.prep_stride, a.act + b * kABytes + 260, a.act_row_bytes, sum);
+        const __m512 d = join256_ps(_mm256_set1_ps(f16_to_f32(load_u16(x0 + 208))),
+                                    _mm256_set1_ps(f16_to_f32(load_u16(x1 + 208))));
+        for (int t = 0; t < T; ++t) {
+          const float yd = kq_load_f32(a.act + t * a.act_row_bytes + b * kABytes);
+          acc[j][t] = _mm512_fmadd_ps(cvtepi32_ps512(sum[t]), _mm512_mul_ps(d, _mm512_set1_ps(yd)),
+                                      acc[j][t]);
+        }
+      }
+    }
+    alignas(64) float buf[16];
+    for (int j = 0; j < R / 2; ++j) {
+      for (int t = 0; t < T; ++t) {
+        _mm512_store_ps(buf, acc[j][t]);
+        out[2 * j * T + t] = hsum(_mm256_load_ps(buf));
+        out[(2 * j + 1) * T + t] = hsum(_mm256_load_ps(buf + 8));
+      }
+    }
+  }
+#endif
+
   template <int R, int T>
   [[gnu::noinline]] static void tile(const TileArgs& a, float* out) {
+#if QUANTA_VNNI_ZMM
+    if constexpr (kZmm && R % 2 == 0 && T > 2) {
+      pair_tile<R, T>(a, out);
+    } else  // NOLINT(readability/braces)
+#endif
+    {
+      ymm_tile<R, T>(a, out);
+    }
+  }
+
+  // tile on 256-bit vectors (AVX2's Q6KKernelT<true> tile).
+  template <int R, int T>
+  [[gnu::always_inline]] static inline void ymm_tile(const TileArgs& a, float* out) {
     __m256 acc[R][T];
     for (int i = 0; i < R; ++i) {
       for (int t = 0; t < T; ++t) acc[i][t] = _mm256_setzero_ps();
@@ -365,21 +568,29 @@ struct VnniQ6Kx8Kernel {
 }  // namespace
 }  // namespace quanta::kernels::QUANTA_ISA_NS
 
-// Defines vnni.h's matmul_rows_packed_q4_Kx8 / _q6_Kx8 in a VNNI folder's .cc.
-#define QUANTA_VNNI_DEFINE_KQUANT_ROWS()                                                           \
+// Defines vnni.h's matmul_rows_packed_q4_Kx8 / _q6_Kx8 in a VNNI folder's .cc (256-bit tiles).
+#define QUANTA_VNNI_DEFINE_KQUANT_ROWS() \
+  QUANTA_VNNI_DEFINE_KQUANT_ROWS_OF(false, QUANTA_VNNI_CHECK_EMULATION)
+
+// ... with Q4_K's GEMM tiles of row pairs on zmm (the avx512vnni folder; see pair_group).
+#define QUANTA_VNNI_DEFINE_KQUANT_ROWS_ZMM() \
+  QUANTA_VNNI_DEFINE_KQUANT_ROWS_OF(true, QUANTA_VNNI_CHECK_EMULATION_512_K)
+
+// (check: the emulation's check of the intrinsics the kernels use)
+#define QUANTA_VNNI_DEFINE_KQUANT_ROWS_OF(zmm, check)                                              \
   void matmul_rows_packed_q4_Kx8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,     \
                                  const uint8_t* act, size_t act_row_bytes, int64_t n_tokens,       \
                                  float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) { \
     QUANTA_ASSERT(type == GgmlType::Q4_K);                                                         \
-    QUANTA_VNNI_CHECK_EMULATION();                                                                 \
-    matmul_rows<VnniQ4Kx8Kernel>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride,       \
-                                 row_begin, row_end);                                              \
+    check();                                                                                       \
+    matmul_rows<VnniQ4Kx8Kernel<zmm>>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride,  \
+                                      row_begin, row_end);                                         \
   }                                                                                                \
   void matmul_rows_packed_q6_Kx8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,     \
                                  const uint8_t* act, size_t act_row_bytes, int64_t n_tokens,       \
                                  float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) { \
     QUANTA_ASSERT(type == GgmlType::Q6_K);                                                         \
-    QUANTA_VNNI_CHECK_EMULATION();                                                                 \
-    matmul_rows<VnniQ6Kx8Kernel>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride,       \
-                                 row_begin, row_end);                                              \
+    check();                                                                                       \
+    matmul_rows<VnniQ6Kx8Kernel<zmm>>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride,  \
+                                      row_begin, row_end);                                         \
   }

@@ -95,6 +95,40 @@ namespace {
   return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);  // (SIMDe: no GCC 12 warning)
 }
 
+// vpdpwssd on 512-bit vectors (vnni_kquant.h's Q6_K zmm tiles): dpwssd on each half (exact,
+// no lanes across halves).
+[[gnu::noinline]] inline __m512i dpwssd512(__m512i acc, __m512i a, __m512i b) {
+  const __m256i lo =
+      dpwssd(_mm512_castsi512_si256(acc), _mm512_castsi512_si256(a), _mm512_castsi512_si256(b));
+  const __m256i hi = dpwssd(_mm512_extracti64x4_epi64(acc, 1), _mm512_extracti64x4_epi64(a, 1),
+                            _mm512_extracti64x4_epi64(b, 1));
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+// Whether dpwssd512 equals SIMDe's _mm512_dpwssd_epi32 on int16 extremes and pseudo-random
+// vectors (QUANTA_VNNI_CHECK_EMULATION_512_K, vnni.h).
+[[gnu::noinline]] inline bool dpwssd512_matches_simde() {
+  uint64_t state = 0x8BB84B93962EACC9u;
+  const auto next = [&state] {
+    state = state * 6364136223846793005u + 1442695040888963407u;
+    return static_cast<int64_t>(state >> 1);
+  };
+  for (int trial = 0; trial < 1024; ++trial) {
+    __m512i v[3];
+    for (__m512i& x : v) {
+      x = _mm512_set_epi64(next(), next(), next(), next(), next(), next(), next(), next());
+    }
+    if (trial < 4) {  // extremes: -32768 / 32767 on both sides
+      v[1] = _mm512_set1_epi16(static_cast<int16_t>(trial & 1 ? 0x7FFF : 0x8000));
+      v[2] = _mm512_set1_epi16(static_cast<int16_t>(trial & 2 ? 0x7FFF : 0x8000));
+    }
+    const __m512i want = _mm512_dpwssd_epi32(v[0], v[1], v[2]);
+    const __m512i diff = _mm512_xor_si512(want, dpwssd512(v[0], v[1], v[2]));
+    if (_mm512_test_epi32_mask(diff, diff) != 0) return false;
+  }
+  return true;
+}
+
 // SIMDe 0.7.4 has no _mm512_cvtepi32_ps: two 256-bit conversions (lane-wise, exact).
 [[gnu::noinline]] inline __m512 cvtepi32_ps512(__m512i v) {
   return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_cvtepi32_ps(_mm512_castsi512_si256(v))),
@@ -148,6 +182,10 @@ namespace {
 #if defined(__AVX512VNNI__)  // the 512-bit forms: the avx512vnni folder only
 [[gnu::always_inline]] inline __m512i dpbusd512(__m512i acc, __m512i u, __m512i s) {
   return _mm512_dpbusd_epi32(acc, u, s);
+}
+
+[[gnu::always_inline]] inline __m512i dpwssd512(__m512i acc, __m512i a, __m512i b) {
+  return _mm512_dpwssd_epi32(acc, a, b);
 }
 
 [[gnu::always_inline]] inline __m512 cvtepi32_ps512(__m512i v) {
