@@ -86,17 +86,17 @@ bool avx2_supported() {
   const CpuFeatures& f = cpu_features();
   return f.avx2 && f.fma && f.f16c;
 }
-bool avx512_supported() {
-  const CpuFeatures& f = cpu_features();
-  return avx2_supported() && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
-}
-
 // Each table, or null when this CPU (or its OS) cannot run it. The wider paths start from a
 // copy of the table below them and replace what their folder speeds up (isa_tables.h).
 const KernelTable* avx2_table() {
   if (!avx2_supported()) return nullptr;
   static const KernelTable table = make_avx2();
   return &table;
+}
+#if QUANTA_KERNELS_X86_WIDE
+bool avx512_supported() {
+  const CpuFeatures& f = cpu_features();
+  return avx2_supported() && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
 }
 KernelTable extend(const KernelTable& base, const char* isa, void (*fill)(KernelTable&)) {
   KernelTable t = base;
@@ -125,10 +125,13 @@ const KernelTable* avx512bf16_table() {
       extend(*avx512vnni_table(), "avx512bf16", avx512bf16::fill_table);
   return &table;
 }
+#endif
 #else
 const KernelTable* avx2_table() {
   return nullptr;
 }
+#endif
+#if !QUANTA_KERNELS_X86_WIDE  // no folder beyond avx2 in this build (see CMakeLists.txt)
 const KernelTable* avxvnni_table() {
   return nullptr;
 }
