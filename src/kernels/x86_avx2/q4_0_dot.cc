@@ -61,27 +61,14 @@ struct Q4_0Kernel {
   // One full group: the 8 blocks' quants transposed (an 8 x 8 dword transpose), dy, and
   // the int16 offsets.
   static void prepare_group(const uint8_t* act, float* g) {
-    __m256i r[8];
-    for (int l = 0; l < 8; ++l) r[l] = loadu256(act + l * kABytes + 2);
-    __m256i t[8], u[8];
-    for (int p = 0; p < 4; ++p) {
-      t[2 * p] = _mm256_unpacklo_epi32(r[2 * p], r[2 * p + 1]);
-      t[2 * p + 1] = _mm256_unpackhi_epi32(r[2 * p], r[2 * p + 1]);
-    }
-    for (int q = 0; q < 2; ++q) {  // rows 4q..4q+3
-      u[4 * q + 0] = _mm256_unpacklo_epi64(t[4 * q], t[4 * q + 2]);
-      u[4 * q + 1] = _mm256_unpackhi_epi64(t[4 * q], t[4 * q + 2]);
-      u[4 * q + 2] = _mm256_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
-      u[4 * q + 3] = _mm256_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
-    }
+    __m256i u[8];
+    transpose_8x8_dwords(act + 2, kABytes, u);
     auto* bytes = reinterpret_cast<uint8_t*>(g + 16);
     const __m256i ones8 = _mm256_set1_epi8(1);
     __m256i sum16 = _mm256_setzero_si256();
     for (int m = 0; m < 8; ++m) {
-      const __m256i v = m < 4 ? _mm256_permute2x128_si256(u[m], u[m + 4], 0x20)
-                              : _mm256_permute2x128_si256(u[m - 4], u[m], 0x31);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(bytes + 32 * m), v);
-      sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(ones8, v));  // |.| <= 8 * 256
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(bytes + 32 * m), u[m]);
+      sum16 = _mm256_add_epi16(sum16, _mm256_maddubs_epi16(ones8, u[m]));  // |.| <= 8 * 256
     }
     _mm256_storeu_ps(g, load_f16x8_strided(act, kABytes));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(g + 8), _mm256_slli_epi16(sum16, 3));

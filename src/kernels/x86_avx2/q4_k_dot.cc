@@ -240,23 +240,10 @@ struct Q4Kx8Kernel {
   static void prepare(const uint8_t* act, int64_t nb, float* prep, int64_t) {
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* qs = act + b * kABytes + 4;
-      __m256i r[8], t[8], u[8];
-      for (int l = 0; l < 8; ++l) r[l] = loadu256(qs + 32 * l);
-      for (int p = 0; p < 4; ++p) {
-        t[2 * p] = _mm256_unpacklo_epi32(r[2 * p], r[2 * p + 1]);
-        t[2 * p + 1] = _mm256_unpackhi_epi32(r[2 * p], r[2 * p + 1]);
-      }
-      for (int q = 0; q < 2; ++q) {  // sub-blocks 4q..4q+3
-        u[4 * q + 0] = _mm256_unpacklo_epi64(t[4 * q], t[4 * q + 2]);
-        u[4 * q + 1] = _mm256_unpackhi_epi64(t[4 * q], t[4 * q + 2]);
-        u[4 * q + 2] = _mm256_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
-        u[4 * q + 3] = _mm256_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
-      }
+      __m256i u[8];  // lane L of step m: values 4m..4m+3 of sub-block L
+      transpose_8x8_dwords(qs, 32, u);
       auto* out = reinterpret_cast<__m256i*>(prep + b * kPrep);
-      for (int m = 0; m < 8; ++m) {
-        _mm256_storeu_si256(out + m, m < 4 ? _mm256_permute2x128_si256(u[m], u[m + 4], 0x20)
-                                           : _mm256_permute2x128_si256(u[m - 4], u[m], 0x31));
-      }
+      for (int m = 0; m < 8; ++m) _mm256_storeu_si256(out + m, u[m]);
       prepare_mins(act + b * kABytes, prep + b * kPrep + 64);
     }
   }

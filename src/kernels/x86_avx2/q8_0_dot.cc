@@ -21,22 +21,7 @@ static_assert(sizeof(BlockQ8_0) == 34);
 // The 8 blocks' quants of a group (block L at `blk` + 34 L + 2), dword-transposed: u[m]
 // lane L = bytes 4m..4m+3 of block L (the order of WeightLayout::kQ8_0x8).
 inline void transpose_group(const uint8_t* blk, __m256i* u) {
-  __m256i r[8], t[8];
-  for (int l = 0; l < 8; ++l) r[l] = loadu256(blk + l * sizeof(BlockQ8_0) + 2);
-  for (int p = 0; p < 4; ++p) {  // an 8 x 8 transpose of dwords: u[m] lane L = dword m of L
-    t[2 * p] = _mm256_unpacklo_epi32(r[2 * p], r[2 * p + 1]);
-    t[2 * p + 1] = _mm256_unpackhi_epi32(r[2 * p], r[2 * p + 1]);
-  }
-  for (int q = 0; q < 2; ++q) {
-    r[4 * q + 0] = _mm256_unpacklo_epi64(t[4 * q], t[4 * q + 2]);
-    r[4 * q + 1] = _mm256_unpackhi_epi64(t[4 * q], t[4 * q + 2]);
-    r[4 * q + 2] = _mm256_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
-    r[4 * q + 3] = _mm256_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
-  }
-  for (int m = 0; m < 4; ++m) {
-    u[m] = _mm256_permute2x128_si256(r[m], r[m + 4], 0x20);
-    u[m + 4] = _mm256_permute2x128_si256(r[m], r[m + 4], 0x31);
-  }
+  transpose_8x8_dwords(blk + 2, sizeof(BlockQ8_0), u);
 }
 
 // The group as 16 int16 vectors: v[2m] and v[2m + 1] hold, in int32 lane L, values

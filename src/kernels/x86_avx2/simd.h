@@ -108,4 +108,25 @@ inline __m256i sum_i8_lanes(__m256i v) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16);
 }
 
+// An 8 x 8 transpose of dwords: row l is the 32 bytes at src + l * stride; out[m] lane L =
+// dword m of row L (e.g. the quants of 8 activation blocks as the 8 steps of a group).
+inline void transpose_8x8_dwords(const uint8_t* src, size_t stride, __m256i* out) {
+  __m256i r[8], t[8];
+  for (int l = 0; l < 8; ++l) r[l] = loadu256(src + l * stride);
+  for (int p = 0; p < 4; ++p) {
+    t[2 * p] = _mm256_unpacklo_epi32(r[2 * p], r[2 * p + 1]);
+    t[2 * p + 1] = _mm256_unpackhi_epi32(r[2 * p], r[2 * p + 1]);
+  }
+  for (int q = 0; q < 2; ++q) {  // rows 4q..4q+3 of each 128-bit half
+    r[4 * q + 0] = _mm256_unpacklo_epi64(t[4 * q], t[4 * q + 2]);
+    r[4 * q + 1] = _mm256_unpackhi_epi64(t[4 * q], t[4 * q + 2]);
+    r[4 * q + 2] = _mm256_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
+    r[4 * q + 3] = _mm256_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
+  }
+  for (int m = 0; m < 4; ++m) {
+    out[m] = _mm256_permute2x128_si256(r[m], r[m + 4], 0x20);
+    out[m + 4] = _mm256_permute2x128_si256(r[m], r[m + 4], 0x31);
+  }
+}
+
 }  // namespace quanta::kernels::QUANTA_ISA_NS
