@@ -68,7 +68,7 @@ void select(const std::string& isa);
 // The table of a path this machine can run, or null.
 const KernelTable* find_table(const std::string& isa);
 // Adds `table` under `name` after the CPU's own paths (available_isas lists it, select
-// accepts it). For test binaries only: kernels_emulated_tests registers the AVX-512 and VNNI
+// accepts it). For test binaries only: kernels_tests registers the AVX-512 and VNNI
 // tables it runs through SIMDe. Call before the first select or active.
 void register_isa(const std::string& name, const KernelTable* table);
 

@@ -1,7 +1,7 @@
 // The comparison against llama.cpp's golden outputs of every shared model: logits at every
 // prompt position (top-16), the full last-position logits, and the greedy continuation, run
 // on the active kernel path. Used by the end-to-end golden test (every path this machine
-// runs) and by kernels_emulated_tests (the SIMDe-emulated paths).
+// runs) and by kernels_tests (the SIMDe-emulated paths).
 #pragma once
 
 #include <vector>

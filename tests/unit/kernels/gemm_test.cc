@@ -326,9 +326,10 @@ void expect_packed_rows_equal_avx2(const std::vector<PackedCase>& cases, unsigne
   }
 }
 
-// Why the tests of paths this CPU lacks skip here: they run in kernels_emulated_tests.
+// Why the tests of paths this CPU lacks can skip: the SIMDe-emulated paths (emulated_tables_test.cc)
+// need AVX2 and an x86 build without sanitizers.
 constexpr const char* kEmulatedElsewhere =
-    " (kernels_emulated_tests runs this test on the SIMDe-emulated paths)";
+    " (and no SIMDe-emulated path in this build: see emulated_tables_test.cc)";
 
 // Q4_0 in kQ4_0x8 and Q8_0 in kQ8_0x8 on every fast path (the VNNI ones multiply with
 // vpdpbusd, x86_vnni/vnni_dot.h) give the avx2 path's bytes: rows of groups and a tail, and
@@ -508,8 +509,7 @@ TEST(Gemm, PanelBF16IsOneFmaChainPerOutput) {
   check_panels(GgmlType::BF16, WeightLayout::kBF16x16);
 }
 
-// The ISAs named `prefix`... of this machine (and of the emulated tables in
-// kernels_emulated_tests).
+// The ISAs named `prefix`... of this machine and the emulated tables ("<isa>-simde").
 std::vector<std::string> isas_with_prefix(const char* prefix) {
   std::vector<std::string> out;
   for (const std::string& isa : available_isas()) {

@@ -1,4 +1,4 @@
-// The SIMDe-emulated kernel paths of kernels_emulated_tests ("<isa>-simde"), registered with
+// The SIMDe-emulated kernel paths of kernels_tests ("<isa>-simde"), registered with
 // the dispatch on first call (emulated_tables_test.cc).
 #pragma once
 

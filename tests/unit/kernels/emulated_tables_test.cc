@@ -1,7 +1,7 @@
 // Registers the AVX-512 and VNNI kernel tables compiled for AVX2 with SIMDe (see
-// tests/CMakeLists.txt), so every kernels test of this binary (tests/unit/kernels/*_test.cc,
-// compiled in again) also runs on them: "<isa>-simde" paths, built as dispatch.cc builds the
-// native ones.
+// tests/CMakeLists.txt), so every test of kernels_tests also runs on them: "<isa>-simde"
+// paths, built as dispatch.cc builds the native ones. Builds without them (not x86, the
+// sanitizer build) register none.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,9 +9,14 @@
 #include <vector>
 
 #include "kernels/kernel_table.h"
-#include "unit/kernels_emulated/emulated_isas.h"
+#include "unit/kernels/emulated_isas.h"
+
+#ifndef QUANTA_TEST_EMULATED_KERNELS
+#define QUANTA_TEST_EMULATED_KERNELS 0
+#endif
 
 namespace quanta::kernels {
+#if QUANTA_TEST_EMULATED_KERNELS
 namespace avx512_emulated {
 void fill_table(KernelTable& t);
 }
@@ -24,9 +29,11 @@ void fill_table(KernelTable& t);
 namespace avxvnni_emulated {
 void fill_table(KernelTable& t);
 }
+#endif
 
 namespace {
 
+#if QUANTA_TEST_EMULATED_KERNELS
 KernelTable emulated_table(const KernelTable& base, const char* isa, void (*fill)(KernelTable&)) {
   KernelTable t = base;
   t.isa = isa;
@@ -52,11 +59,15 @@ std::vector<std::string> register_emulated_tables() {
   }
   return names;
 }
+#else
+std::vector<std::string> register_emulated_tables() { return {}; }
+#endif
 
 // Registered before main, so every test of the binary sees them in available_isas().
 const bool g_registered = !emulated_isas().empty();
 
 TEST(EmulatedTables, AreListedAndSelectable) {
+  if (!QUANTA_TEST_EMULATED_KERNELS) GTEST_SKIP() << "this build compiles no emulated paths";
   ASSERT_TRUE(g_registered) << "this machine has no AVX2, the emulation's base";
   const std::vector<std::string> isas = available_isas();
   for (const std::string& name : emulated_isas()) {

@@ -12,7 +12,7 @@
 
 #include "kernels/kernel_table.h"
 #include "testlib/golden_logits.h"
-#include "unit/kernels_emulated/emulated_isas.h"
+#include "unit/kernels/emulated_isas.h"
 
 namespace quanta {
 namespace {
