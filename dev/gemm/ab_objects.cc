@@ -2,7 +2,8 @@
 // namespace (-Dquanta=quanta_a / quanta_b) and links both here; the two matmul_rows_q4_0x8
 // are called alternately on the same kQ4_0x8 weights (best time each) and their outputs
 // compared bit for bit. Usage: ab_objects ROWS K TOKENS ROUNDS [CALLS_PER_ROUND]
-// Built with -DQUANTA_AB_Q8_0X8 (AB_KERNEL=q8_0x8): q8_0_dot.cc's matmul_rows_q8_0x8 instead.
+// Built with -DQUANTA_AB_Q8_0X8 (AB_KERNEL=q8_0x8): q8_0_dot.cc's matmul_rows_q8_0x8 instead;
+// with -DQUANTA_AB_Q4_KX8 (AB_KERNEL=q4_Kx8): q4_k_dot.cc's matmul_rows_q4_Kx8.
 #include <time.h>
 
 #include <cstdint>
@@ -14,16 +15,31 @@
 
 #include "kernels/repack.h"
 
-#ifdef QUANTA_AB_Q8_0X8
+// Values per block, activation block bytes and where its scale sits (F16, or F32 for Q8_K).
+#ifdef QUANTA_AB_Q4_KX8
+#define QUANTA_AB_ROWS matmul_rows_q4_Kx8
+constexpr size_t kAbWBlockBytes = 144;  // Q4_K weights: d, dmin F16 at 0, 2
+constexpr auto kAbLayout = quanta::kernels::WeightLayout::kQ4_Kx8;
+constexpr auto kAbType = quanta::GgmlType::Q4_K;
+constexpr int64_t kAbValues = 256;
+constexpr size_t kAbABlockBytes = 292;  // Q8_K: F32 d, 256 quants, 16 int16 sums
+constexpr bool kAbF32ActScale = true;
+#elif defined(QUANTA_AB_Q8_0X8)
 #define QUANTA_AB_ROWS matmul_rows_q8_0x8
 constexpr size_t kAbWBlockBytes = 34;  // Q8_0 weights
 constexpr auto kAbLayout = quanta::kernels::WeightLayout::kQ8_0x8;
 constexpr auto kAbType = quanta::GgmlType::Q8_0;
+constexpr int64_t kAbValues = 32;
+constexpr size_t kAbABlockBytes = 34;
+constexpr bool kAbF32ActScale = false;
 #else
 #define QUANTA_AB_ROWS matmul_rows_q4_0x8
 constexpr size_t kAbWBlockBytes = 18;  // Q4_0 weights
 constexpr auto kAbLayout = quanta::kernels::WeightLayout::kQ4_0x8;
 constexpr auto kAbType = quanta::GgmlType::Q4_0;
+constexpr int64_t kAbValues = 32;
+constexpr size_t kAbABlockBytes = 34;
+constexpr bool kAbF32ActScale = false;
 #endif
 
 #define QUANTA_AB_DECLARE(ns)                                                                   \
@@ -33,6 +49,14 @@ constexpr auto kAbType = quanta::GgmlType::Q4_0;
   }
 QUANTA_AB_DECLARE(quanta_a)
 QUANTA_AB_DECLARE(quanta_b)
+
+// QUANTA_ASSERT's handler for the two renamed copies (q4_k_dot.cc asserts its type).
+namespace quanta_a {
+[[noreturn]] void assert_failed(const char*, const char*, int) { std::abort(); }
+}  // namespace quanta_a
+namespace quanta_b {
+[[noreturn]] void assert_failed(const char*, const char*, int) { std::abort(); }
+}  // namespace quanta_b
 
 namespace {
 
@@ -51,12 +75,13 @@ int main(int argc, char** argv) {
   }
   const int64_t rows = std::atoll(argv[1]), k = std::atoll(argv[2]), nt = std::atoll(argv[3]);
   const int rounds = std::atoi(argv[4]), calls = argc > 5 ? std::atoi(argv[5]) : 1;
-  if (rows <= 0 || k <= 0 || k % 32 != 0 || nt <= 0 || rounds <= 0 || calls <= 0) {
-    std::fprintf(stderr, "ab_objects: bad sizes (K must be a multiple of 32)\n");
+  if (rows <= 0 || k <= 0 || k % kAbValues != 0 || nt <= 0 || rounds <= 0 || calls <= 0) {
+    std::fprintf(stderr, "ab_objects: bad sizes (K must be a multiple of %lld)\n",
+                 static_cast<long long>(kAbValues));
     return 2;
   }
-  const int64_t nb = k / 32;
-  const size_t row_bytes = nb * kAbWBlockBytes, act_bytes = nb * 34;  // weight / Q8_0 blocks
+  const int64_t nb = k / kAbValues;
+  const size_t row_bytes = nb * kAbWBlockBytes, act_bytes = nb * kAbABlockBytes;
   std::mt19937 rng(1);
   std::vector<uint8_t> w(rows * row_bytes), packed(rows * row_bytes), act(nt * act_bytes);
   for (auto& b : w) b = static_cast<uint8_t>(rng());
@@ -66,10 +91,21 @@ int main(int argc, char** argv) {
     std::memcpy(p, &h, 2);
   };
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t b = 0; b < nb; ++b) set_scale(&w[r * row_bytes + b * kAbWBlockBytes]);
+    for (int64_t b = 0; b < nb; ++b) {
+      set_scale(&w[r * row_bytes + b * kAbWBlockBytes]);
+      if (kAbType == quanta::GgmlType::Q4_K) set_scale(&w[r * row_bytes + b * kAbWBlockBytes + 2]);
+    }
   }
   for (int64_t t = 0; t < nt; ++t) {
-    for (int64_t b = 0; b < nb; ++b) set_scale(&act[t * act_bytes + b * 34]);
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* blk = &act[t * act_bytes + b * kAbABlockBytes];
+      if (kAbF32ActScale) {
+        const float d = 1e-3f * static_cast<float>(1 + rng() % 1000);
+        std::memcpy(blk, &d, sizeof d);
+      } else {
+        set_scale(blk);
+      }
+    }
   }
   quanta::kernels::repack_rows(kAbLayout, kAbType, k, w.data(), packed.data(), rows);
   std::vector<float> y[2] = {std::vector<float>(nt * rows), std::vector<float>(nt * rows)};

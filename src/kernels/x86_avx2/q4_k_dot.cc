@@ -231,7 +231,9 @@ struct Q4Kx8Kernel {
   // and rows inner within a group: a row's levels are unpacked once per super-block for the
   // group's tokens, whose prepared activations (16 x 288 bytes) stay in L1 for the 4 rows.
   // (Register blocks of 3 rows x 4 tokens with the levels unpacked per block, as
-  // Q4_0x8Kernel, ran at 62-67 GMAC/s against 68-69; groups of 12 or 32 tokens were slower.)
+  // Q4_0x8Kernel, ran at 62-67 GMAC/s against 68-69; groups of 12 or 32 tokens were slower.
+  // Tried again 2026-11-27 without spilling the weights, A/B in one process (dev/gemm,
+  // AB_KERNEL=q4_Kx8): 4-8% faster at 3-16 tokens, 1-4% slower at 64: not kept.)
   static constexpr int kGemmRows = 4;
   static constexpr int kGemmTokens = 64;
   static constexpr int kGroup = 16;
