@@ -62,10 +62,11 @@ std::string render_llama2(const ChatTemplate& t, const std::vector<ChatMessage>&
   for (size_t i = 0; i < turns.size(); ++i) {
     std::string content = turns[i].content;
     if (i == 0 && has_system) content = "<<SYS>>\n" + system + "\n<</SYS>>\n\n" + content;
+    // Appended piece by piece (GCC 12 warns falsely on the temporaries of a + chain).
     if (turns[i].role == "user") {
-      out += t.bos + "[INST] " + strip(content) + " [/INST]";
+      out.append(t.bos).append("[INST] ").append(strip(content)).append(" [/INST]");
     } else {
-      out += " " + strip(content) + " " + t.eos;
+      out.append(" ").append(strip(content)).append(" ").append(t.eos);
     }
   }
   return out;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "core/error.h"
 
@@ -101,7 +102,7 @@ void ArgParser::assign(Option& opt, const std::string& value) {
 bool ArgParser::parse(int argc, char** argv, int first) {
   for (int i = first; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
+    if (std::string_view(argv[i]) == "-h" || std::string_view(argv[i]) == "--help") {
       std::fputs(help().c_str(), stdout);
       return false;
     }
