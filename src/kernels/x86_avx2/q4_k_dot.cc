@@ -4,6 +4,8 @@
 // integer sums and the same float steps (bit-identical results, batch invariance): int32 lane
 // L of a super-block's sum is sub-block L, the mins go through activation sums prepared once
 // per token.
+#include <algorithm>
+
 #include "core/error.h"
 #include "kernels/x86_avx2/avx2.h"
 #include "kernels/x86_avx2/simd.h"
@@ -225,16 +227,18 @@ struct Q4Kx8Kernel {
   static constexpr int kRows = 4;
   static constexpr int kTokens = 2;
   static constexpr int64_t kSegBlocks = segment_blocks<Q4KKernel>();  // the same sums
-  // GEMM tiles of 4 rows x all the tokens of a chunk (up to 64; the driver's chunks hold
+  // GEMM tiles of 3 rows x all the tokens of a chunk (up to 64; the driver's chunks hold
   // 56 tokens at k = 2048, 18 at k = 5632): the rows' scales unpacked once per tile, then
-  // groups of up to kGroup tokens (even sizes: 56 = 4 x 14, 18 = 2 x 9), super-blocks outer
-  // and rows inner within a group: a row's levels are unpacked once per super-block for the
-  // group's tokens, whose prepared activations (16 x 288 bytes) stay in L1 for the 4 rows.
-  // (Register blocks of 3 rows x 4 tokens with the levels unpacked per block, as
-  // Q4_0x8Kernel, ran at 62-67 GMAC/s against 68-69; groups of 12 or 32 tokens were slower.
-  // Tried again 2026-11-27 without spilling the weights, A/B in one process (dev/gemm,
-  // AB_KERNEL=q4_Kx8): 4-8% faster at 3-16 tokens, 1-4% slower at 64: not kept.)
-  static constexpr int kGemmRows = 4;
+  // groups of up to kGroup tokens in whole 4-token blocks where possible (56 = 16 + 16 +
+  // 12 + 12, 18 = 12 + 6), super-blocks outer; within a group, register blocks of 3 rows x
+  // 3-4 tokens (group_block, Q4_0x8Kernel's scheme): each weight vector is unpacked once for
+  // the block's tokens and each activation vector loaded once for its 3 rows. Measured
+  // against the former row-by-row groups (each row's levels unpacked once per super-block
+  // for up to 16 tokens, every activation loaded once per row), bit-identical, in one
+  // process (dev/gemm ab_objects, AB_KERNEL=q4_Kx8): 3 tokens +23%, 16 +4%, 56 +8%, 64
+  // +3-16%, 18 at k = 5632 the same. (Earlier 3 x 4 blocks that spilled the weights ran at
+  // 62-67 GMAC/s against 68-69; groups of 12 or 32 tokens were slower.)
+  static constexpr int kGemmRows = 3;
   static constexpr int kGemmTokens = 64;
   static constexpr int kGroup = 16;
   static constexpr int64_t kGemmMinTokens = 3;
@@ -303,42 +307,94 @@ struct Q4Kx8Kernel {
     __m256 mins;
   };
 
+  // The exact int16 sums P (lane L: sub-block L, see Q4KKernel) of R rows (super-block
+  // bytes at x[i]) against TB tokens (prepared data y + t * stride bytes) in registers: each
+  // weight vector unpacked once for the TB tokens, each activation vector loaded once for
+  // the R rows (the Q4_0x8 GEMM block's scheme: R x TB sums, R weights and one activation
+  // in the 16 registers).
+  template <int R, int TB>
+  [[gnu::always_inline]] static inline void block_sums(const uint8_t* const* x, const uint8_t* y,
+                                                       size_t stride, __m256i (&p)[R][TB]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+#pragma GCC unroll 8
+    for (int m = 0; m < 8; ++m) {
+      __m256i v[R];
+      for (int i = 0; i < R; ++i) {
+        const __m256i w = loadu256(x[i] + 32 * (m & 3));
+        v[i] = _mm256_and_si256(m < 4 ? w : _mm256_srli_epi16(w, 4), m4);
+      }
+      for (int t = 0; t < TB; ++t) {
+        const __m256i yv = loadu256(y + t * stride + 32 * m);
+        for (int i = 0; i < R; ++i) {
+          const __m256i prod = _mm256_maddubs_epi16(v[i], yv);
+          p[i][t] = m == 0 ? prod : _mm256_add_epi16(p[i][t], prod);
+          // One running sum per (row, token) in a register (GCC would keep all 8 products
+          // live and spill them).
+          __asm__("" : "+x"(p[i][t]));
+        }
+      }
+    }
+  }
+
+  // One register block of block_sums, then each (row, token) output's float steps (finish,
+  // the same in every kernel of this type) on its accumulator acc[i * kGroup + t].
+  template <int R, int TB>
+  [[gnu::always_inline]] static inline void group_block(const uint8_t* const* x, const float* prep,
+                                                        int64_t prep_stride, const RowScales* rs,
+                                                        const float* d, const float* yd,
+                                                        __m256* acc) {
+    __m256i p[R][TB];
+    block_sums<R, TB>(x, reinterpret_cast<const uint8_t*>(prep), prep_stride * sizeof(float), p);
+    for (int i = 0; i < R; ++i) {
+      for (int t = 0; t < TB; ++t) {
+        __m256& out = acc[i * kGroup + t];
+        out = finish(out, _mm256_madd_epi16(p[i][t], rs[i].sc), d[i] * yd[t], rs[i].mins,
+                     prep + t * prep_stride + 64);
+      }
+    }
+  }
+
+  // Tokens of the register block at token t0 of an nt-token group: nt % 3 blocks of 4
+  // first, then blocks of 3 (no block shorter than 3 unless nt < 3 or nt = 5).
+  static constexpr int block_at(int nt, int t0) {
+    const int fours = nt >= 4 && nt != 5 ? nt % 3 : 0;
+    if (t0 < 4 * fours) return 4;
+    return nt - t0 < 3 ? nt - t0 : 3;
+  }
+
   // All super-blocks of R rows (scales rs[b * R + i], d[b * R + i]) against a group of
-  // nt <= kGroup tokens: per super-block and row, d * yd of the tokens and the 8 level
-  // vectors unpacked once (in registers) for all of them, each token's activations as
-  // memory operands of its 8 maddubs; the accumulators acc[i * kGroup + t] in memory.
+  // nt <= kGroup tokens in register blocks of R rows x 3-4 tokens (group_block); the
+  // accumulators acc[i * kGroup + t] in memory.
   template <int R>
   [[gnu::noinline]] static void gemm_group(const TileArgs& a, int nt, const RowScales* rs,
                                            const float* d, __m256* acc) {
-    // yd of the next super-block gathered one iteration ahead (its scalar stores would stall
-    // the vector loads that read them right after).
-    alignas(32) float yd[2][kGroup];
-    alignas(32) float dy[kGroup];
-    gather_yds(a, nt, 0, yd[0]);
+    alignas(32) float yd[kGroup];
     for (int64_t b = 0; b < a.nb; ++b) {
-      if (b + 1 < a.nb) gather_yds(a, nt, b + 1, yd[(b + 1) & 1]);
-      const float* ydb = yd[b & 1];
-      const float* prep = a.prep + b * kPrep;
+      gather_yds(a, nt, b, yd);
+      const uint8_t* x[R];
       for (int i = 0; i < R; ++i) {
-        const uint8_t* x = a.w + i * a.row_stride + b * kWBytes;
-        for (int l = 0; l < 3; ++l) prefetch(x + kPrefetchBytes + 64 * l);
-        const __m256 dv = _mm256_set1_ps(d[b * R + i]);
-        for (int t = 0; t < nt; t += 8) {
-          _mm256_store_ps(dy + t, _mm256_mul_ps(dv, _mm256_load_ps(ydb + t)));
-        }
-        __m256i v[8];
-        levels(x, v);
-        const RowScales& s = rs[b * R + i];
-        for (int t = 0; t < nt; ++t) {
-          const auto* y = reinterpret_cast<const uint8_t*>(prep + t * a.prep_stride);
-          __m256i p = _mm256_maddubs_epi16(v[0], loadu256(y));
-          for (int m = 1; m < 8; ++m) {
-            p = _mm256_add_epi16(p, _mm256_maddubs_epi16(v[m], loadu256(y + 32 * m)));
-            __asm__("" : "+x"(p));
-          }
-          __m256& out = acc[i * kGroup + t];
-          out = finish(out, _mm256_madd_epi16(p, s.sc), dy[t], s.mins,
-                       reinterpret_cast<const float*>(y) + 64);
+        x[i] = a.w + i * a.row_stride + b * kWBytes;
+        for (int l = 0; l < 3; ++l) prefetch(x[i] + kPrefetchBytes + 64 * l);
+      }
+      const float* prep = a.prep + b * kPrep;
+      const RowScales* rsb = rs + b * R;
+      const float* db = d + b * R;
+      for (int t0 = 0, tb = 0; t0 < nt; t0 += tb) {
+        tb = block_at(nt, t0);
+        const float* pt = prep + t0 * a.prep_stride;
+        __m256* at = acc + t0;
+        switch (tb) {
+          case 4:
+            group_block<R, 4>(x, pt, a.prep_stride, rsb, db, yd + t0, at);
+            break;
+          case 3:
+            group_block<R, 3>(x, pt, a.prep_stride, rsb, db, yd + t0, at);
+            break;
+          case 2:
+            group_block<R, 2>(x, pt, a.prep_stride, rsb, db, yd + t0, at);
+            break;
+          default:
+            group_block<R, 1>(x, pt, a.prep_stride, rsb, db, yd + t0, at);
         }
       }
     }
@@ -371,8 +427,8 @@ struct Q4Kx8Kernel {
 
   // A GEMM tile of R rows x nt <= kGemmTokens tokens written to y (output (i, t) at
   // y[t * y_stride + i * row_step]), stored when `first` (the reduction's first segment),
-  // else added: the rows' scales unpacked once, then the tokens in groups of 8 (a group's
-  // prepared data, 8 x 2.3 KiB at k = 2048, stays in L1 over its super-blocks).
+  // else added: the rows' scales unpacked once, then the tokens in groups of at most kGroup
+  // (a group's prepared data, 16 x 288 bytes per super-block, stays in L1 for its rows).
   template <int R>
   static void gemm_tile(const TileArgs& a, int nt, float* y, int64_t y_stride, int64_t row_step,
                         bool first) {
@@ -386,10 +442,12 @@ struct Q4Kx8Kernel {
         d[b * R + i] = s.d;
       }
     }
-    // Groups of at most kGroup tokens, as even as possible (18 = 9 + 9, not 16 + 2).
+    // Groups of at most kGroup tokens, as even as possible in whole 4-token blocks
+    // (18 = 12 + 6, 56 = 16 + 16 + 12 + 12, not 16 + 2 or 14 x 4).
     const int groups = (nt + kGroup - 1) / kGroup;
     for (int j = 0, t0 = 0, n = 0; j < groups; ++j, t0 += n) {
-      n = (nt - t0) / (groups - j);
+      n = std::min(nt - t0, ((nt - t0) / (groups - j) + 3) / 4 * 4);
+      QUANTA_ASSERT(n >= 1 && n <= kGroup);
       TileArgs g = a;
       g.act += t0 * a.act_row_bytes;
       g.prep += t0 * a.prep_stride;
