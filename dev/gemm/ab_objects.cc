@@ -3,7 +3,8 @@
 // are called alternately on the same kQ4_0x8 weights (best time each) and their outputs
 // compared bit for bit. Usage: ab_objects ROWS K TOKENS ROUNDS [CALLS_PER_ROUND]
 // Built with -DQUANTA_AB_Q8_0X8 (AB_KERNEL=q8_0x8): q8_0_dot.cc's matmul_rows_q8_0x8 instead;
-// with -DQUANTA_AB_Q4_KX8 (AB_KERNEL=q4_Kx8): q4_k_dot.cc's matmul_rows_q4_Kx8.
+// with -DQUANTA_AB_Q4_KX8 (AB_KERNEL=q4_Kx8): q4_k_dot.cc's matmul_rows_q4_Kx8; with
+// -DQUANTA_AB_Q6_KX8 (AB_KERNEL=q6_Kx8): kquant_dot.cc's matmul_rows_q6_Kx8.
 #include <time.h>
 
 #include <cstdint>
@@ -16,7 +17,15 @@
 #include "kernels/repack.h"
 
 // Values per block, activation block bytes and where its scale sits (F16, or F32 for Q8_K).
-#ifdef QUANTA_AB_Q4_KX8
+#ifdef QUANTA_AB_Q6_KX8
+#define QUANTA_AB_ROWS matmul_rows_q6_Kx8
+constexpr size_t kAbWBlockBytes = 210;  // Q6_K weights: d F16 at 208
+constexpr auto kAbLayout = quanta::kernels::WeightLayout::kQ6_Kx8;
+constexpr auto kAbType = quanta::GgmlType::Q6_K;
+constexpr int64_t kAbValues = 256;
+constexpr size_t kAbABlockBytes = 292;
+constexpr bool kAbF32ActScale = true;
+#elif defined(QUANTA_AB_Q4_KX8)
 #define QUANTA_AB_ROWS matmul_rows_q4_Kx8
 constexpr size_t kAbWBlockBytes = 144;  // Q4_K weights: d, dmin F16 at 0, 2
 constexpr auto kAbLayout = quanta::kernels::WeightLayout::kQ4_Kx8;
@@ -93,6 +102,7 @@ int main(int argc, char** argv) {
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t b = 0; b < nb; ++b) {
       set_scale(&w[r * row_bytes + b * kAbWBlockBytes]);
+      if (kAbType == quanta::GgmlType::Q6_K) set_scale(&w[r * row_bytes + b * kAbWBlockBytes + 208]);
       if (kAbType == quanta::GgmlType::Q4_K) set_scale(&w[r * row_bytes + b * kAbWBlockBytes + 2]);
     }
   }
