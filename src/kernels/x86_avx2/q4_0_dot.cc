@@ -240,7 +240,7 @@ struct Q4_0x8Kernel : Q4_0Kernel {
   static constexpr int64_t kGroupBytes = 8 * kWBytes;  // 144
   // GEMM tiles of 3 rows x 8 tokens in register blocks of 3 x 4 (12 int16 sums, 3 weight
   // vectors and 1 activation vector: the 16 registers), the last tile of a chunk of 3..8
-  // tokens in blocks of 4 and 3 (see tile_tokens and block_at). 3 x 4 blocks measured ~4%
+  // tokens in blocks of 4 and 3 (see tile_tokens and tiling.h's block_tokens_3_4). 3 x 4 blocks measured ~4%
   // faster than 3 x 3 (6-token tiles). (Tiles of 12-16 tokens are slower: their prepared
   // activations, 2.5 KiB per token at k = 2048, no longer stay in L1 while the row tile runs.)
   static constexpr int kGemmRows = 3;
@@ -251,14 +251,6 @@ struct Q4_0x8Kernel : Q4_0Kernel {
   // when 9 or 10 are left (6 + 3 or 6 + 4: no tile of 1 or 2 tokens), else 8.
   static constexpr int64_t tile_tokens(int64_t /*chunk*/, int64_t rem) {
     return rem <= 8 ? rem : rem <= 10 ? 6 : 8;
-  }
-
-  // Tokens of the register block starting at token t0 of a T-token tile: T % 3 blocks of 4
-  // first, then blocks of 3, so no block is shorter than 3 tokens unless T < 3 or T = 5.
-  static constexpr int block_at(int T, int t0) {
-    const int fours = T >= 4 && T != 5 ? T % 3 : 0;
-    if (t0 < 4 * fours) return 4;
-    return T - t0 < 3 ? T - t0 : 3;
   }
 
   static void levels(const uint8_t* grp, __m256i* v) {
@@ -337,11 +329,11 @@ struct Q4_0x8Kernel : Q4_0Kernel {
   }
 
   // The full groups of R rows against T tokens, each group's rows prefetched, in register
-  // blocks of block_at's schedule. The blocks of one size run as a loop: unrolled, GCC
+  // blocks of block_tokens_3_4's schedule. The blocks of one size run as a loop: unrolled, GCC
   // interleaves consecutive blocks and spills (measured ~4% slower).
   template <int R, int T>
   [[gnu::noinline]] static void gemm_groups(const TileArgs& a, __m256 (&acc)[R][T]) {
-    constexpr int kFours = block_at(T, 0) == 4 ? T % 3 : 0;
+    constexpr int kFours = block_tokens_3_4(T, 0) == 4 ? T % 3 : 0;
     constexpr int kThrees = (T - 4 * kFours) / 3;
     constexpr int kRest = T - 4 * kFours - 3 * kThrees;
     for (int64_t g = 0; g < a.nb / 8; ++g) {

@@ -354,14 +354,6 @@ struct Q4Kx8Kernel {
     }
   }
 
-  // Tokens of the register block at token t0 of an nt-token group: nt % 3 blocks of 4
-  // first, then blocks of 3 (no block shorter than 3 unless nt < 3 or nt = 5).
-  static constexpr int block_at(int nt, int t0) {
-    const int fours = nt >= 4 && nt != 5 ? nt % 3 : 0;
-    if (t0 < 4 * fours) return 4;
-    return nt - t0 < 3 ? nt - t0 : 3;
-  }
-
   // All super-blocks of R rows (scales rs[b * R + i], d[b * R + i]) against a group of
   // nt <= kGroup tokens in register blocks of R rows x 3-4 tokens (group_block); the
   // accumulators acc[i * kGroup + t] in memory.
@@ -380,7 +372,7 @@ struct Q4Kx8Kernel {
       const RowScales* rsb = rs + b * R;
       const float* db = d + b * R;
       for (int t0 = 0, tb = 0; t0 < nt; t0 += tb) {
-        tb = block_at(nt, t0);
+        tb = block_tokens_3_4(nt, t0);
         const float* pt = prep + t0 * a.prep_stride;
         __m256* at = acc + t0;
         switch (tb) {

@@ -79,6 +79,15 @@ constexpr int64_t round_up8(int64_t v) {
   return (v + 7) & ~int64_t{7};
 }
 
+// Tokens of the register block at token t0 of an nt-token run cut into blocks of 3 and 4
+// tokens (the Q4_0x8 and Q4_Kx8 GEMM blocks): nt % 3 blocks of 4 first, then blocks of 3, so
+// no block is shorter than 3 tokens unless nt < 3 or nt = 5.
+constexpr int block_tokens_3_4(int nt, int t0) {
+  const int fours = nt >= 4 && nt != 5 ? nt % 3 : 0;
+  if (t0 < 4 * fours) return 4;
+  return nt - t0 < 3 ? nt - t0 : 3;
+}
+
 // Tokens per chunk of a product: a chunk's activations stay in L2 while every row tile
 // reads them, in whole tiles of `tile` tokens, and its prepared data (`prep_floats` per
 // token; 0 for none) fits the kPrepBufFloats buffer (whole tiles when it holds one, else a
