@@ -289,7 +289,6 @@ struct Q4_0x8Kernel : Q4_0Kernel {
   [[gnu::always_inline]] static inline void group_block(const uint8_t* const* grp,
                                                         const float* prep, int64_t prep_stride,
                                                         __m256* acc) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
     const auto bytes = [&](int t, int floats) [[gnu::always_inline]] {
       return reinterpret_cast<const uint8_t*>(prep + t * prep_stride + floats);
     };
@@ -297,25 +296,7 @@ struct Q4_0x8Kernel : Q4_0Kernel {
     for (int i = 0; i < R; ++i) {  // the tokens' offsets
       for (int t = 0; t < TB; ++t) s[i][t] = loadu256(bytes(t, 8));
     }
-    // The 8 steps as a plain unrolled loop, not a lambda: through a lambda GCC kept a memory
-    // copy of s (12 dead 32-byte stores per block) and spilled the raw weight vectors (-4%).
-#pragma GCC unroll 8
-    for (int m = 0; m < 8; ++m) {
-      __m256i v[R];
-      for (int i = 0; i < R; ++i) {
-        const __m256i w = loadu256(grp[i] + 32 * (m & 3));
-        v[i] = _mm256_and_si256(m < 4 ? w : _mm256_srli_epi16(w, 4), m4);
-      }
-      for (int t = 0; t < TB; ++t) {
-        const __m256i y = loadu256(bytes(t, 16) + 32 * m);
-        for (int i = 0; i < R; ++i) {
-          s[i][t] = _mm256_sub_epi16(s[i][t], _mm256_maddubs_epi16(v[i], y));
-          // Keeps GCC from reassociating the sums (it would keep all 8 products live and
-          // spill them): one running sum per (row, token) in a register.
-          __asm__("" : "+x"(s[i][t]));
-        }
-      }
-    }
+    nibble_block_sums<R, TB, true>(grp, bytes(0, 16), prep_stride * sizeof(float), s);
     for (int i = 0; i < R; ++i) {
       const __m256 dx = scales(grp[i]);
       for (int t = 0; t < TB; ++t) {

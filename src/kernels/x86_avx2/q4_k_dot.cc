@@ -307,44 +307,18 @@ struct Q4Kx8Kernel {
     __m256 mins;
   };
 
-  // The exact int16 sums P (lane L: sub-block L, see Q4KKernel) of R rows (super-block
-  // bytes at x[i]) against TB tokens (prepared data y + t * stride bytes) in registers: each
-  // weight vector unpacked once for the TB tokens, each activation vector loaded once for
-  // the R rows (the Q4_0x8 GEMM block's scheme: R x TB sums, R weights and one activation
-  // in the 16 registers).
-  template <int R, int TB>
-  [[gnu::always_inline]] static inline void block_sums(const uint8_t* const* x, const uint8_t* y,
-                                                       size_t stride, __m256i (&p)[R][TB]) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-#pragma GCC unroll 8
-    for (int m = 0; m < 8; ++m) {
-      __m256i v[R];
-      for (int i = 0; i < R; ++i) {
-        const __m256i w = loadu256(x[i] + 32 * (m & 3));
-        v[i] = _mm256_and_si256(m < 4 ? w : _mm256_srli_epi16(w, 4), m4);
-      }
-      for (int t = 0; t < TB; ++t) {
-        const __m256i yv = loadu256(y + t * stride + 32 * m);
-        for (int i = 0; i < R; ++i) {
-          const __m256i prod = _mm256_maddubs_epi16(v[i], yv);
-          p[i][t] = m == 0 ? prod : _mm256_add_epi16(p[i][t], prod);
-          // One running sum per (row, token) in a register (GCC would keep all 8 products
-          // live and spill them).
-          __asm__("" : "+x"(p[i][t]));
-        }
-      }
-    }
-  }
-
-  // One register block of block_sums, then each (row, token) output's float steps (finish,
-  // the same in every kernel of this type) on its accumulator acc[i * kGroup + t].
+  // One register block of R rows x TB tokens: the exact int16 sums P (lane L: sub-block L,
+  // see Q4KKernel) in registers (tiling.h's nibble_block_sums, the Q4_0x8 GEMM block's
+  // scheme), then each (row, token) output's float steps (finish, the same in every kernel of
+  // this type) on its accumulator acc[i * kGroup + t].
   template <int R, int TB>
   [[gnu::always_inline]] static inline void group_block(const uint8_t* const* x, const float* prep,
                                                         int64_t prep_stride, const RowScales* rs,
                                                         const float* d, const float* yd,
                                                         __m256* acc) {
     __m256i p[R][TB];
-    block_sums<R, TB>(x, reinterpret_cast<const uint8_t*>(prep), prep_stride * sizeof(float), p);
+    nibble_block_sums<R, TB, false>(x, reinterpret_cast<const uint8_t*>(prep),
+                                    prep_stride * sizeof(float), p);
     for (int i = 0; i < R; ++i) {
       for (int t = 0; t < TB; ++t) {
         __m256& out = acc[i * kGroup + t];

@@ -88,6 +88,42 @@ constexpr int block_tokens_3_4(int nt, int t0) {
   return nt - t0 < 3 ? nt - t0 : 3;
 }
 
+// The int16 sums of a register block of R rows x TB tokens over a group of 8 steps, for
+// weights stored as 4 vectors of nibble pairs (step m < 4: the low nibbles of vector m, then
+// the high nibbles of vector m - 4; kQ4_0x8 groups, kQ4_Kx8 super-blocks), each weight
+// vector unpacked once for the TB tokens and each activation vector (y + t * stride + 32 m)
+// loaded once for the R rows. kSubtract: s[i][t] -= maddubs(levels of row i, activation
+// vector m of token t) from the caller's starting values; else s[i][t] = the sum of the 8.
+template <int R, int TB, bool kSubtract>
+[[gnu::always_inline]] inline void nibble_block_sums(const uint8_t* const* x, const uint8_t* y,
+                                                     size_t stride, __m256i (&s)[R][TB]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  // A plain unrolled loop, not a lambda: through a lambda GCC kept a memory copy of s (dead
+  // 32-byte stores per block) and spilled the raw weight vectors (-4%).
+#pragma GCC unroll 8
+  for (int m = 0; m < 8; ++m) {
+    __m256i v[R];
+    for (int i = 0; i < R; ++i) {
+      const __m256i w = loadu256(x[i] + 32 * (m & 3));
+      v[i] = _mm256_and_si256(m < 4 ? w : _mm256_srli_epi16(w, 4), m4);
+    }
+    for (int t = 0; t < TB; ++t) {
+      const __m256i yv = loadu256(y + t * stride + 32 * m);
+      for (int i = 0; i < R; ++i) {
+        const __m256i prod = _mm256_maddubs_epi16(v[i], yv);
+        if constexpr (kSubtract) {
+          s[i][t] = _mm256_sub_epi16(s[i][t], prod);
+        } else {
+          s[i][t] = m == 0 ? prod : _mm256_add_epi16(s[i][t], prod);
+        }
+        // One running sum per (row, token) in a register: GCC would otherwise reassociate,
+        // keep all 8 products live and spill them.
+        __asm__("" : "+x"(s[i][t]));
+      }
+    }
+  }
+}
+
 // Tokens per chunk of a product: a chunk's activations stay in L2 while every row tile
 // reads them, in whole tiles of `tile` tokens, and its prepared data (`prep_floats` per
 // token; 0 for none) fits the kPrepBufFloats buffer (whole tiles when it holds one, else a
