@@ -235,9 +235,9 @@ struct Q4Kx8Kernel {
   // the block's tokens and each activation vector loaded once for its 3 rows. Measured
   // against the former row-by-row groups (each row's levels unpacked once per super-block
   // for up to 16 tokens, every activation loaded once per row), bit-identical, in one
-  // process (dev/gemm ab_objects, AB_KERNEL=q4_Kx8): 3 tokens +23%, 16 +4%, 56 +8%, 64
-  // +3-16%, 18 at k = 5632 the same. (Earlier 3 x 4 blocks that spilled the weights ran at
-  // 62-67 GMAC/s against 68-69; groups of 12 or 32 tokens were slower.)
+  // process (dev/gemm ab_objects, AB_KERNEL=q4_Kx8, both orders): 3 tokens +9-23%, 16 +1-4%,
+  // 56 +8%, 64 -1 to +16%, 18 at k = 5632 0-9%. (Earlier 3 x 4 blocks that spilled the
+  // weights ran at 62-67 GMAC/s against 68-69; groups of 12 or 32 tokens were slower.)
   static constexpr int kGemmRows = 3;
   static constexpr int kGemmTokens = 64;
   static constexpr int kGroup = 16;
