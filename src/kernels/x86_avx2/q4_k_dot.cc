@@ -4,8 +4,6 @@
 // integer sums and the same float steps (bit-identical results, batch invariance): int32 lane
 // L of a super-block's sum is sub-block L, the mins go through activation sums prepared once
 // per token.
-#include <algorithm>
-
 #include "core/error.h"
 #include "kernels/x86_avx2/avx2.h"
 #include "kernels/x86_avx2/simd.h"
@@ -412,7 +410,7 @@ struct Q4Kx8Kernel {
     // (18 = 12 + 6, 56 = 16 + 16 + 12 + 12, not 16 + 2 or 14 x 4).
     const int groups = (nt + kGroup - 1) / kGroup;
     for (int j = 0, t0 = 0, n = 0; j < groups; ++j, t0 += n) {
-      n = std::min(nt - t0, ((nt - t0) / (groups - j) + 3) / 4 * 4);
+      n = static_cast<int>(min64(nt - t0, ((nt - t0) / (groups - j) + 3) / 4 * 4));
       QUANTA_ASSERT(n >= 1 && n <= kGroup);
       TileArgs g = a;
       g.act += t0 * a.act_row_bytes;
