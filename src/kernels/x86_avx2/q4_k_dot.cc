@@ -371,8 +371,8 @@ struct Q4Kx8Kernel {
     }
   }
 
-  // Decode shapes (1-2 tokens): a row at a time, accumulators in registers. (tiling.h also
-  // instantiates the GEMM shape's tiles, which gemm_tile replaces: they run gemm_blocks.)
+  // Decode shapes (1-2 tokens): a row at a time, accumulators in registers. (tiling.h calls
+  // gemm_tile directly for GEMM shapes; the GEMM tiles it instantiates here forward to it.)
   template <int R, int T>
   [[gnu::noinline]] static void tile(const TileArgs& a, float* out) {
     if constexpr (T <= 2) {

@@ -328,7 +328,7 @@ void expect_packed_rows_equal_avx2(const std::vector<PackedCase>& cases, unsigne
 
 // Why the tests of paths this CPU lacks can skip: the SIMDe-emulated paths (emulated_tables_test.cc)
 // need AVX2 and an x86 build without sanitizers.
-constexpr const char* kEmulatedElsewhere =
+constexpr const char* kNoEmulatedPath =
     " (and no SIMDe-emulated path in this build: see emulated_tables_test.cc)";
 
 // Q4_0 in kQ4_0x8 and Q8_0 in kQ8_0x8 on every fast path (the VNNI ones multiply with
@@ -336,7 +336,7 @@ constexpr const char* kEmulatedElsewhere =
 // rows past one segment of the reduction (408 blocks for Q4_0, 240 for Q8_0).
 TEST(Gemm, PackedQ4_0AndQ8_0EqualAvx2OnEveryPath) {
   if (find_table("avx2") == nullptr || fast_isas().size() < 2) {
-    GTEST_SKIP() << "no path beside avx2 on this CPU" << kEmulatedElsewhere;
+    GTEST_SKIP() << "no path beside avx2 on this CPU" << kNoEmulatedPath;
   }
   expect_packed_rows_equal_avx2({{GgmlType::Q4_0, WeightLayout::kQ4_0x8, 32 * 19, false},
                                  {GgmlType::Q4_0, WeightLayout::kQ4_0x8, 32 * (408 + 16 + 5), true},
@@ -350,7 +350,7 @@ TEST(Gemm, PackedQ4_0AndQ8_0EqualAvx2OnEveryPath) {
 // Q4_K, 64 for Q6_K).
 TEST(Gemm, PackedQ4_KAndQ6_KEqualAvx2OnEveryPath) {
   if (find_table("avx2") == nullptr || fast_isas().size() < 2) {
-    GTEST_SKIP() << "no path beside avx2 on this CPU" << kEmulatedElsewhere;
+    GTEST_SKIP() << "no path beside avx2 on this CPU" << kNoEmulatedPath;
   }
   expect_packed_rows_equal_avx2({{GgmlType::Q4_K, WeightLayout::kQ4_Kx8, 256 * 3, false},
                                  {GgmlType::Q4_K, WeightLayout::kQ4_Kx8, 256 * (56 + 3), true},
@@ -527,7 +527,7 @@ TEST(Gemm, Avx512FloatWeightsEqualAvx2) {
   const KernelTable* avx2 = find_table("avx2");
   const std::vector<std::string> isas = isas_with_prefix("avx512");
   if (avx2 == nullptr || isas.empty()) {
-    GTEST_SKIP() << "no avx512 path on this CPU" << kEmulatedElsewhere;
+    GTEST_SKIP() << "no avx512 path on this CPU" << kNoEmulatedPath;
   }
   std::mt19937 rng(38);
   const int64_t n_rows = 48, n_tokens = 46;
@@ -580,7 +580,7 @@ TEST(Gemm, Avx512FloatWeightsEqualAvx2) {
 // row splits that cut panels, and over token chunks (k = 9000).
 TEST(Gemm, PanelBF16DotPairsAreBoundedAndBatchInvariant) {
   const std::vector<std::string> isas = isas_with_prefix("avx512bf16");
-  if (isas.empty()) GTEST_SKIP() << "no avx512bf16 path on this CPU" << kEmulatedElsewhere;
+  if (isas.empty()) GTEST_SKIP() << "no avx512bf16 path on this CPU" << kNoEmulatedPath;
   std::mt19937 rng(39);
   const GgmlType type = GgmlType::BF16;
   const int64_t n_rows = 48, n_tokens = 46;
