@@ -7,6 +7,13 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#endif
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#define QUANTA_AMX_PERMISSION 1
+#endif
+#if defined(__x86_64__) || defined(__i386__)
 #define QUANTA_X86 1
 #else
 #define QUANTA_X86 0
@@ -26,6 +33,20 @@ bool bit(uint32_t reg, int b) {
 // XCR0 bits: 1 SSE, 2 AVX (upper YMM), 5 opmask, 6 ZMM_Hi256, 7 Hi16_ZMM.
 constexpr uint64_t kXcr0Ymm = (1u << 1) | (1u << 2);
 constexpr uint64_t kXcr0Zmm = kXcr0Ymm | (1u << 5) | (1u << 6) | (1u << 7);
+// XCR0 bits 17 XTILECFG, 18 XTILEDATA (the AMX tile state).
+constexpr uint64_t kXcr0Tiles = (1u << 17) | (1u << 18);
+
+// Linux (5.16+) hands a process the 8 KiB tile-data state only on request: without it the
+// first tile instruction faults. True when granted (or already granted).
+bool request_amx_permission() {
+#if QUANTA_AMX_PERMISSION
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr long kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
 
 #if QUANTA_X86
 CpuidRegs cpuid(uint32_t leaf, uint32_t subleaf) {
@@ -82,6 +103,12 @@ CpuFeatures detect() {
     f.avx512_vnni = f.avx512f && bit(l7.ecx, 11);
     f.avx512_bf16 = f.avx512f && bit(l7s1.eax, 5);
   }
+  // CPUID.7.0:EDX bits 22 AMX-BF16, 24 AMX-TILE, 25 AMX-INT8.
+  const bool tiles = bit(l7.edx, 24) && (xcr0 & kXcr0Tiles) == kXcr0Tiles;
+  if (tiles && (bit(l7.edx, 22) || bit(l7.edx, 25)) && request_amx_permission()) {
+    f.amx_bf16 = bit(l7.edx, 22);
+    f.amx_int8 = bit(l7.edx, 25);
+  }
   return f;
 }
 
@@ -105,7 +132,9 @@ std::string describe(const CpuFeatures& f) {
                {f.avx512dq, "avx512dq"},
                {f.avx512_vnni, "avx512_vnni"},
                {f.avx512_bf16, "avx512_bf16"},
-               {f.avx_vnni, "avx_vnni"}};
+               {f.avx_vnni, "avx_vnni"},
+               {f.amx_bf16, "amx_bf16"},
+               {f.amx_int8, "amx_int8"}};
   std::string out;
   for (const auto& flag : flags) {
     if (!flag.on) continue;

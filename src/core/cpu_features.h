@@ -1,5 +1,6 @@
 // CPU instruction-set features, read once from CPUID and XCR0 (the OS must also save the
-// wider registers: YMM for AVX/AVX2, opmask+ZMM for AVX-512). Kernel dispatch reads this.
+// wider registers: YMM for AVX/AVX2, opmask+ZMM for AVX-512, the tiles for AMX). Kernel
+// dispatch reads this.
 #pragma once
 
 #include <string>
@@ -18,6 +19,11 @@ struct CpuFeatures {
   bool avx512_vnni = false;
   bool avx512_bf16 = false;
   bool avx_vnni = false;
+  // AMX: the tile registers (AMX-TILE) with BF16 / INT8 tile products; also requires that
+  // Linux granted this process the tile-data state (arch_prctl ARCH_REQ_XCOMP_PERM, asked
+  // for once at detection).
+  bool amx_bf16 = false;
+  bool amx_int8 = false;
 };
 
 // Detected on first call (thread-safe), then cached. All false on non-x86 machines.

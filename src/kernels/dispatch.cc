@@ -34,6 +34,9 @@ KernelTable make_reference() {
   table.packed_rows[static_cast<int>(WeightLayout::kBF16x16)] = ref::matmul_rows_layout<WeightLayout::kBF16x16>;
   table.packed_rows[static_cast<int>(WeightLayout::kQ4_Kx8)] = ref::matmul_rows_layout<WeightLayout::kQ4_Kx8>;
   table.packed_rows[static_cast<int>(WeightLayout::kQ6_Kx8)] = ref::matmul_rows_layout<WeightLayout::kQ6_Kx8>;
+  // Only the amx path multiplies this layout fast; the others read it through the reference.
+  table.packed_rows[static_cast<int>(WeightLayout::kBF16x16Pairs)] =
+      ref::matmul_rows_layout<WeightLayout::kBF16x16Pairs>;
   return table;
 }
 
@@ -125,6 +128,11 @@ const KernelTable* avx512bf16_table() {
       extend(*avx512vnni_table(), "avx512bf16", avx512bf16::fill_table);
   return &table;
 }
+const KernelTable* amx_table() {
+  if (avx512bf16_table() == nullptr || !cpu_features().amx_bf16) return nullptr;
+  static const KernelTable table = extend(*avx512bf16_table(), "amx", amx::fill_table);
+  return &table;
+}
 #endif
 #else
 const KernelTable* avx2_table() {
@@ -142,6 +150,9 @@ const KernelTable* avx512vnni_table() {
   return nullptr;
 }
 const KernelTable* avx512bf16_table() {
+  return nullptr;
+}
+const KernelTable* amx_table() {
   return nullptr;
 }
 #endif
@@ -163,7 +174,8 @@ std::vector<Candidate>& candidates() {
                                         {"avxvnni", avxvnni_table},
                                         {"avx512", avx512_table},
                                         {"avx512vnni", avx512vnni_table},
-                                        {"avx512bf16", avx512bf16_table}};
+                                        {"avx512bf16", avx512bf16_table},
+                                        {"amx", amx_table}};
   return list;
 }
 

@@ -29,8 +29,9 @@ enum class WeightLayout : uint8_t {
   kBF16x16 = 4,  // BF16 rows in panels of 16, lanes ordered for two unpacks (repack.h)
   kQ4_Kx8 = 5,   // Q4_K rows, each super-block's nibbles regrouped by sub-block (repack.h)
   kQ6_Kx8 = 6,   // Q6_K rows, each super-block's 6-bit levels in the kernel's order (repack.h)
+  kBF16x16Pairs = 7,  // BF16 rows in panels of 16, value pairs of a row in one dword (AMX)
 };
-inline constexpr int kWeightLayoutCount = 7;
+inline constexpr int kWeightLayoutCount = 8;
 
 struct KernelTable {
   const char* isa = "ref";
@@ -60,7 +61,7 @@ const KernelTable& reference();
 std::vector<std::string> available_isas();
 // Whether the active path may run the SIMD code that other layers call directly from
 // kernels/x86_avx2/*.h (SwiGLU, flash attention, the KV cache's rounding): on x86-64 every
-// path but "ref" (avx2, avxvnni, avx512, avx512vnni, avx512bf16) implies AVX2, FMA and F16C.
+// path but "ref" (avx2, avxvnni, avx512, avx512vnni, avx512bf16, amx) implies AVX2, FMA and F16C.
 // False under QUANTA_FORCE_ISA=ref and elsewhere.
 bool avx2_active();
 // Selects a path by name; throws quanta::Error for an unknown name or one this CPU lacks.

@@ -57,28 +57,28 @@ void convert_group(const GroupSpec& spec, const uint8_t* src, uint8_t* dst, bool
   std::memcpy(dst, tmp, spec.group());
 }
 
-// The 2-byte slot of lane i (row 16p + i) within value j's 32 bytes of a panel.
-int panel_slot(WeightLayout layout, int i) {
-  if (layout == WeightLayout::kF16x16) return i;
+// The 2-byte index of value j of lane i (row 16p + i) within its panel.
+size_t panel_index(WeightLayout layout, int i, int64_t j) {
+  const auto jj = static_cast<size_t>(j);
+  if (layout == WeightLayout::kBF16x16Pairs) return 32 * (jj / 2) + 2 * i + jj % 2;
+  if (layout == WeightLayout::kF16x16) return 16 * jj + i;
   const int quarter = i / 4;  // kBF16x16: lanes 4..7 and 8..11 trade places
-  return quarter == 1 ? i + 4 : quarter == 2 ? i - 4 : i;
+  return 16 * jj + (quarter == 1 ? i + 4 : quarter == 2 ? i - 4 : i);
 }
 
 // Panel by panel (through a panel-sized buffer, so dst may equal src): 16 GGUF rows ->
-// their panel (to_packed) or back, value j of the 16 rows at a time.
+// their panel (to_packed) or back.
 void convert_panels(WeightLayout layout, int64_t k, const uint8_t* src, uint8_t* dst,
                     int64_t n_rows, bool to_packed) {
   const size_t panel_values = static_cast<size_t>(kPanelRows * k);
   std::vector<uint16_t> in(panel_values), out(panel_values);
-  size_t slot[kPanelRows];
-  for (int i = 0; i < kPanelRows; ++i) slot[i] = static_cast<size_t>(panel_slot(layout, i));
   for (int64_t p = 0; p < n_rows / kPanelRows; ++p) {
     std::memcpy(in.data(), src + p * panel_values * 2, panel_values * 2);
     for (int i = 0; i < kPanelRows; ++i) {
-      const uint16_t* from = in.data() + (to_packed ? i * k : slot[i]);
-      uint16_t* to = out.data() + (to_packed ? slot[i] : i * k);
-      const size_t from_step = to_packed ? 1 : kPanelRows, to_step = to_packed ? kPanelRows : 1;
-      for (int64_t j = 0; j < k; ++j) to[j * to_step] = from[j * from_step];
+      for (int64_t j = 0; j < k; ++j) {
+        const size_t gguf = static_cast<size_t>(i * k + j), packed = panel_index(layout, i, j);
+        out[to_packed ? packed : gguf] = in[to_packed ? gguf : packed];
+      }
     }
     std::memcpy(dst + p * panel_values * 2, out.data(), panel_values * 2);
   }
@@ -242,7 +242,8 @@ void convert_rows(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* 
 }  // namespace
 
 bool is_panel_layout(WeightLayout layout) {
-  return layout == WeightLayout::kF16x16 || layout == WeightLayout::kBF16x16;
+  return layout == WeightLayout::kF16x16 || layout == WeightLayout::kBF16x16 ||
+         layout == WeightLayout::kBF16x16Pairs;
 }
 
 GgmlType layout_type(WeightLayout layout, GgmlType type) {
@@ -254,6 +255,7 @@ GgmlType layout_type(WeightLayout layout, GgmlType type) {
     case WeightLayout::kF16x16:
       return GgmlType::F16;
     case WeightLayout::kBF16x16:
+    case WeightLayout::kBF16x16Pairs:
       return GgmlType::BF16;
     case WeightLayout::kQ4_Kx8:
       return GgmlType::Q4_K;
@@ -281,6 +283,9 @@ bool layout_fits(WeightLayout layout, GgmlType type, int64_t k, int64_t n_rows) 
     case WeightLayout::kF16x16:
     case WeightLayout::kBF16x16:
       return type == layout_type(layout, type) && k > 0 && k <= kPanelMaxK &&
+             n_rows % kPanelRows == 0;
+    case WeightLayout::kBF16x16Pairs:
+      return type == GgmlType::BF16 && k > 0 && k % 32 == 0 && k <= kPanelMaxK &&
              n_rows % kPanelRows == 0;
   }
   return false;
@@ -336,8 +341,9 @@ void extract_gguf_row(WeightLayout layout, GgmlType type, int64_t k, const uint8
   }
   QUANTA_ASSERT(type == layout_type(layout, type));
   const uint8_t* panel = data + static_cast<size_t>(r / kPanelRows) * kPanelRows * row_bytes;
-  const size_t slot = 2 * static_cast<size_t>(panel_slot(layout, static_cast<int>(r % kPanelRows)));
-  for (int64_t j = 0; j < k; ++j) std::memcpy(dst + 2 * j, panel + 32 * j + slot, 2);
+  const int lane = static_cast<int>(r % kPanelRows);
+  for (int64_t j = 0; j < k; ++j)
+    std::memcpy(dst + 2 * j, panel + 2 * panel_index(layout, lane, j), 2);
 }
 
 void dequantize_layout_row(WeightLayout layout, GgmlType type, int64_t k, const uint8_t* data,

@@ -51,12 +51,16 @@ inline constexpr size_t kQ6_KBlockBytes = 210;
 //   s = (0 1 2 3 8 9 10 11 4 5 6 7 12 13 14 15) (s is its own inverse): a 32-byte load
 //   unpacked with zeros below each value (vpunpcklwd / vpunpckhwd per 128-bit lane) gives
 //   rows 0..7 and 8..15 as exact F32 vectors in row order.
+// WeightLayout::kBF16x16Pairs (the AMX tile layout), k a multiple of 32: panel p as above,
+//   but values 2m and 2m + 1 of row 16p + i side by side at bytes 64 m + 4 i and 64 m + 4 i + 2
+//   (each 64-byte line is the dword pairs of the 16 rows: a row of an AMX B tile; 16 lines
+//   are the tile of 32 values).
 // Kernels compute row r from panel r / 16, lane r % 16, whatever the row range. Rows of up
 // to kPanelMaxK values (the AVX2 kernel prepares at least one token's k values on the stack).
 inline constexpr int64_t kPanelRows = 16;
 inline constexpr int64_t kPanelMaxK = 128 * 1024;
 
-// True for the layouts that interleave rows (kF16x16, kBF16x16).
+// True for the layouts that interleave rows (kF16x16, kBF16x16, kBF16x16Pairs).
 bool is_panel_layout(WeightLayout layout);
 
 // The type a layout holds (kGguf: any type; returns `type` then).

@@ -70,5 +70,9 @@ template void matmul_rows_layout<WeightLayout::kQ6_Kx8>(GgmlType, const uint8_t*
 template void matmul_rows_layout<WeightLayout::kBF16x16>(GgmlType, const uint8_t*, size_t,
                                                          int64_t, const uint8_t*, size_t, int64_t,
                                                          float*, int64_t, int64_t, int64_t);
+template void matmul_rows_layout<WeightLayout::kBF16x16Pairs>(GgmlType, const uint8_t*, size_t,
+                                                              int64_t, const uint8_t*, size_t,
+                                                              int64_t, float*, int64_t, int64_t,
+                                                              int64_t);
 
 }  // namespace quanta::kernels::ref

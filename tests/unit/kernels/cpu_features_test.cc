@@ -45,6 +45,9 @@ TEST(CpuFeatures, MatchesProcCpuinfo) {
   EXPECT_EQ(f.avx512_vnni, has("avx512_vnni"));
   EXPECT_EQ(f.avx512_bf16, has("avx512_bf16"));
   EXPECT_EQ(f.avx_vnni, has("avx_vnni"));
+  // The kernel grants the tile state on request (Linux 5.16+), so AMX follows the flags.
+  EXPECT_EQ(f.amx_bf16, has("amx_tile") && has("amx_bf16"));
+  EXPECT_EQ(f.amx_int8, has("amx_tile") && has("amx_int8"));
 }
 
 TEST(CpuFeatures, DescribeListsTheSetFlags) {
@@ -67,7 +70,8 @@ TEST(CpuFeatures, EachPathOfferedExactlyWhenSupported) {
                {"avxvnni", avx2 && f.avx_vnni},
                {"avx512", avx512},
                {"avx512vnni", avx512 && f.avx512_vnni},
-               {"avx512bf16", avx512 && f.avx512_vnni && f.avx512_bf16}};
+               {"avx512bf16", avx512 && f.avx512_vnni && f.avx512_bf16},
+               {"amx", avx512 && f.avx512_vnni && f.avx512_bf16 && f.amx_bf16}};
   const std::vector<std::string> isas = kernels::available_isas();
   for (const auto& path : paths) {
     const bool offered = std::find(isas.begin(), isas.end(), path.isa) != isas.end();

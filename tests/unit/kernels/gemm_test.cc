@@ -474,7 +474,9 @@ void check_panels(GgmlType type, WeightLayout layout) {
                             0, n_rows);
     for (const std::string& isa : available_isas()) {
       // vdpbf16ps sums pairs of products: Gemm.PanelBF16DotPairsAreBoundedAndBatchInvariant.
-      if (type == GgmlType::BF16 && isa.starts_with("avx512bf16")) continue;
+      if (type == GgmlType::BF16 && (isa.starts_with("avx512bf16") || isa.starts_with("amx"))) {
+        continue;
+      }
       IsaScope scope(isa);
       const bool ref = isa == "ref";
       const std::vector<float>& expect = ref ? want : chain;
@@ -572,23 +574,24 @@ TEST(Gemm, Avx512FloatWeightsEqualAvx2) {
   }
 }
 
-// The avx512bf16* paths multiply BF16 panels with vdpbf16ps (x86_avx512bf16/bf16_panel.cc):
-// each output is one chain of ceil(k / 2) steps, each adding two exact products with two
-// roundings (flushing denormal inputs and results), so |y - exact| <= gamma(k + 1) sum|w x|
-// + (k + 1) 2^-126 + the products with a denormal factor. The chain is the same in every
-// tile: a token alone gives the bits it gets in a batch of 2..40 from any first token, over
-// row splits that cut panels, and over token chunks (k = 9000).
-TEST(Gemm, PanelBF16DotPairsAreBoundedAndBatchInvariant) {
-  const std::vector<std::string> isas = isas_with_prefix("avx512bf16");
-  if (isas.empty()) GTEST_SKIP() << "no avx512bf16 path on this CPU" << kNoEmulatedPath;
+// Pair-step products of BF16 weights in `layout` on the paths `isas`: vdpbf16ps chains
+// (kBF16x16 on avx512bf16* and amx, x86_avx512bf16/bf16_panel.cc: ceil(k / 2) steps, each
+// adding two exact products with two roundings) and AMX tile steps (kBF16x16Pairs on amx,
+// x86_amx/bf16_tiles.cc: tdpbf16ps, 32 values a step), both flushing denormal inputs and
+// results, so |y - exact| <= gamma(k + 1) sum|w x| + (k + 1) 2^-126 + the products with a
+// denormal factor. The steps are the same in every tile: a token alone gives the bits it
+// gets in a batch of 2..40 from any first token, over row splits that cut panels, and over
+// token chunks (the longest k).
+void check_bf16_pair_steps(WeightLayout layout, const std::vector<std::string>& isas,
+                           std::initializer_list<int64_t> ks) {
   std::mt19937 rng(39);
   const GgmlType type = GgmlType::BF16;
   const int64_t n_rows = 48, n_tokens = 46;
   const std::vector<std::vector<int64_t>> cut_sets = {{0, n_rows}, {0, 5, 16, 27, n_rows}};
-  for (int64_t k : {1, 37, 520, 9000}) {
+  for (int64_t k : ks) {
     const std::vector<uint8_t> w = random_rows(rng, type, n_rows, k);
     std::vector<uint8_t> packed(w.size());
-    repack_rows(WeightLayout::kBF16x16, type, k, w.data(), packed.data(), n_rows);
+    repack_rows(layout, type, k, w.data(), packed.data(), n_rows);
     const size_t wb = row_size(type, k), ab = row_size(act_type(type), k);
     const std::vector<uint8_t> act = random_rows(rng, act_type(type), n_tokens, k);
     // Exact products and their bounds, [t * n_rows + r].
@@ -612,7 +615,7 @@ TEST(Gemm, PanelBF16DotPairsAreBoundedAndBatchInvariant) {
       }
     }
     for (const std::string& isa : isas) {
-      const MatmulRowsFn rows = find_table(isa)->rows_fn(WeightLayout::kBF16x16);
+      const MatmulRowsFn rows = find_table(isa)->rows_fn(layout);
       const auto run = [&](int64_t first, int64_t n, const std::vector<int64_t>& cuts) {
         std::vector<float> y(n_rows * n, -1.0f);
         for (size_t i = 0; i + 1 < cuts.size(); ++i) {
@@ -645,6 +648,58 @@ TEST(Gemm, PanelBF16DotPairsAreBoundedAndBatchInvariant) {
       }
     }
   }
+}
+
+
+// The BF16 panels: vdpbf16ps on avx512bf16 (amx keeps that kernel for this layout).
+TEST(Gemm, PanelBF16DotPairsAreBoundedAndBatchInvariant) {
+  std::vector<std::string> isas = isas_with_prefix("avx512bf16");
+  for (const std::string& isa : isas_with_prefix("amx")) isas.push_back(isa);
+  if (isas.empty()) GTEST_SKIP() << "no avx512bf16 path on this CPU" << kNoEmulatedPath;
+  check_bf16_pair_steps(WeightLayout::kBF16x16, isas, {1, 37, 520, 9000});
+}
+
+// kBF16x16Pairs, the amx path's layout: exact round trip, row extraction and dequantization;
+// the other paths (the reference's product on this layout) equal the reference's product on
+// the GGUF rows bit for bit; on amx, AMX tile products within the bound above, batch-invariant.
+TEST(Gemm, TileBF16PairsAreExactOrBoundedAndBatchInvariant) {
+  std::mt19937 rng(40);
+  const GgmlType type = GgmlType::BF16;
+  const WeightLayout layout = WeightLayout::kBF16x16Pairs;
+  const int64_t n_rows = 48, n_tokens = 19;
+  EXPECT_FALSE(layout_fits(layout, type, 48, n_rows));  // k not a multiple of 32
+  EXPECT_FALSE(layout_fits(layout, type, 64, 40));      // rows not a multiple of 16
+  EXPECT_FALSE(layout_fits(layout, GgmlType::F16, 64, n_rows));
+  for (int64_t k : {32, 544}) {
+    ASSERT_TRUE(layout_fits(layout, type, k, n_rows));
+    const std::vector<uint8_t> w = random_rows(rng, type, n_rows, k);
+    const size_t wb = row_size(type, k), ab = row_size(act_type(type), k);
+    const std::vector<uint8_t> packed = checked_repack(type, layout, k, n_rows, w, true);
+    for (int64_t r : {0, 5, 21, 47}) {
+      std::vector<uint8_t> row(wb);
+      extract_gguf_row(layout, type, k, packed.data(), r, row.data());
+      EXPECT_EQ(0, std::memcmp(row.data(), &w[r * wb], wb)) << k << " row " << r;
+      std::vector<float> got(k);
+      dequantize_layout_row(layout, type, k, packed.data(), r, got.data());
+      EXPECT_EQ(got, testing::dequantize(type, &w[r * wb], k)) << k << " row " << r;
+    }
+    // Value 2m + h of row 16p + i at 2-byte index 32 m + 2 i + h of its panel.
+    EXPECT_EQ(0, std::memcmp(&packed[16 * wb + 2 * (32 * 3 + 2 * 5 + 1)], &w[21 * wb + 2 * 7], 2));
+    const std::vector<uint8_t> act = random_rows(rng, act_type(type), n_tokens, k);
+    std::vector<float> want(n_rows * n_tokens), got(n_rows * n_tokens);
+    reference().matmul_rows(type, w.data(), wb, k, act.data(), ab, n_tokens, want.data(), n_rows,
+                            0, n_rows);
+    for (const std::string& isa : available_isas()) {
+      if (isa.starts_with("amx")) continue;
+      std::fill(got.begin(), got.end(), -1.0f);
+      find_table(isa)->rows_fn(layout)(type, packed.data(), wb, k, act.data(), ab, n_tokens,
+                                       got.data(), n_rows, 0, n_rows);
+      EXPECT_EQ(got, want) << isa << " k=" << k;
+    }
+  }
+  const std::vector<std::string> isas = isas_with_prefix("amx");
+  if (isas.empty()) GTEST_SKIP() << "no amx path on this CPU (AMX is not emulated)";
+  check_bf16_pair_steps(layout, isas, {32, 544, 9024});
 }
 
 }  // namespace
