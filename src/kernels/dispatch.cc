@@ -28,12 +28,18 @@ KernelTable make_reference() {
     table.vec_dot[code] = traits.vec_dot;
   }
   table.matmul_rows = ref::matmul_rows;
-  table.packed_rows[static_cast<int>(WeightLayout::kQ4_0x8)] = ref::matmul_rows_layout<WeightLayout::kQ4_0x8>;
-  table.packed_rows[static_cast<int>(WeightLayout::kQ8_0x8)] = ref::matmul_rows_layout<WeightLayout::kQ8_0x8>;
-  table.packed_rows[static_cast<int>(WeightLayout::kF16x16)] = ref::matmul_rows_layout<WeightLayout::kF16x16>;
-  table.packed_rows[static_cast<int>(WeightLayout::kBF16x16)] = ref::matmul_rows_layout<WeightLayout::kBF16x16>;
-  table.packed_rows[static_cast<int>(WeightLayout::kQ4_Kx8)] = ref::matmul_rows_layout<WeightLayout::kQ4_Kx8>;
-  table.packed_rows[static_cast<int>(WeightLayout::kQ6_Kx8)] = ref::matmul_rows_layout<WeightLayout::kQ6_Kx8>;
+  table.packed_rows[static_cast<int>(WeightLayout::kQ4_0x8)] =
+      ref::matmul_rows_layout<WeightLayout::kQ4_0x8>;
+  table.packed_rows[static_cast<int>(WeightLayout::kQ8_0x8)] =
+      ref::matmul_rows_layout<WeightLayout::kQ8_0x8>;
+  table.packed_rows[static_cast<int>(WeightLayout::kF16x16)] =
+      ref::matmul_rows_layout<WeightLayout::kF16x16>;
+  table.packed_rows[static_cast<int>(WeightLayout::kBF16x16)] =
+      ref::matmul_rows_layout<WeightLayout::kBF16x16>;
+  table.packed_rows[static_cast<int>(WeightLayout::kQ4_Kx8)] =
+      ref::matmul_rows_layout<WeightLayout::kQ4_Kx8>;
+  table.packed_rows[static_cast<int>(WeightLayout::kQ6_Kx8)] =
+      ref::matmul_rows_layout<WeightLayout::kQ6_Kx8>;
   // Only the amx path multiplies this layout fast; the others read it through the reference.
   table.packed_rows[static_cast<int>(WeightLayout::kBF16x16Pairs)] =
       ref::matmul_rows_layout<WeightLayout::kBF16x16Pairs>;
@@ -129,7 +135,8 @@ const KernelTable* avx512bf16_table() {
   return &table;
 }
 const KernelTable* amx_table() {
-  if (avx512bf16_table() == nullptr || !cpu_features().amx_bf16) return nullptr;
+  const CpuFeatures& f = cpu_features();
+  if (avx512bf16_table() == nullptr || !f.amx_bf16 || !f.amx_int8) return nullptr;
   static const KernelTable table = extend(*avx512bf16_table(), "amx", amx::fill_table);
   return &table;
 }

@@ -71,7 +71,7 @@ TEST(CpuFeatures, EachPathOfferedExactlyWhenSupported) {
                {"avx512", avx512},
                {"avx512vnni", avx512 && f.avx512_vnni},
                {"avx512bf16", avx512 && f.avx512_vnni && f.avx512_bf16},
-               {"amx", avx512 && f.avx512_vnni && f.avx512_bf16 && f.amx_bf16}};
+               {"amx", avx512 && f.avx512_vnni && f.avx512_bf16 && f.amx_bf16 && f.amx_int8}};
   const std::vector<std::string> isas = kernels::available_isas();
   for (const auto& path : paths) {
     const bool offered = std::find(isas.begin(), isas.end(), path.isa) != isas.end();

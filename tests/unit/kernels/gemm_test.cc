@@ -289,8 +289,8 @@ struct PackedCase {
 };
 
 // The packed rows of each case on every fast path other than avx2 give the avx2 path's
-// bytes: every token count 1..40 (long rows: 1-4, 8, 11, 40) from varying first tokens, one
-// call and a row split.
+// bytes: every token count 1..40 (long rows: 1-4, 8, 11, 16, 17, 40) from varying first
+// tokens, one call and a row split.
 void expect_packed_rows_equal_avx2(const std::vector<PackedCase>& cases, unsigned seed) {
   const KernelTable* avx2 = find_table("avx2");
   std::mt19937 rng(seed);
@@ -306,7 +306,7 @@ void expect_packed_rows_equal_avx2(const std::vector<PackedCase>& cases, unsigne
       if (isa == "avx2") continue;
       const MatmulRowsFn rows = find_table(isa)->rows_fn(c.layout);
       for (int64_t n = 1; n <= 40; ++n) {
-        if (c.long_row && n > 4 && n != 8 && n != 11 && n != 40) continue;
+        if (c.long_row && n > 4 && n != 8 && n != 11 && n != 16 && n != 17 && n != 40) continue;
         const int64_t first = n % 7;
         std::vector<float> want(n_rows * n, -1.0f);
         avx2->rows_fn(c.layout)(c.type, packed.data(), wb, c.k, &act[first * ab], ab, n,
@@ -326,22 +326,27 @@ void expect_packed_rows_equal_avx2(const std::vector<PackedCase>& cases, unsigne
   }
 }
 
-// Why the tests of paths this CPU lacks can skip: the SIMDe-emulated paths (emulated_tables_test.cc)
-// need AVX2 and an x86 build without sanitizers.
+// Why the tests of paths this CPU lacks can skip: the SIMDe-emulated paths
+// (emulated_tables_test.cc) need AVX2 and an x86 build without sanitizers.
 constexpr const char* kNoEmulatedPath =
     " (and no SIMDe-emulated path in this build: see emulated_tables_test.cc)";
 
 // Q4_0 in kQ4_0x8 and Q8_0 in kQ8_0x8 on every fast path (the VNNI ones multiply with
-// vpdpbusd, x86_vnni/vnni_dot.h) give the avx2 path's bytes: rows of groups and a tail, and
-// rows past one segment of the reduction (408 blocks for Q4_0, 240 for Q8_0).
+// vpdpbusd, x86_vnni/vnni_dot.h; amx with tdpbssd from 16 tokens on rows of whole groups,
+// x86_amx/int8_tiles.cc) give the avx2 path's bytes: rows of groups and a tail, of whole
+// groups, and rows past one segment of the reduction (408 blocks for Q4_0, 240 for Q8_0).
 TEST(Gemm, PackedQ4_0AndQ8_0EqualAvx2OnEveryPath) {
   if (find_table("avx2") == nullptr || fast_isas().size() < 2) {
     GTEST_SKIP() << "no path beside avx2 on this CPU" << kNoEmulatedPath;
   }
   expect_packed_rows_equal_avx2({{GgmlType::Q4_0, WeightLayout::kQ4_0x8, 32 * 19, false},
+                                 {GgmlType::Q4_0, WeightLayout::kQ4_0x8, 256 * 3, false},
                                  {GgmlType::Q4_0, WeightLayout::kQ4_0x8, 32 * (408 + 16 + 5), true},
+                                 {GgmlType::Q4_0, WeightLayout::kQ4_0x8, 256 * 56, true},
                                  {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 32 * 11, false},
-                                 {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 32 * (240 + 8 + 3), true}},
+                                 {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 256 * 2, false},
+                                 {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 32 * (240 + 8 + 3), true},
+                                 {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 256 * 32, true}},
                                 40);
 }
 
@@ -386,12 +391,10 @@ TEST(Gemm, EveryTokenCountMatchesEachTokenAlone) {
     GgmlType type;
     WeightLayout layout;
     int64_t k;
-  } cases[] = {{GgmlType::Q4_0, WeightLayout::kQ4_0x8, 2144},
-               {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 2144},
-               {GgmlType::Q6_K, WeightLayout::kGguf, 768},
-               {GgmlType::Q6_K, WeightLayout::kQ6_Kx8, 768},
-               {GgmlType::Q4_K, WeightLayout::kGguf, 768},
-               {GgmlType::Q4_K, WeightLayout::kQ4_Kx8, 768}};
+  } cases[] = {
+      {GgmlType::Q4_0, WeightLayout::kQ4_0x8, 2144}, {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 2144},
+      {GgmlType::Q6_K, WeightLayout::kGguf, 768},    {GgmlType::Q6_K, WeightLayout::kQ6_Kx8, 768},
+      {GgmlType::Q4_K, WeightLayout::kGguf, 768},    {GgmlType::Q4_K, WeightLayout::kQ4_Kx8, 768}};
   for (const auto& c : cases) {
     const std::vector<uint8_t> w = random_rows(rng, c.type, n_rows, c.k);
     std::vector<uint8_t> packed = w;
@@ -470,8 +473,8 @@ void check_panels(GgmlType type, WeightLayout layout) {
         chain[t * n_rows + r] = acc;
       }
     }
-    reference().matmul_rows(type, w.data(), wb, k, act.data(), ab, n_tokens, want.data(), n_rows,
-                            0, n_rows);
+    reference().matmul_rows(type, w.data(), wb, k, act.data(), ab, n_tokens, want.data(), n_rows, 0,
+                            n_rows);
     for (const std::string& isa : available_isas()) {
       // vdpbf16ps sums pairs of products: Gemm.PanelBF16DotPairsAreBoundedAndBatchInvariant.
       if (type == GgmlType::BF16 && (isa.starts_with("avx512bf16") || isa.starts_with("amx"))) {
@@ -538,8 +541,8 @@ TEST(Gemm, Avx512FloatWeightsEqualAvx2) {
     GgmlType type;
     WeightLayout layout;
   } cases[] = {{GgmlType::F16, WeightLayout::kF16x16},
-                {GgmlType::BF16, WeightLayout::kBF16x16},
-                {GgmlType::F32, WeightLayout::kGguf}};
+               {GgmlType::BF16, WeightLayout::kBF16x16},
+               {GgmlType::F32, WeightLayout::kGguf}};
   for (const auto& c : cases) {
     for (int64_t k : {5, 37, 301}) {
       const std::vector<uint8_t> w = random_rows(rng, c.type, n_rows, k);
@@ -561,8 +564,8 @@ TEST(Gemm, Avx512FloatWeightsEqualAvx2) {
           for (const std::vector<int64_t>& cuts : cut_sets) {
             std::vector<float> y(n_rows * n, -2.0f);
             for (size_t i = 0; i + 1 < cuts.size(); ++i) {
-              rows(c.type, packed.data(), wb, k, &act[first * ab], ab, n, y.data(), n_rows,
-                   cuts[i], cuts[i + 1]);
+              rows(c.type, packed.data(), wb, k, &act[first * ab], ab, n, y.data(), n_rows, cuts[i],
+                   cuts[i + 1]);
             }
             ASSERT_EQ(0, std::memcmp(y.data(), want.data(), y.size() * sizeof(float)))
                 << isa << " " << type_name(c.type) << " k=" << k << " tokens " << n << " cuts "
@@ -650,7 +653,6 @@ void check_bf16_pair_steps(WeightLayout layout, const std::vector<std::string>& 
   }
 }
 
-
 // The BF16 panels: vdpbf16ps on avx512bf16 (amx keeps that kernel for this layout).
 TEST(Gemm, PanelBF16DotPairsAreBoundedAndBatchInvariant) {
   std::vector<std::string> isas = isas_with_prefix("avx512bf16");
@@ -687,8 +689,8 @@ TEST(Gemm, TileBF16PairsAreExactOrBoundedAndBatchInvariant) {
     EXPECT_EQ(0, std::memcmp(&packed[16 * wb + 2 * (32 * 3 + 2 * 5 + 1)], &w[21 * wb + 2 * 7], 2));
     const std::vector<uint8_t> act = random_rows(rng, act_type(type), n_tokens, k);
     std::vector<float> want(n_rows * n_tokens), got(n_rows * n_tokens);
-    reference().matmul_rows(type, w.data(), wb, k, act.data(), ab, n_tokens, want.data(), n_rows,
-                            0, n_rows);
+    reference().matmul_rows(type, w.data(), wb, k, act.data(), ab, n_tokens, want.data(), n_rows, 0,
+                            n_rows);
     for (const std::string& isa : available_isas()) {
       if (isa.starts_with("amx")) continue;
       std::fill(got.begin(), got.end(), -1.0f);

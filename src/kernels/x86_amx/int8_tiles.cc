@@ -1,0 +1,325 @@
+// AMX products of Q4_0 and Q8_0 weights (layouts kQ4_0x8 / kQ8_0x8, kernels/repack.h)
+// against Q8_0 activations, bit-identical with the avx2 and VNNI kernels, for products with
+// many tokens (prefill, batched decode); fewer tokens go to the base table's kernel.
+// Per block of 32 values, one tdpbssd gives the exact int32 dot products S of 16 tokens x
+// 16 weight rows (A: the tokens' Q8_0 quants read in place; B: the rows' quants as int8,
+// unpacked once per call into a scratch tile per block). Then, on 16-row vectors, the avx2
+// kernels' float steps in their order: per segment of the reduction (the avx2 kernel's),
+// acc_L = fma(float(S), dx * dy, acc_L) over the groups of 8 blocks for each lane L = block
+// within the group, out = ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7))
+// (simd.h's hsum), stored by the first segment and added by the others.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/x86_amx/amx.h"
+#include "kernels/x86_avx2/simd.h"
+
+namespace quanta::kernels::QUANTA_ISA_NS {
+namespace {
+
+constexpr int64_t kTile = 16;           // tokens per A / C tile, weight rows per B / C tile
+constexpr size_t kBlockBytes = 34;      // a Q8_0 block: f16 d, 32 int8 quants
+constexpr size_t kTileBytes = 512;      // a block's A tile (16 tokens x 32) or B tile (8 x 64)
+constexpr int64_t kMaxSegBlocks = 408;  // the longest avx2 segment (Q4_0)
+// The token chunk's activations packed as A tiles (kept in L2 across row tiles) and their
+// block scales.
+constexpr size_t kPackedActBytes = 1024 * 1024;
+constexpr int64_t kMaxDyFloats = kPackedActBytes / 32;
+// Fewest tokens worth unpacking the weights for (fewer: the base table's kernel).
+constexpr int64_t kAmxMinTokens = 16;
+
+// Dwords at base + idx[n] (the masked forms throughout: GCC 12 warns on the plain ones).
+inline __m512i gather(__m512i idx, const uint8_t* base) {
+  return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xFFFF, idx, base, 1);
+}
+
+// The two weight layouts: group bytes, where the scales start, the avx2 segment length, and
+// the B tile lines of block L of a group for 16 rows (`idx`: the rows' byte offsets): line m
+// (dword n = values 4m..4m+3 of row n, as int8) at out + 64 m.
+struct Q4_0Tiles {
+  static constexpr size_t kGroupBytes = 144;
+  static constexpr size_t kScalesAt = 128;
+  static constexpr int64_t kSegBlocks = 408;  // avx2 Q4_0Kernel: (8192 / (10 * 2)) & ~7
+  // Dword L of vector j: the levels of values 4j..4j+3 (low nibbles) and 16+4j.. (high).
+  static void lines(const uint8_t* grp, int l, __m512i idx, uint8_t* out) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+    for (int j = 0; j < 4; ++j) {
+      const __m512i w = gather(idx, grp + 32 * j + 4 * l);
+      _mm512_store_si512(out + 64 * j, _mm512_sub_epi8(_mm512_and_si512(w, m4), eight));
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), m4);
+      _mm512_store_si512(out + 64 * (j + 4), _mm512_sub_epi8(hi, eight));
+    }
+  }
+};
+struct Q8_0Tiles {
+  static constexpr size_t kGroupBytes = 272;
+  static constexpr size_t kScalesAt = 256;
+  static constexpr int64_t kSegBlocks = 240;  // avx2 Q8_0Kernel: (8192 / (17 * 2)) & ~7
+  static void lines(const uint8_t* grp, int l, __m512i idx, uint8_t* out) {
+    for (int m = 0; m < 8; ++m) _mm512_store_si512(out + 64 * m, gather(idx, grp + 32 * m + 4 * l));
+  }
+};
+static_assert(Q8_0Tiles::kSegBlocks <= kMaxSegBlocks && Q4_0Tiles::kSegBlocks <= kMaxSegBlocks);
+
+// The LDTILECFG operand (palette 1).
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// Tiles 0-3: C (nt tokens x 16 rows, int32); 4, 5: A (nt tokens x 32 quants); 6, 7: B (8 lines
+// of 16 dwords).
+void configure(int nt) {
+  TileConfig cfg;
+  for (int t = 0; t < 8; ++t) {
+    cfg.rows[t] = static_cast<uint8_t>(t < 6 ? nt : 8);
+    cfg.colsb[t] = static_cast<uint16_t>(t >= 4 && t < 6 ? 32 : 64);
+  }
+  _tile_loadconfig(&cfg);
+}
+
+// Rows r0.. (n of them, <= 16; missing rows are zeros) over blocks [b0, b0 + nbs) as B tiles
+// (block b at b_tiles + 512 (b - b0)) and their scales (dx[16 (b - b0) + n]).
+template <class L>
+void unpack_rows(const uint8_t* w, size_t row_bytes, int64_t r0, int n, int64_t b0, int64_t nbs,
+                 uint8_t* b_tiles, float* dx) {
+  // Gather offsets of the 16 rows (rows past n repeat row 0; their lines are zeroed below).
+  alignas(64) int32_t offsets[kTile];
+  for (int i = 0; i < kTile; ++i) offsets[i] = static_cast<int32_t>((i < n ? i : 0) * row_bytes);
+  const __m512i idx = _mm512_load_si512(offsets);
+  const __mmask16 live = static_cast<__mmask16>((1u << n) - 1);
+  const uint8_t* base = w + static_cast<size_t>(r0) * row_bytes;
+  constexpr int64_t kAhead = 2;  // groups prefetched ahead in each row
+  for (int64_t g = 0; g < nbs / 8; ++g) {
+    const uint8_t* grp = base + static_cast<size_t>(b0 / 8 + g) * L::kGroupBytes;
+    if (g + kAhead < nbs / 8) {
+      for (int i = 0; i < n; ++i) {
+        for (size_t off = 0; off < L::kGroupBytes; off += 64) {
+          prefetch(grp + kAhead * L::kGroupBytes + i * row_bytes + off);
+        }
+      }
+    }
+    for (int l = 0; l < 8; ++l) {
+      uint8_t* tile = b_tiles + kTileBytes * (8 * g + l);
+      L::lines(grp, l, idx, tile);
+      const __m512i d16 = gather(idx, grp + L::kScalesAt + 2 * l);
+      const __m256i h = _mm512_maskz_cvtepi32_epi16(0xFFFF, d16);  // each dword's low F16
+      _mm512_store_ps(dx + kTile * (8 * g + l),
+                      _mm512_maskz_mov_ps(live, _mm512_maskz_cvtph_ps(0xFFFF, h)));
+      if (n < kTile) {
+        for (int m = 0; m < 8; ++m) {
+          __m512i* line = reinterpret_cast<__m512i*>(tile + 64 * m);
+          _mm512_store_si512(line, _mm512_maskz_mov_epi32(live, _mm512_load_si512(line)));
+        }
+      }
+    }
+  }
+}
+
+// The activations of nt <= 16 tokens (rows at act, ab apart) as A tiles, block b at
+// a_tiles + 512 b (token t's 32 quants at 32 t; missing tokens are zeros), and their scales
+// dy[16 b + t].
+void pack_tokens(const uint8_t* act, size_t ab, int nt, int64_t nb, uint8_t* a_tiles, float* dy) {
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* tile = a_tiles + kTileBytes * b;
+    for (int t = 0; t < kTile; ++t) {
+      const uint8_t* blk = act + t * ab + kBlockBytes * b;
+      if (t < nt) {
+        std::memcpy(tile + 32 * t, blk + 2, 32);
+        dy[kTile * b + t] = f16_to_f32(load_u16(blk));
+      } else {
+        std::memset(tile + 32 * t, 0, 32);
+        dy[kTile * b + t] = 0.0f;
+      }
+    }
+  }
+}
+
+// Block j of a tile's schedule into C tile j % 4 (A, B through tiles 4 + j % 2, 6 + j % 2).
+void issue(int64_t j, const uint8_t* a_tile, const uint8_t* b_tile) {
+  constexpr long kA = 32, kB = 64;  // bytes per tile row
+  switch (j % 4) {
+    case 0:
+      _tile_zero(0);
+      _tile_loadd(4, a_tile, kA);
+      _tile_loadd(6, b_tile, kB);
+      _tile_dpbssd(0, 4, 6);
+      break;
+    case 1:
+      _tile_zero(1);
+      _tile_loadd(5, a_tile, kA);
+      _tile_loadd(7, b_tile, kB);
+      _tile_dpbssd(1, 5, 7);
+      break;
+    case 2:
+      _tile_zero(2);
+      _tile_loadd(4, a_tile, kA);
+      _tile_loadd(6, b_tile, kB);
+      _tile_dpbssd(2, 4, 6);
+      break;
+    default:
+      _tile_zero(3);
+      _tile_loadd(5, a_tile, kA);
+      _tile_loadd(7, b_tile, kB);
+      _tile_dpbssd(3, 5, 7);
+      break;
+  }
+}
+
+// C tile j % 4 into c (16 x 16 int32).
+void collect(int64_t j, int32_t* c) {
+  switch (j % 4) {
+    case 0:
+      _tile_stored(0, c, 64);
+      break;
+    case 1:
+      _tile_stored(1, c, 64);
+      break;
+    case 2:
+      _tile_stored(2, c, 64);
+      break;
+    default:
+      _tile_stored(3, c, 64);
+      break;
+  }
+}
+
+// One tile of nt tokens (packed: a_tiles, dy) x 16 rows (b_tiles, dx) over the segment's
+// nbs blocks (a multiple of 8), taken lane by lane (block j of the schedule: L = j / G,
+// b = 8 (j % G) + L, G = nbs / 8) with two blocks' tile products in flight while the float
+// steps of a third run: the sums of the 8 lanes' chains into out[t][16].
+void segment_tile(const uint8_t* a_tiles, const float* dy, int nt, int64_t nbs,
+                  const uint8_t* b_tiles, const float* dx, float* out) {
+  alignas(64) float lanes[8][kTile][kTile];  // [L][token][row]
+  alignas(64) int32_t c[kTile][kTile];
+  const int64_t per_lane = nbs / 8, n = nbs;
+  const auto block = [per_lane](int64_t j) { return 8 * (j % per_lane) + j / per_lane; };
+  constexpr int64_t kInFlight = 2;
+  for (int64_t j = 0; j < kInFlight && j < n; ++j) {
+    issue(j, a_tiles + kTileBytes * block(j), b_tiles + kTileBytes * block(j));
+  }
+  __m512 acc[kTile];
+  for (int64_t j = 0; j < n; ++j) {
+    collect(j, &c[0][0]);
+    if (j + kInFlight < n) {
+      const int64_t b = block(j + kInFlight);
+      issue(j + kInFlight, a_tiles + kTileBytes * b, b_tiles + kTileBytes * b);
+    }
+    if (j % per_lane == 0) {
+      for (int t = 0; t < kTile; ++t) acc[t] = _mm512_setzero_ps();
+    }
+    const int64_t b = block(j);
+    const __m512 dxv = _mm512_load_ps(dx + kTile * b);
+    const float* dyb = dy + kTile * b;
+    for (int t = 0; t < nt; ++t) {
+      // (full mask: GCC 12 warns on the plain _mm512_cvtepi32_ps)
+      const __m512 sum = _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_load_si512(c[t]));
+      acc[t] = _mm512_fmadd_ps(sum, _mm512_mul_ps(dxv, _mm512_set1_ps(dyb[t])), acc[t]);
+    }
+    if (j % per_lane == per_lane - 1) {
+      for (int t = 0; t < nt; ++t) _mm512_store_ps(lanes[j / per_lane][t], acc[t]);
+    }
+  }
+  for (int t = 0; t < nt; ++t) {
+    __m512 v[8];
+    for (int l = 0; l < 8; ++l) v[l] = _mm512_load_ps(lanes[l][t]);
+    const __m512 even = _mm512_add_ps(_mm512_add_ps(v[0], v[4]), _mm512_add_ps(v[2], v[6]));
+    const __m512 odd = _mm512_add_ps(_mm512_add_ps(v[1], v[5]), _mm512_add_ps(v[3], v[7]));
+    _mm512_store_ps(out + kTile * t, _mm512_add_ps(even, odd));
+  }
+}
+
+template <class L>
+void amx_rows(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act, size_t ab,
+              int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  const int64_t nb = k / 32;
+  alignas(64) static thread_local uint8_t b_tiles[kMaxSegBlocks * kTileBytes];
+  alignas(64) static thread_local float dx[kMaxSegBlocks * kTile];
+  alignas(64) static thread_local uint8_t a_tiles[kPackedActBytes];
+  alignas(64) static thread_local float dy[kMaxDyFloats];
+  alignas(64) float out[kTile * kTile];
+  // Token chunks of whole tiles whose packed activations fit a_tiles.
+  const int64_t tile_bytes = static_cast<int64_t>(kTileBytes) * nb;  // one token tile, packed
+  QUANTA_ASSERT(tile_bytes <= static_cast<int64_t>(kPackedActBytes));
+  const int64_t tc = kTile * (static_cast<int64_t>(kPackedActBytes) / tile_bytes);
+  int configured = -1;
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += tc) {
+    const int64_t ntc = n_tokens - t0 < tc ? n_tokens - t0 : tc;
+    for (int64_t tt = 0; tt < ntc; tt += kTile) {
+      const int nt = static_cast<int>(ntc - tt < kTile ? ntc - tt : kTile);
+      pack_tokens(act + (t0 + tt) * ab, ab, nt, nb, a_tiles + tt / kTile * tile_bytes,
+                  dy + tt * nb);
+    }
+    for (int64_t r0 = row_begin; r0 < row_end; r0 += kTile) {
+      const int n = static_cast<int>(row_end - r0 < kTile ? row_end - r0 : kTile);
+      for (int64_t b0 = 0; b0 < nb; b0 += L::kSegBlocks) {
+        const int64_t nbs = nb - b0 < L::kSegBlocks ? nb - b0 : L::kSegBlocks;
+        unpack_rows<L>(w, row_bytes, r0, n, b0, nbs, b_tiles, dx);
+        for (int64_t tt = 0; tt < ntc; tt += kTile) {
+          const int nt = static_cast<int>(ntc - tt < kTile ? ntc - tt : kTile);
+          if (nt != configured) {
+            configure(nt);
+            configured = nt;
+          }
+          const uint8_t* tiles = a_tiles + tt / kTile * tile_bytes + kTileBytes * b0;
+          segment_tile(tiles, dy + tt * nb + kTile * b0, nt, nbs, b_tiles, dx, out);
+          const int64_t tok = t0 + tt;
+          for (int t = 0; t < nt; ++t) {
+            float* dst = y + (tok + t) * y_stride + r0;
+            const float* src = out + kTile * t;
+            for (int i = 0; i < n; ++i) dst[i] = b0 == 0 ? src[i] : dst[i] + src[i];
+          }
+        }
+      }
+    }
+  }
+  _tile_release();
+}
+
+// The base table's kernels, for the calls this file leaves to them (fill_table sets them).
+MatmulRowsFn g_base_q4_0x8 = nullptr;
+MatmulRowsFn g_base_q8_0x8 = nullptr;
+
+// Whether a call runs on AMX: enough tokens to amortize unpacking the weights, whole groups
+// of 8 blocks (the avx2 tail blocks keep their own lanes).
+bool use_tiles(int64_t k, int64_t n_tokens) {
+  return n_tokens >= kAmxMinTokens && k % 256 == 0;
+}
+
+}  // namespace
+
+void set_int8_base_kernels(MatmulRowsFn q4_0x8, MatmulRowsFn q8_0x8) {
+  g_base_q4_0x8 = q4_0x8;
+  g_base_q8_0x8 = q8_0x8;
+}
+
+void matmul_rows_packed_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                               int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  QUANTA_ASSERT(type == GgmlType::Q4_0 && g_base_q4_0x8 != nullptr);
+  if (!use_tiles(k, n_tokens) || row_end <= row_begin) {
+    return g_base_q4_0x8(type, w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride,
+                         row_begin, row_end);
+  }
+  amx_rows<Q4_0Tiles>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
+                      row_end);
+}
+
+void matmul_rows_packed_q8_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                               int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  QUANTA_ASSERT(type == GgmlType::Q8_0 && g_base_q8_0x8 != nullptr);
+  if (!use_tiles(k, n_tokens) || row_end <= row_begin) {
+    return g_base_q8_0x8(type, w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride,
+                         row_begin, row_end);
+  }
+  amx_rows<Q8_0Tiles>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
+                      row_end);
+}
+
+}  // namespace quanta::kernels::QUANTA_ISA_NS
