@@ -46,6 +46,11 @@ struct KernelTable {
   // must be the layout's type). Every table fills every entry, so repacked weights stay
   // usable after another path is selected.
   MatmulRowsFn packed_rows[kWeightLayoutCount] = {};
+  // True where this path's kernel for a layout rearranges the weights it reads on every call
+  // (the amx path's int8 tiles): a product of many tokens should then give each call all the
+  // tokens and split the rows between threads (ops::split_tokens), so that every weight is
+  // rearranged once per product.
+  bool rearranges_weights[kWeightLayoutCount] = {};
 
   // The row kernel for weights of `type` stored in `layout`.
   MatmulRowsFn rows_fn(WeightLayout layout) const {

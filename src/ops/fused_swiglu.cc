@@ -21,7 +21,8 @@ void matmul_swiglu(const WeightView& gate, const WeightView& up, const MatmulInp
   const kernels::MatmulRowsFn gate_rows = gate.rows_fn(table), up_rows = up.rows_fn(table);
   const InputConverter conv(weights, 2, in, scratch);
   const ConvertedInput& c = conv.converted();
-  if (split_tokens(in.n_tokens, pool) && conv.parallel()) {
+  if (split_tokens(in.n_tokens, pool, gate) && split_tokens(in.n_tokens, pool, up) &&
+      conv.parallel()) {
     const auto tokens = [&](int64_t t0, int64_t t1) {
       conv.convert(t0, t1);
       gate_rows(gate.type, gate.data, gate.row_bytes, gate.n_cols,

@@ -37,7 +37,7 @@ void matmul(const WeightView& w, const float* x, int64_t x_stride, int64_t n_tok
     }
   };
   const kernels::MatmulRowsFn matmul_rows = w.rows_fn(table);
-  if (split_tokens(n_tokens, pool)) {
+  if (split_tokens(n_tokens, pool, w)) {
     const auto tokens = [&](int64_t t_begin, int64_t t_end) {
       convert_tokens(t_begin, t_end);
       matmul_rows(w.type, w.data, w.row_bytes, w.n_cols, act + t_begin * act_row_bytes,

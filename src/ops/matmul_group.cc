@@ -104,7 +104,8 @@ void InputConverter::convert_all(ThreadPool& pool) const {
   pool.parallel_for(in_.n_tokens, 1, [this](int64_t b, int64_t e) { convert(b, e); });
 }
 
-bool split_tokens(int64_t n_tokens, const ThreadPool& pool) {
+bool split_tokens(int64_t n_tokens, const ThreadPool& pool, const WeightView& w) {
+  if (kernels::active().rearranges_weights[static_cast<int>(w.layout)]) return false;
   return pool.n_threads() > 1 && n_tokens >= 4 * kTokenGrain * pool.n_threads();
 }
 
@@ -167,7 +168,10 @@ void MatmulGroupPlan::run(const MatmulInput& in, const MatmulOutput* out, void* 
   const kernels::KernelTable& table = kernels::active();
   const InputConverter conv(weights_, n_weights_, in, scratch);
   const ConvertedInput& c = conv.converted();
-  if (split_tokens(in.n_tokens, pool) && conv.parallel()) {
+  bool split = conv.parallel();
+  for (int i = 0; i < n_weights_ && split; ++i)
+    split = split_tokens(in.n_tokens, pool, weights_[i]);
+  if (split) {
     const auto tokens = [&](int64_t t_begin, int64_t t_end) {
       conv.convert(t_begin, t_end);
       for (int i = 0; i < n_weights_; ++i) {

@@ -90,9 +90,10 @@ class InputConverter {
 // Products of many tokens (prefill) split over tokens instead of rows: each thread converts
 // its tokens, multiplies them by every row and applies the epilogue, in one dispatch with no
 // activation prepared twice. Pieces are multiples of kTokenGrain tokens (whole GEMM tiles of
-// 3, 4 or 8 tokens); a split needs at least 4 pieces per thread.
+// 3, 4 or 8 tokens); a split needs at least 4 pieces per thread, and weights whose kernel
+// does not rearrange them per call (KernelTable::rearranges_weights: those split rows).
 inline constexpr int64_t kTokenGrain = 24;
-bool split_tokens(int64_t n_tokens, const ThreadPool& pool);
+bool split_tokens(int64_t n_tokens, const ThreadPool& pool, const WeightView& w);
 
 // The split of a group's combined rows into parts of about equal weight bytes: part p
 // computes, for each weight i, rows [begin[p][i], end[p][i]). Boundaries fall on multiples of

@@ -12,6 +12,8 @@ void fill_table(KernelTable& t) {
   set_int8_base_kernels(q4_0, q8_0);
   q4_0 = matmul_rows_packed_q4_0x8;
   q8_0 = matmul_rows_packed_q8_0x8;
+  t.rearranges_weights[static_cast<int>(WeightLayout::kQ4_0x8)] = true;
+  t.rearranges_weights[static_cast<int>(WeightLayout::kQ8_0x8)] = true;
   t.preferred_layout[static_cast<uint32_t>(GgmlType::BF16)] = WeightLayout::kBF16x16Pairs;
   t.packed_rows[static_cast<int>(WeightLayout::kBF16x16Pairs)] = matmul_rows_packed_bf16x16_pairs;
 }

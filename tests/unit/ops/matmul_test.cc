@@ -83,10 +83,17 @@ TEST(Matmul, ResidualEpilogueAndTokenSplitMatchOneThread) {
   std::mt19937 rng(43);
   const int64_t n_rows = 96, k = 256;
   ThreadPool one(1), dynamic(2, SplitMode::kDynamic);
-  ASSERT_TRUE(split_tokens(200, dynamic));
-  ASSERT_FALSE(split_tokens(16, dynamic) || split_tokens(200, one));
+  WeightView view;  // only its layout matters to split_tokens
+  ASSERT_TRUE(split_tokens(200, dynamic, view));
+  ASSERT_FALSE(split_tokens(16, dynamic, view) || split_tokens(200, one, view));
   for (const std::string& isa : kernels::available_isas()) {
     kernels::select(isa);
+    // Weights a kernel rearranges per call (amx's int8 tiles) keep the row split.
+    for (int l = 0; l < kernels::kWeightLayoutCount; ++l) {
+      view.layout = static_cast<kernels::WeightLayout>(l);
+      EXPECT_EQ(split_tokens(200, dynamic, view), !kernels::active().rearranges_weights[l])
+          << isa << " layout " << l;
+    }
     for (int64_t n_tokens : {7, 200}) {
       std::normal_distribution<float> dist(0.0f, 1.0f);
       std::vector<float> x(n_tokens * k), base(n_tokens * n_rows);
