@@ -2,14 +2,16 @@
 // against Q8_0 activations, bit-identical with the avx2 and VNNI kernels, for products with
 // many tokens (prefill, batched decode); fewer tokens go to the base table's kernel.
 // Per block of 32 values, one tdpbssd gives the exact int32 dot products S of 16 tokens x
-// 16 weight rows (A: the tokens' Q8_0 quants read in place; B: the rows' quants as int8,
-// unpacked once per call into a scratch tile per block). Then, on 16-row vectors, the avx2
-// kernels' float steps in their order: per segment of the reduction (the avx2 kernel's),
-// acc_L = fma(float(S), dx * dy, acc_L) over the groups of 8 blocks for each lane L = block
-// within the group, out = ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7))
-// (simd.h's hsum), stored by the first segment and added by the others.
+// 16 weight rows (A: the tokens' Q8_0 quants, packed once per call into a 512-byte tile per
+// token tile and block; B: the rows' quants as int8, unpacked once per call into a tile per
+// block: the table marks these layouts rearranges_weights, so the ops split rows, not tokens).
+// Then, on 16-row vectors, the avx2 kernels' float steps in their order: per segment of the
+// reduction (the avx2 kernel's), acc_L = fma(float(S), dx * dy, acc_L) over the groups of 8 blocks
+// for each lane L = block within the group, out = ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5)
+// + (acc3 + acc7)) (simd.h's hsum), stored by the first segment and added by the others.
 #include <immintrin.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
@@ -236,14 +238,47 @@ void segment_tile(const uint8_t* a_tiles, const float* dy, int nt, int64_t nbs,
   }
 }
 
+// A thread's buffers: the B tiles and scales of one row tile's segment, the token chunk's A
+// tiles and scales. On the heap, not in static TLS, so that threads that never multiply
+// (HTTP workers) do not carry them.
+class Scratch {
+ public:
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() { std::free(base_); }
+  uint8_t* b_tiles() { return bytes(0); }
+  float* dx() { return reinterpret_cast<float*>(bytes(kDxAt)); }
+  uint8_t* a_tiles() { return bytes(kATilesAt); }
+  float* dy() { return reinterpret_cast<float*>(bytes(kDyAt)); }
+
+ private:
+  static constexpr size_t kDxAt = kMaxSegBlocks * kTileBytes;
+  static constexpr size_t kATilesAt = kDxAt + kMaxSegBlocks * kTile * sizeof(float);
+  static constexpr size_t kDyAt = kATilesAt + kPackedActBytes;
+  static constexpr size_t kBytes = kDyAt + kMaxDyFloats * sizeof(float);
+  static_assert(kDxAt % 64 == 0 && kATilesAt % 64 == 0 && kDyAt % 64 == 0);
+
+  uint8_t* bytes(size_t at) {
+    if (base_ == nullptr) {
+      base_ = static_cast<uint8_t*>(std::aligned_alloc(64, kBytes));
+      QUANTA_ASSERT(base_ != nullptr);  // 1.4 MiB once per thread
+    }
+    return base_ + at;
+  }
+
+  uint8_t* base_ = nullptr;
+};
+
 template <class L>
 void amx_rows(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act, size_t ab,
               int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
   const int64_t nb = k / 32;
-  alignas(64) static thread_local uint8_t b_tiles[kMaxSegBlocks * kTileBytes];
-  alignas(64) static thread_local float dx[kMaxSegBlocks * kTile];
-  alignas(64) static thread_local uint8_t a_tiles[kPackedActBytes];
-  alignas(64) static thread_local float dy[kMaxDyFloats];
+  thread_local Scratch scratch;  // allocated at the thread's first product (1.4 MiB)
+  uint8_t* b_tiles = scratch.b_tiles();
+  float* dx = scratch.dx();
+  uint8_t* a_tiles = scratch.a_tiles();
+  float* dy = scratch.dy();
   alignas(64) float out[kTile * kTile];
   // Token chunks of whole tiles whose packed activations fit a_tiles.
   const int64_t tile_bytes = static_cast<int64_t>(kTileBytes) * nb;  // one token tile, packed
