@@ -25,15 +25,18 @@ void matmul_rows_packed_bf16x16_pairs(GgmlType type, const uint8_t* w, size_t ro
                                       float* y, int64_t y_stride, int64_t row_begin,
                                       int64_t row_end);
 
-// The kernel-table entries for Q4_0 / Q8_0 weights in the layouts kQ4_0x8 / kQ8_0x8
-// (int8_tiles.cc): tdpbssd block sums with the avx2 kernels' float steps, bit-identical with
-// them; calls with few tokens (or rows with a tail of blocks) go to the base table's kernels,
+// The kernel-table entries for Q4_0 / Q8_0 / Q4_K weights in the layouts kQ4_0x8 / kQ8_0x8 /
+// kQ4_Kx8 (int8_tiles.cc): tdpbssd block sums with the avx2 kernels' float steps, bit-identical
+// with them; calls with few tokens (or rows with a tail of blocks) go to the base table's kernels,
 // which fill_table hands over first with set_int8_base_kernels.
-void set_int8_base_kernels(MatmulRowsFn q4_0x8, MatmulRowsFn q8_0x8);
+void set_int8_base_kernels(MatmulRowsFn q4_0x8, MatmulRowsFn q8_0x8, MatmulRowsFn q4_Kx8);
 void matmul_rows_packed_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
                                const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                                int64_t y_stride, int64_t row_begin, int64_t row_end);
 void matmul_rows_packed_q8_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                               int64_t y_stride, int64_t row_begin, int64_t row_end);
+void matmul_rows_packed_q4_Kx8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
                                const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                                int64_t y_stride, int64_t row_begin, int64_t row_end);
 

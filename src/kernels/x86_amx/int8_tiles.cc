@@ -20,14 +20,16 @@
 namespace quanta::kernels::QUANTA_ISA_NS {
 namespace {
 
-constexpr int64_t kTile = 16;           // tokens per A / C tile, weight rows per B / C tile
-constexpr size_t kBlockBytes = 34;      // a Q8_0 block: f16 d, 32 int8 quants
-constexpr size_t kTileBytes = 512;      // a block's A tile (16 tokens x 32) or B tile (8 x 64)
-constexpr int64_t kMaxSegBlocks = 408;  // the longest avx2 segment (Q4_0)
+constexpr int64_t kTile = 16;          // tokens per A / C tile, weight rows per B / C tile
+constexpr size_t kBlockBytes = 34;     // a Q8_0 block: f16 d, 32 int8 quants
+constexpr size_t kTileBytes = 512;     // a block's A tile (16 tokens x 32) or B tile (8 x 64)
+constexpr int64_t kMaxSegUnits = 448;  // the longest avx2 segment (Q4_K: 56 super-blocks)
+constexpr int kMaxWVecs = 3;           // row vectors per unit (Q4_K)
+constexpr int kMaxTScalars = 2;        // token scalars per unit (Q4_K)
 // The token chunk's activations packed as A tiles (kept in L2 across row tiles) and their
 // block scales.
 constexpr size_t kPackedActBytes = 1024 * 1024;
-constexpr int64_t kMaxDyFloats = kPackedActBytes / 32;
+constexpr int64_t kMaxTokenFloats = kMaxTScalars * kPackedActBytes / 32;
 // Fewest tokens worth unpacking the weights for (fewer: the base table's kernel). One thread,
 // 2048 x 2048 (dev/gemm/gemm_bench): AMX 196 against VNNI 157 GMAC/s at 32 tokens, 146 against
 // 163 at 16.
@@ -38,13 +40,28 @@ inline __m512i gather(__m512i idx, const uint8_t* base) {
   return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xFFFF, idx, base, 1);
 }
 
-// The two weight layouts: group bytes, where the scales start, the avx2 segment length, and
-// the B tile lines of block L of a group for 16 rows (`idx`: the rows' byte offsets): line m
-// (dword n = values 4m..4m+3 of row n, as int8) at out + 64 m.
+// The F16 in each dword's low half as F32, lanes past `live` zero.
+inline __m512 f16_lanes(__m512i d, __mmask16 live) {
+  const __m256i h = _mm512_maskz_cvtepi32_epi16(0xFFFF, d);
+  return _mm512_maskz_mov_ps(live, _mm512_maskz_cvtph_ps(0xFFFF, h));
+}
+
+// The weight formats. Units of 32 values (a Q4_0 / Q8_0 block, a Q4_K sub-block) in groups
+// of 8 (144 / 272 / 144 bytes in the repacked layouts; unit L of a group is the AVX2 kernels'
+// lane L). Each format gives:
+//   kSegUnits: the AVX2 kernel's reduction segment, in units;
+//   lines(grp, l, idx, out): unit l's B tile for 16 rows (`idx`: the rows' byte offsets): line
+//     m (dword n = values 4m..4m+3 of row n, as int8) at out + 64 m;
+//   row_vectors(grp, l, idx, live, wv): unit l's kWVecs vectors of 16 rows' floats (rows past
+//     `live` zero);
+//   act_quants(row, u) / token_scalars(row, u, ts): unit u of a token's activation row (its 32
+//     quants; kTScalars floats);
+//   step(acc, s, wv, ts, t): the AVX2 float steps of a unit for token t, s = float(sum).
 struct Q4_0Tiles {
   static constexpr size_t kGroupBytes = 144;
-  static constexpr size_t kScalesAt = 128;
-  static constexpr int64_t kSegBlocks = 408;  // avx2 Q4_0Kernel: (8192 / (10 * 2)) & ~7
+  static constexpr int64_t kSegUnits = 408;  // avx2 Q4_0Kernel: (8192 / (10 * 2)) & ~7
+  static constexpr int kWVecs = 1;           // dx
+  static constexpr int kTScalars = 1;        // dy
   // Dword L of vector j: the levels of values 4j..4j+3 (low nibbles) and 16+4j.. (high).
   static void lines(const uint8_t* grp, int l, __m512i idx, uint8_t* out) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
@@ -55,16 +72,84 @@ struct Q4_0Tiles {
       _mm512_store_si512(out + 64 * (j + 4), _mm512_sub_epi8(hi, eight));
     }
   }
+  static void row_vectors(const uint8_t* grp, int l, __m512i idx, __mmask16 live, float* wv) {
+    _mm512_store_ps(wv, f16_lanes(gather(idx, grp + 128 + 2 * l), live));
+  }
+  static const uint8_t* act_quants(const uint8_t* row, int64_t u) { return row + 34 * u + 2; }
+  static void token_scalars(const uint8_t* row, int64_t u, float* ts) {
+    ts[0] = f16_to_f32(load_u16(row + 34 * u));
+  }
+  // acc = fma(s, dx * dy, acc)
+  static __m512 step(__m512 acc, __m512 s, const float* wv, const float* ts, int t) {
+    return _mm512_fmadd_ps(s, _mm512_mul_ps(_mm512_load_ps(wv), _mm512_set1_ps(ts[t])), acc);
+  }
 };
-struct Q8_0Tiles {
+struct Q8_0Tiles : Q4_0Tiles {
   static constexpr size_t kGroupBytes = 272;
-  static constexpr size_t kScalesAt = 256;
-  static constexpr int64_t kSegBlocks = 240;  // avx2 Q8_0Kernel: (8192 / (17 * 2)) & ~7
+  static constexpr int64_t kSegUnits = 240;  // avx2 Q8_0Kernel: (8192 / (17 * 2)) & ~7
   static void lines(const uint8_t* grp, int l, __m512i idx, uint8_t* out) {
     for (int m = 0; m < 8; ++m) _mm512_store_si512(out + 64 * m, gather(idx, grp + 32 * m + 4 * l));
   }
+  static void row_vectors(const uint8_t* grp, int l, __m512i idx, __mmask16 live, float* wv) {
+    _mm512_store_ps(wv, f16_lanes(gather(idx, grp + 256 + 2 * l), live));
+  }
 };
-static_assert(Q8_0Tiles::kSegBlocks <= kMaxSegBlocks && Q4_0Tiles::kSegBlocks <= kMaxSegBlocks);
+// Q4_K in kQ4_Kx8 against Q8_K activations (292-byte blocks: f32 yd, 256 quants, 16 int16
+// bsums): a super-block is a group, its sub-blocks the units. The AVX2 steps (x86_avx2/
+// q4_k_dot.cc, x86_vnni/vnni_kquant.h): acc = fnmadd(dmin * m, C, fma(float(P) * float(sc),
+// d * yd, acc)), C = float(bsum pair) * yd.
+struct Q4_KTiles {
+  static constexpr size_t kGroupBytes = 144;
+  static constexpr int64_t kSegUnits = 8 * 56;  // avx2 Q4KKernel: (8192 / (72 * 2)) & ~7 blocks
+  static constexpr int kWVecs = 3;              // float(sc), dmin * m, d
+  static constexpr int kTScalars = 2;           // yd, C
+  static constexpr size_t kActBytes = 292;
+  static void lines(const uint8_t* grp, int l, __m512i idx, uint8_t* out) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int j = 0; j < 4; ++j) {
+      const __m512i w = gather(idx, grp + 32 * j + 4 * l);
+      _mm512_store_si512(out + 64 * j, _mm512_and_si512(w, m4));
+      _mm512_store_si512(out + 64 * (j + 4), _mm512_and_si512(_mm512_srli_epi16(w, 4), m4));
+    }
+  }
+  // kQ4_Kx8's scales (repack.h): byte 132 + L = sc | (m & 3) << 6, bits 4L.. of the u32 at
+  // 140 = m >> 2, d and dmin at 128 and 130.
+  static void row_vectors(const uint8_t* grp, int l, __m512i idx, __mmask16 live, float* wv) {
+    const __m512i scb = gather(idx, grp + 132 + l);
+    const __m512i hi =
+        _mm512_maskz_srlv_epi32(0xFFFF, gather(idx, grp + 140), _mm512_set1_epi32(4 * l));
+    const __m512i m = _mm512_or_si512(
+        _mm512_maskz_srli_epi32(0xFFFF, _mm512_and_si512(scb, _mm512_set1_epi32(0xFF)), 6),
+        _mm512_maskz_slli_epi32(0xFFFF, _mm512_and_si512(hi, _mm512_set1_epi32(15)), 2));
+    const __m512i sc = _mm512_and_si512(scb, _mm512_set1_epi32(63));
+    const __m512i dd = gather(idx, grp + 128);
+    const __m512 dmin = f16_lanes(_mm512_maskz_srli_epi32(0xFFFF, dd, 16), live);
+    _mm512_store_ps(wv, _mm512_maskz_cvtepi32_ps(live, sc));
+    _mm512_store_ps(wv + kTile, _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(live, m), dmin));
+    _mm512_store_ps(wv + 2 * kTile, f16_lanes(dd, live));
+  }
+  static const uint8_t* act_quants(const uint8_t* row, int64_t u) {
+    return row + kActBytes * (u / 8) + 4 + 32 * (u % 8);
+  }
+  static void token_scalars(const uint8_t* row, int64_t u, float* ts) {
+    const uint8_t* blk = row + kActBytes * (u / 8);
+    float yd;
+    std::memcpy(&yd, blk, sizeof yd);
+    const uint8_t* bsums = blk + 260 + 4 * (u % 8);
+    const auto b0 = static_cast<int16_t>(load_u16(bsums)),
+               b1 = static_cast<int16_t>(load_u16(bsums + 2));
+    ts[0] = yd;
+    ts[1] = static_cast<float>(static_cast<int32_t>(b0) + b1) * yd;
+  }
+  static __m512 step(__m512 acc, __m512 s, const float* wv, const float* ts, int t) {
+    const __m512 scaled = _mm512_mul_ps(s, _mm512_load_ps(wv));
+    const __m512 dy = _mm512_mul_ps(_mm512_load_ps(wv + 2 * kTile), _mm512_set1_ps(ts[t]));
+    acc = _mm512_fmadd_ps(scaled, dy, acc);
+    return _mm512_fnmadd_ps(_mm512_load_ps(wv + kTile), _mm512_set1_ps(ts[kTile + t]), acc);
+  }
+};
+static_assert(Q4_0Tiles::kSegUnits <= kMaxSegUnits && Q8_0Tiles::kSegUnits <= kMaxSegUnits &&
+              Q4_KTiles::kSegUnits <= kMaxSegUnits);
 
 // The LDTILECFG operand (palette 1).
 struct alignas(64) TileConfig {
@@ -86,11 +171,11 @@ void configure(int nt) {
   _tile_loadconfig(&cfg);
 }
 
-// Rows r0.. (n of them, <= 16; missing rows are zeros) over blocks [b0, b0 + nbs) as B tiles
-// (block b at b_tiles + 512 (b - b0)) and their scales (dx[16 (b - b0) + n]).
-template <class L>
-void unpack_rows(const uint8_t* w, size_t row_bytes, int64_t r0, int n, int64_t b0, int64_t nbs,
-                 uint8_t* b_tiles, float* dx) {
+// Rows r0.. (n of them, <= 16; missing rows are zeros) over units [u0, u0 + nus) as B tiles
+// (unit u at b_tiles + 512 (u - u0)) and their row vectors (wv + 16 kWVecs (u - u0)).
+template <class F>
+void unpack_rows(const uint8_t* w, size_t row_bytes, int64_t r0, int n, int64_t u0, int64_t nus,
+                 uint8_t* b_tiles, float* wv) {
   // Gather offsets of the 16 rows (rows past n repeat row 0; their lines are zeroed below).
   alignas(64) int32_t offsets[kTile];
   for (int i = 0; i < kTile; ++i) offsets[i] = static_cast<int32_t>((i < n ? i : 0) * row_bytes);
@@ -98,22 +183,19 @@ void unpack_rows(const uint8_t* w, size_t row_bytes, int64_t r0, int n, int64_t 
   const __mmask16 live = static_cast<__mmask16>((1u << n) - 1);
   const uint8_t* base = w + static_cast<size_t>(r0) * row_bytes;
   constexpr int64_t kAhead = 2;  // groups prefetched ahead in each row
-  for (int64_t g = 0; g < nbs / 8; ++g) {
-    const uint8_t* grp = base + static_cast<size_t>(b0 / 8 + g) * L::kGroupBytes;
-    if (g + kAhead < nbs / 8) {
+  for (int64_t g = 0; g < nus / 8; ++g) {
+    const uint8_t* grp = base + static_cast<size_t>(u0 / 8 + g) * F::kGroupBytes;
+    if (g + kAhead < nus / 8) {
       for (int i = 0; i < n; ++i) {
-        for (size_t off = 0; off < L::kGroupBytes; off += 64) {
-          prefetch(grp + kAhead * L::kGroupBytes + i * row_bytes + off);
+        for (size_t off = 0; off < F::kGroupBytes; off += 64) {
+          prefetch(grp + kAhead * F::kGroupBytes + i * row_bytes + off);
         }
       }
     }
     for (int l = 0; l < 8; ++l) {
       uint8_t* tile = b_tiles + kTileBytes * (8 * g + l);
-      L::lines(grp, l, idx, tile);
-      const __m512i d16 = gather(idx, grp + L::kScalesAt + 2 * l);
-      const __m256i h = _mm512_maskz_cvtepi32_epi16(0xFFFF, d16);  // each dword's low F16
-      _mm512_store_ps(dx + kTile * (8 * g + l),
-                      _mm512_maskz_mov_ps(live, _mm512_maskz_cvtph_ps(0xFFFF, h)));
+      F::lines(grp, l, idx, tile);
+      F::row_vectors(grp, l, idx, live, wv + kTile * F::kWVecs * (8 * g + l));
       if (n < kTile) {
         for (int m = 0; m < 8; ++m) {
           __m512i* line = reinterpret_cast<__m512i*>(tile + 64 * m);
@@ -124,21 +206,24 @@ void unpack_rows(const uint8_t* w, size_t row_bytes, int64_t r0, int n, int64_t 
   }
 }
 
-// The activations of nt <= 16 tokens (rows at act, ab apart) as A tiles, block b at
-// a_tiles + 512 b (token t's 32 quants at 32 t; missing tokens are zeros), and their scales
-// dy[16 b + t].
-void pack_tokens(const uint8_t* act, size_t ab, int nt, int64_t nb, uint8_t* a_tiles, float* dy) {
-  for (int64_t b = 0; b < nb; ++b) {
-    uint8_t* tile = a_tiles + kTileBytes * b;
+// The activations of nt <= 16 tokens (rows at act, ab apart) as A tiles, unit u at
+// a_tiles + 512 u (token t's 32 quants at 32 t; missing tokens are zeros), and their scalars
+// ts[16 (kTScalars u + s) + t].
+template <class F>
+void pack_tokens(const uint8_t* act, size_t ab, int nt, int64_t nu, uint8_t* a_tiles, float* ts) {
+  for (int64_t u = 0; u < nu; ++u) {
+    uint8_t* tile = a_tiles + kTileBytes * u;
+    float* tu = ts + kTile * F::kTScalars * u;
     for (int t = 0; t < kTile; ++t) {
-      const uint8_t* blk = act + t * ab + kBlockBytes * b;
+      float scalars[kMaxTScalars] = {};
       if (t < nt) {
-        std::memcpy(tile + 32 * t, blk + 2, 32);
-        dy[kTile * b + t] = f16_to_f32(load_u16(blk));
+        const uint8_t* row = act + t * ab;
+        std::memcpy(tile + 32 * t, F::act_quants(row, u), 32);
+        F::token_scalars(row, u, scalars);
       } else {
         std::memset(tile + 32 * t, 0, 32);
-        dy[kTile * b + t] = 0.0f;
       }
+      for (int i = 0; i < F::kTScalars; ++i) tu[kTile * i + t] = scalars[i];
     }
   }
 }
@@ -192,37 +277,38 @@ void collect(int64_t j, int32_t* c) {
   }
 }
 
-// One tile of nt tokens (packed: a_tiles, dy) x 16 rows (b_tiles, dx) over the segment's
-// nbs blocks (a multiple of 8), taken lane by lane (block j of the schedule: L = j / G,
-// b = 8 (j % G) + L, G = nbs / 8) with two blocks' tile products in flight while the float
+// One tile of nt tokens (packed: a_tiles, ts) x 16 rows (b_tiles, wv) over the segment's
+// nus units (a multiple of 8), taken lane by lane (unit j of the schedule: L = j / G,
+// u = 8 (j % G) + L, G = nus / 8) with two units' tile products in flight while the float
 // steps of a third run: the sums of the 8 lanes' chains into out[t][16].
-void segment_tile(const uint8_t* a_tiles, const float* dy, int nt, int64_t nbs,
-                  const uint8_t* b_tiles, const float* dx, float* out) {
+template <class F>
+void segment_tile(const uint8_t* a_tiles, const float* ts, int nt, int64_t nus,
+                  const uint8_t* b_tiles, const float* wv, float* out) {
   alignas(64) float lanes[8][kTile][kTile];  // [L][token][row]
   alignas(64) int32_t c[kTile][kTile];
-  const int64_t per_lane = nbs / 8, n = nbs;
-  const auto block = [per_lane](int64_t j) { return 8 * (j % per_lane) + j / per_lane; };
+  const int64_t per_lane = nus / 8, n = nus;
+  const auto unit = [per_lane](int64_t j) { return 8 * (j % per_lane) + j / per_lane; };
   constexpr int64_t kInFlight = 2;
   for (int64_t j = 0; j < kInFlight && j < n; ++j) {
-    issue(j, a_tiles + kTileBytes * block(j), b_tiles + kTileBytes * block(j));
+    issue(j, a_tiles + kTileBytes * unit(j), b_tiles + kTileBytes * unit(j));
   }
   __m512 acc[kTile];
   for (int64_t j = 0; j < n; ++j) {
     collect(j, &c[0][0]);
     if (j + kInFlight < n) {
-      const int64_t b = block(j + kInFlight);
-      issue(j + kInFlight, a_tiles + kTileBytes * b, b_tiles + kTileBytes * b);
+      const int64_t u = unit(j + kInFlight);
+      issue(j + kInFlight, a_tiles + kTileBytes * u, b_tiles + kTileBytes * u);
     }
     if (j % per_lane == 0) {
       for (int t = 0; t < kTile; ++t) acc[t] = _mm512_setzero_ps();
     }
-    const int64_t b = block(j);
-    const __m512 dxv = _mm512_load_ps(dx + kTile * b);
-    const float* dyb = dy + kTile * b;
+    const int64_t u = unit(j);
+    const float* wu = wv + kTile * F::kWVecs * u;
+    const float* tu = ts + kTile * F::kTScalars * u;
     for (int t = 0; t < nt; ++t) {
       // (full mask: GCC 12 warns on the plain _mm512_cvtepi32_ps)
       const __m512 sum = _mm512_maskz_cvtepi32_ps(0xFFFF, _mm512_load_si512(c[t]));
-      acc[t] = _mm512_fmadd_ps(sum, _mm512_mul_ps(dxv, _mm512_set1_ps(dyb[t])), acc[t]);
+      acc[t] = F::step(acc[t], sum, wu, tu, t);
     }
     if (j % per_lane == per_lane - 1) {
       for (int t = 0; t < nt; ++t) _mm512_store_ps(lanes[j / per_lane][t], acc[t]);
@@ -237,19 +323,20 @@ void segment_tile(const uint8_t* a_tiles, const float* dy, int nt, int64_t nbs,
   }
 }
 
-template <class L>
+template <class F>
 void amx_rows(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act, size_t ab,
               int64_t n_tokens, float* y, int64_t y_stride, int64_t row_begin, int64_t row_end) {
-  const int64_t nb = k / 32;
-  // Static TLS (1.4 MiB of each thread's stack mapping, touched only by threads that run
+  const int64_t nu = k / 32;
+  // Static TLS (1.5 MiB of each thread's stack mapping, touched only by threads that run
   // this): buffers on the heap instead ran Q4_0 pp512 5% slower (303-311 against 325 t/s).
-  alignas(64) static thread_local uint8_t b_tiles[kMaxSegBlocks * kTileBytes];
-  alignas(64) static thread_local float dx[kMaxSegBlocks * kTile];
+  alignas(64) static thread_local uint8_t b_tiles[kMaxSegUnits * kTileBytes];
+  alignas(64) static thread_local float wv[kMaxSegUnits * kMaxWVecs * kTile];
   alignas(64) static thread_local uint8_t a_tiles[kPackedActBytes];
-  alignas(64) static thread_local float dy[kMaxDyFloats];
+  alignas(64) static thread_local float ts[kMaxTokenFloats];
   alignas(64) float out[kTile * kTile];
-  // Token chunks of whole tiles whose packed activations fit a_tiles.
-  const int64_t tile_bytes = static_cast<int64_t>(kTileBytes) * nb;  // one token tile, packed
+  // Token chunks of whole tiles whose packed activations fit a_tiles (and their scalars ts).
+  const int64_t tile_bytes = static_cast<int64_t>(kTileBytes) * nu;  // one token tile, packed
+  const int64_t tile_floats = kTile * F::kTScalars * nu;
   QUANTA_ASSERT(tile_bytes <= static_cast<int64_t>(kPackedActBytes));
   const int64_t tc = kTile * (static_cast<int64_t>(kPackedActBytes) / tile_bytes);
   int configured = -1;
@@ -257,27 +344,28 @@ void amx_rows(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act,
     const int64_t ntc = n_tokens - t0 < tc ? n_tokens - t0 : tc;
     for (int64_t tt = 0; tt < ntc; tt += kTile) {
       const int nt = static_cast<int>(ntc - tt < kTile ? ntc - tt : kTile);
-      pack_tokens(act + (t0 + tt) * ab, ab, nt, nb, a_tiles + tt / kTile * tile_bytes,
-                  dy + tt * nb);
+      pack_tokens<F>(act + (t0 + tt) * ab, ab, nt, nu, a_tiles + tt / kTile * tile_bytes,
+                     ts + tt / kTile * tile_floats);
     }
     for (int64_t r0 = row_begin; r0 < row_end; r0 += kTile) {
       const int n = static_cast<int>(row_end - r0 < kTile ? row_end - r0 : kTile);
-      for (int64_t b0 = 0; b0 < nb; b0 += L::kSegBlocks) {
-        const int64_t nbs = nb - b0 < L::kSegBlocks ? nb - b0 : L::kSegBlocks;
-        unpack_rows<L>(w, row_bytes, r0, n, b0, nbs, b_tiles, dx);
+      for (int64_t u0 = 0; u0 < nu; u0 += F::kSegUnits) {
+        const int64_t nus = nu - u0 < F::kSegUnits ? nu - u0 : F::kSegUnits;
+        unpack_rows<F>(w, row_bytes, r0, n, u0, nus, b_tiles, wv);
         for (int64_t tt = 0; tt < ntc; tt += kTile) {
           const int nt = static_cast<int>(ntc - tt < kTile ? ntc - tt : kTile);
           if (nt != configured) {
             configure(nt);
             configured = nt;
           }
-          const uint8_t* tiles = a_tiles + tt / kTile * tile_bytes + kTileBytes * b0;
-          segment_tile(tiles, dy + tt * nb + kTile * b0, nt, nbs, b_tiles, dx, out);
+          const uint8_t* tiles = a_tiles + tt / kTile * tile_bytes + kTileBytes * u0;
+          const float* scalars = ts + tt / kTile * tile_floats + kTile * F::kTScalars * u0;
+          segment_tile<F>(tiles, scalars, nt, nus, b_tiles, wv, out);
           const int64_t tok = t0 + tt;
           for (int t = 0; t < nt; ++t) {
             float* dst = y + (tok + t) * y_stride + r0;
             const float* src = out + kTile * t;
-            for (int i = 0; i < n; ++i) dst[i] = b0 == 0 ? src[i] : dst[i] + src[i];
+            for (int i = 0; i < n; ++i) dst[i] = u0 == 0 ? src[i] : dst[i] + src[i];
           }
         }
       }
@@ -289,6 +377,7 @@ void amx_rows(const uint8_t* w, size_t row_bytes, int64_t k, const uint8_t* act,
 // The base table's kernels, for the calls this file leaves to them (fill_table sets them).
 MatmulRowsFn g_base_q4_0x8 = nullptr;
 MatmulRowsFn g_base_q8_0x8 = nullptr;
+MatmulRowsFn g_base_q4_Kx8 = nullptr;
 
 // Whether a call runs on AMX: enough tokens to amortize unpacking the weights, whole groups
 // of 8 blocks (the avx2 tail blocks keep their own lanes).
@@ -298,9 +387,10 @@ bool use_tiles(int64_t k, int64_t n_tokens) {
 
 }  // namespace
 
-void set_int8_base_kernels(MatmulRowsFn q4_0x8, MatmulRowsFn q8_0x8) {
+void set_int8_base_kernels(MatmulRowsFn q4_0x8, MatmulRowsFn q8_0x8, MatmulRowsFn q4_Kx8) {
   g_base_q4_0x8 = q4_0x8;
   g_base_q8_0x8 = q8_0x8;
+  g_base_q4_Kx8 = q4_Kx8;
 }
 
 void matmul_rows_packed_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
@@ -324,6 +414,18 @@ void matmul_rows_packed_q8_0x8(GgmlType type, const uint8_t* w, size_t row_bytes
                          row_begin, row_end);
   }
   amx_rows<Q8_0Tiles>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
+                      row_end);
+}
+
+void matmul_rows_packed_q4_Kx8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                               const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                               int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  QUANTA_ASSERT(type == GgmlType::Q4_K && g_base_q4_Kx8 != nullptr);
+  if (!use_tiles(k, n_tokens) || row_end <= row_begin) {
+    return g_base_q4_Kx8(type, w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride,
+                         row_begin, row_end);
+  }
+  amx_rows<Q4_KTiles>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
                       row_end);
 }
 
