@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "kernels/x86_amx/amx.h"
+#include "kernels/x86_amx/tile_config.h"
 
 namespace quanta::kernels::QUANTA_ISA_NS {
 namespace {
@@ -19,16 +20,6 @@ constexpr int64_t kTileTokens = 16;             // tokens per A / C tile
 constexpr int64_t kTileK = 32;                  // values per tile step (64 bytes of BF16)
 constexpr size_t kTileLineBytes = 64;           // one tile row
 constexpr size_t kActChunkBytes = 1024 * 1024;  // activation rows kept in L2 across panels
-
-// The LDTILECFG operand (palette 1): rows and bytes per row of tiles 0..15.
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-static_assert(sizeof(TileConfig) == 64);
 
 // Tiles 0..3: C (token half a, panel b) at 2a + b; 4, 5: A of token halves 0, 1; 6, 7: B of
 // panels 0, 1. A block of m0 + m1 tokens (m1 = 0: one half) sizes the A and C tiles.
