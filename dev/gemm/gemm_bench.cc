@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
                                 : name == "q8_0x8"  ? WeightLayout::kQ8_0x8
                                 : name == "f16x16"  ? WeightLayout::kF16x16
                                 : name == "bf16x16" ? WeightLayout::kBF16x16
+                                : name == "bf16x16pairs" ? WeightLayout::kBF16x16Pairs
                                 : name == "q4_Kx8"  ? WeightLayout::kQ4_Kx8
                                 : name == "q6_Kx8"  ? WeightLayout::kQ6_Kx8
                                                     : WeightLayout::kGguf;
