@@ -15,10 +15,11 @@ namespace quanta::kernels::QUANTA_ISA_NS {
 namespace {
 
 constexpr int64_t kTile = 16;          // tokens per A / C tile, weight rows per B / C tile
-constexpr size_t kTileBytes = 512;     // a block's A tile (16 tokens x 32) or B tile (8 x 64)
+constexpr size_t kTileBytes = 512;     // a unit's A tile (16 tokens x 32) or B tile (8 x 64)
 constexpr int64_t kMaxSegUnits = 448;  // the longest avx2 segment (Q4_K: 56 super-blocks)
 constexpr int kMaxWVecs = 3;           // row vectors per unit (Q4_K)
 constexpr int kMaxTScalars = 2;        // token scalars per unit (Q4_K)
+
 // Dwords at base + idx[n] (the masked forms throughout: GCC 12 warns on the plain ones).
 inline __m512i gather(__m512i idx, const uint8_t* base) {
   return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xFFFF, idx, base, 1);

@@ -24,7 +24,7 @@ namespace quanta::kernels::QUANTA_ISA_NS {
 namespace {
 
 // The token chunk's activations packed as A tiles (kept in L2 across row tiles) and their
-// block scales.
+// per-unit scalars.
 constexpr size_t kPackedActBytes = 1024 * 1024;
 constexpr int64_t kMaxTokenFloats = kMaxTScalars * kPackedActBytes / 32;
 // Fewest tokens worth unpacking the weights for (fewer: the base table's kernel). One thread,
@@ -252,9 +252,12 @@ MatmulRowsFn g_base_q8_0x8 = nullptr;
 MatmulRowsFn g_base_q4_Kx8 = nullptr;
 
 // Whether a call runs on AMX: enough tokens to amortize unpacking the weights, whole groups
-// of 8 blocks (the avx2 tail blocks keep their own lanes).
+// of 8 units (the avx2 tail blocks keep their own lanes), and a token tile's packed
+// activations within the buffer (k <= 65536).
 bool use_tiles(int64_t k, int64_t n_tokens) {
-  return n_tokens >= kAmxMinTokens && k % 256 == 0;
+  const int64_t tile_bytes = k / 32 * static_cast<int64_t>(kTileBytes);
+  return n_tokens >= kAmxMinTokens && k % 256 == 0 &&
+         tile_bytes <= static_cast<int64_t>(kPackedActBytes);
 }
 
 }  // namespace

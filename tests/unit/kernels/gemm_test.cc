@@ -334,7 +334,8 @@ constexpr const char* kNoEmulatedPath =
 // Q4_0 in kQ4_0x8 and Q8_0 in kQ8_0x8 on every fast path (the VNNI ones multiply with
 // vpdpbusd, x86_vnni/vnni_dot.h; amx with tdpbssd from 32 tokens on rows of whole groups,
 // x86_amx/int8_tiles.cc) give the avx2 path's bytes: rows of groups and a tail, of whole
-// groups, and rows past one segment of the reduction (408 blocks for Q4_0, 240 for Q8_0).
+// groups, and rows past one segment of the reduction (408 blocks for Q4_0, 240 for Q8_0), and
+// rows longer than amx packs (k > 65536: its base kernel).
 TEST(Gemm, PackedQ4_0AndQ8_0EqualAvx2OnEveryPath) {
   if (find_table("avx2") == nullptr || fast_isas().size() < 2) {
     GTEST_SKIP() << "no path beside avx2 on this CPU" << kNoEmulatedPath;
@@ -343,6 +344,7 @@ TEST(Gemm, PackedQ4_0AndQ8_0EqualAvx2OnEveryPath) {
                                  {GgmlType::Q4_0, WeightLayout::kQ4_0x8, 256 * 3, false},
                                  {GgmlType::Q4_0, WeightLayout::kQ4_0x8, 32 * (408 + 16 + 5), true},
                                  {GgmlType::Q4_0, WeightLayout::kQ4_0x8, 256 * 56, true},
+                                 {GgmlType::Q4_0, WeightLayout::kQ4_0x8, 256 * 260, true},
                                  {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 32 * 11, false},
                                  {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 256 * 2, false},
                                  {GgmlType::Q8_0, WeightLayout::kQ8_0x8, 32 * (240 + 8 + 3), true},
