@@ -260,6 +260,20 @@ bool use_tiles(int64_t k, int64_t n_tokens) {
          tile_bytes <= static_cast<int64_t>(kPackedActBytes);
 }
 
+// The kernel-table entry's body: the tiles, or the base table's kernel for the calls they
+// leave to it.
+template <class F>
+void rows_or_base(MatmulRowsFn base, GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
+                  const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
+                  int64_t y_stride, int64_t row_begin, int64_t row_end) {
+  QUANTA_ASSERT(base != nullptr);
+  if (!use_tiles(k, n_tokens) || row_end <= row_begin) {
+    return base(type, w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
+                row_end);
+  }
+  amx_rows<F>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin, row_end);
+}
+
 }  // namespace
 
 void set_int8_base_kernels(MatmulRowsFn q4_0x8, MatmulRowsFn q8_0x8, MatmulRowsFn q4_Kx8) {
@@ -271,37 +285,25 @@ void set_int8_base_kernels(MatmulRowsFn q4_0x8, MatmulRowsFn q8_0x8, MatmulRowsF
 void matmul_rows_packed_q4_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
                                const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                                int64_t y_stride, int64_t row_begin, int64_t row_end) {
-  QUANTA_ASSERT(type == GgmlType::Q4_0 && g_base_q4_0x8 != nullptr);
-  if (!use_tiles(k, n_tokens) || row_end <= row_begin) {
-    return g_base_q4_0x8(type, w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride,
-                         row_begin, row_end);
-  }
-  amx_rows<Q4_0Tiles>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
-                      row_end);
+  QUANTA_ASSERT(type == GgmlType::Q4_0);
+  rows_or_base<Q4_0Tiles>(g_base_q4_0x8, type, w, row_bytes, k, act, act_row_bytes, n_tokens, y,
+                          y_stride, row_begin, row_end);
 }
 
 void matmul_rows_packed_q8_0x8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
                                const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                                int64_t y_stride, int64_t row_begin, int64_t row_end) {
-  QUANTA_ASSERT(type == GgmlType::Q8_0 && g_base_q8_0x8 != nullptr);
-  if (!use_tiles(k, n_tokens) || row_end <= row_begin) {
-    return g_base_q8_0x8(type, w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride,
-                         row_begin, row_end);
-  }
-  amx_rows<Q8_0Tiles>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
-                      row_end);
+  QUANTA_ASSERT(type == GgmlType::Q8_0);
+  rows_or_base<Q8_0Tiles>(g_base_q8_0x8, type, w, row_bytes, k, act, act_row_bytes, n_tokens, y,
+                          y_stride, row_begin, row_end);
 }
 
 void matmul_rows_packed_q4_Kx8(GgmlType type, const uint8_t* w, size_t row_bytes, int64_t k,
                                const uint8_t* act, size_t act_row_bytes, int64_t n_tokens, float* y,
                                int64_t y_stride, int64_t row_begin, int64_t row_end) {
-  QUANTA_ASSERT(type == GgmlType::Q4_K && g_base_q4_Kx8 != nullptr);
-  if (!use_tiles(k, n_tokens) || row_end <= row_begin) {
-    return g_base_q4_Kx8(type, w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride,
-                         row_begin, row_end);
-  }
-  amx_rows<Q4_KTiles>(w, row_bytes, k, act, act_row_bytes, n_tokens, y, y_stride, row_begin,
-                      row_end);
+  QUANTA_ASSERT(type == GgmlType::Q4_K);
+  rows_or_base<Q4_KTiles>(g_base_q4_Kx8, type, w, row_bytes, k, act, act_row_bytes, n_tokens, y,
+                          y_stride, row_begin, row_end);
 }
 
 }  // namespace quanta::kernels::QUANTA_ISA_NS

@@ -432,6 +432,22 @@ TEST(Gemm, EveryTokenCountMatchesEachTokenAlone) {
   }
 }
 
+// Rows `rows` of GGUF rows `w` read back from their panel-layout copy `packed`: the GGUF
+// bytes (extract_gguf_row) and the values (dequantize_layout_row).
+void expect_rows_recovered(GgmlType type, WeightLayout layout, int64_t k,
+                           const std::vector<uint8_t>& w, const std::vector<uint8_t>& packed,
+                           std::initializer_list<int64_t> rows) {
+  const size_t wb = row_size(type, k);
+  for (int64_t r : rows) {
+    std::vector<uint8_t> row(wb);
+    extract_gguf_row(layout, type, k, packed.data(), r, row.data());
+    EXPECT_EQ(0, std::memcmp(row.data(), &w[r * wb], wb)) << k << " row " << r;
+    std::vector<float> got(k);
+    dequantize_layout_row(layout, type, k, packed.data(), r, got.data());
+    EXPECT_EQ(got, testing::dequantize(type, &w[r * wb], k)) << k << " row " << r;
+  }
+}
+
 // F16 / BF16 in the panel layouts (16 rows interleaved value by value): exact round trip,
 // row extraction and dequantization; on the reference path the products equal the GGUF
 // layout's; on a fast path every output is the sequential FMA chain over the row
@@ -451,14 +467,7 @@ void check_panels(GgmlType type, WeightLayout layout) {
     const size_t wb = row_size(type, k), ab = row_size(act_type(type), k);
     const std::vector<uint8_t> packed =
         checked_repack(type, layout, k, n_rows, w, /*moves_bytes=*/k > 1);
-    for (int64_t r : {0, 5, 21, 47, 79}) {
-      std::vector<uint8_t> row(wb);
-      extract_gguf_row(layout, type, k, packed.data(), r, row.data());
-      EXPECT_EQ(0, std::memcmp(row.data(), &w[r * wb], wb)) << k << " row " << r;
-      std::vector<float> got(k);
-      dequantize_layout_row(layout, type, k, packed.data(), r, got.data());
-      EXPECT_EQ(got, testing::dequantize(type, &w[r * wb], k)) << k << " row " << r;
-    }
+    expect_rows_recovered(type, layout, k, w, packed, {0, 5, 21, 47, 79});
     const std::vector<uint8_t> act = random_rows(rng, act_type(type), n_tokens, k);
     // The FMA chain of each (row, token), and the reference on the GGUF layout.
     std::vector<float> chain(n_rows * n_tokens), want(n_rows * n_tokens);
@@ -679,14 +688,7 @@ TEST(Gemm, TileBF16PairsAreExactOrBoundedAndBatchInvariant) {
     const std::vector<uint8_t> w = random_rows(rng, type, n_rows, k);
     const size_t wb = row_size(type, k), ab = row_size(act_type(type), k);
     const std::vector<uint8_t> packed = checked_repack(type, layout, k, n_rows, w, true);
-    for (int64_t r : {0, 5, 21, 47}) {
-      std::vector<uint8_t> row(wb);
-      extract_gguf_row(layout, type, k, packed.data(), r, row.data());
-      EXPECT_EQ(0, std::memcmp(row.data(), &w[r * wb], wb)) << k << " row " << r;
-      std::vector<float> got(k);
-      dequantize_layout_row(layout, type, k, packed.data(), r, got.data());
-      EXPECT_EQ(got, testing::dequantize(type, &w[r * wb], k)) << k << " row " << r;
-    }
+    expect_rows_recovered(type, layout, k, w, packed, {0, 5, 21, 47});
     // Value 2m + h of row 16p + i at 2-byte index 32 m + 2 i + h of its panel.
     EXPECT_EQ(0, std::memcmp(&packed[16 * wb + 2 * (32 * 3 + 2 * 5 + 1)], &w[21 * wb + 2 * 7], 2));
     const std::vector<uint8_t> act = random_rows(rng, act_type(type), n_tokens, k);
