@@ -48,7 +48,7 @@ void configure(int nt) {
 template <class F>
 void unpack_rows(const uint8_t* w, size_t row_bytes, int64_t r0, int n, int64_t u0, int64_t nus,
                  uint8_t* b_tiles, float* wv) {
-  // Gather offsets of the 16 rows (rows past n repeat row 0; their lines are zeroed below).
+  // Gather offsets of the 16 rows' scales (rows past n repeat row 0; `live` zeroes them).
   alignas(64) int32_t offsets[kTile];
   for (int i = 0; i < kTile; ++i) offsets[i] = static_cast<int32_t>((i < n ? i : 0) * row_bytes);
   const __m512i idx = _mm512_load_si512(offsets);
@@ -64,16 +64,9 @@ void unpack_rows(const uint8_t* w, size_t row_bytes, int64_t r0, int n, int64_t 
         }
       }
     }
+    F::group_lines(grp, row_bytes, n, b_tiles + kTileBytes * 8 * g);
     for (int l = 0; l < 8; ++l) {
-      uint8_t* tile = b_tiles + kTileBytes * (8 * g + l);
-      F::lines(grp, l, idx, tile);
       F::row_vectors(grp, l, idx, live, wv + kTile * F::kWVecs * (8 * g + l));
-      if (n < kTile) {
-        for (int m = 0; m < 8; ++m) {
-          __m512i* line = reinterpret_cast<__m512i*>(tile + 64 * m);
-          _mm512_store_si512(line, _mm512_maskz_mov_epi32(live, _mm512_load_si512(line)));
-        }
-      }
     }
   }
 }
