@@ -46,11 +46,11 @@ struct KernelTable {
   // must be the layout's type). Every table fills every entry, so repacked weights stay
   // usable after another path is selected.
   MatmulRowsFn packed_rows[kWeightLayoutCount] = {};
-  // True where this path's kernel for a layout rearranges the weights it reads on every call
-  // (the amx path's int8 tiles): a product of many tokens should then give each call all the
-  // tokens and split the rows between threads (ops::split_tokens), so that every weight is
-  // rearranged once per product.
-  bool rearranges_weights[kWeightLayoutCount] = {};
+  // True where this path's kernel for a layout runs best with all the tokens of a product in
+  // each call (the amx tiles: the int8 ones rearrange the weights they read on every call,
+  // and every tile product wants 16 tokens): products of many tokens then split the rows
+  // between threads, not the tokens (ops::split_tokens).
+  bool wants_all_tokens[kWeightLayoutCount] = {};
 
   // The row kernel for weights of `type` stored in `layout`.
   MatmulRowsFn rows_fn(WeightLayout layout) const {

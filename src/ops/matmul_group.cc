@@ -105,7 +105,7 @@ void InputConverter::convert_all(ThreadPool& pool) const {
 }
 
 bool split_tokens(int64_t n_tokens, const ThreadPool& pool, const WeightView& w) {
-  if (kernels::active().rearranges_weights[static_cast<int>(w.layout)]) return false;
+  if (kernels::active().wants_all_tokens[static_cast<int>(w.layout)]) return false;
   return pool.n_threads() > 1 && n_tokens >= 4 * kTokenGrain * pool.n_threads();
 }
 

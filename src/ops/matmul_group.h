@@ -91,7 +91,7 @@ class InputConverter {
 // its tokens, multiplies them by every row and applies the epilogue, in one dispatch with no
 // activation prepared twice. Pieces are multiples of kTokenGrain tokens (whole GEMM tiles of
 // 3, 4 or 8 tokens); a split needs at least 4 pieces per thread, and weights whose kernel
-// does not rearrange them per call (KernelTable::rearranges_weights: those split rows).
+// does not want all the tokens in each call (KernelTable::wants_all_tokens: those split rows).
 inline constexpr int64_t kTokenGrain = 24;
 bool split_tokens(int64_t n_tokens, const ThreadPool& pool, const WeightView& w);
 

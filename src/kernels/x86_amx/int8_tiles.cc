@@ -4,7 +4,7 @@
 // base table's kernel. Per unit of 32 values (int8_formats.h), one tdpbssd gives the exact
 // int32 sums S of 16 tokens x 16 weight rows (A: the tokens' quants, packed once per call into
 // a 512-byte tile per token tile and unit; B: the rows' quants as int8, unpacked once per call
-// into a tile per unit: the table marks these layouts rearranges_weights, so the ops split
+// into a tile per unit: the table marks these layouts wants_all_tokens, so the ops split
 // rows, not tokens). Then, on 16-row vectors, the avx2 kernels' float steps in their order:
 // per segment of the reduction (the avx2 kernel's), the format's step per unit into lane
 // L = unit within its group of 8, over the groups, then out = ((acc0 + acc4) + (acc2 + acc6))

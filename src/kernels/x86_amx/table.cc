@@ -14,8 +14,9 @@ void fill_table(KernelTable& t) {
   q4_0 = matmul_rows_packed_q4_0x8;
   q8_0 = matmul_rows_packed_q8_0x8;
   q4_K = matmul_rows_packed_q4_Kx8;
-  for (WeightLayout l : {WeightLayout::kQ4_0x8, WeightLayout::kQ8_0x8, WeightLayout::kQ4_Kx8}) {
-    t.rearranges_weights[static_cast<int>(l)] = true;
+  for (WeightLayout l : {WeightLayout::kQ4_0x8, WeightLayout::kQ8_0x8, WeightLayout::kQ4_Kx8,
+                         WeightLayout::kBF16x16Pairs}) {
+    t.wants_all_tokens[static_cast<int>(l)] = true;
   }
   t.preferred_layout[static_cast<uint32_t>(GgmlType::BF16)] = WeightLayout::kBF16x16Pairs;
   t.packed_rows[static_cast<int>(WeightLayout::kBF16x16Pairs)] = matmul_rows_packed_bf16x16_pairs;

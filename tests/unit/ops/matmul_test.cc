@@ -88,10 +88,10 @@ TEST(Matmul, ResidualEpilogueAndTokenSplitMatchOneThread) {
   ASSERT_FALSE(split_tokens(16, dynamic, view) || split_tokens(200, one, view));
   for (const std::string& isa : kernels::available_isas()) {
     kernels::select(isa);
-    // Weights a kernel rearranges per call (amx's int8 tiles) keep the row split.
+    // Weights whose kernel wants all the tokens per call (amx's tiles) keep the row split.
     for (int l = 0; l < kernels::kWeightLayoutCount; ++l) {
       view.layout = static_cast<kernels::WeightLayout>(l);
-      EXPECT_EQ(split_tokens(200, dynamic, view), !kernels::active().rearranges_weights[l])
+      EXPECT_EQ(split_tokens(200, dynamic, view), !kernels::active().wants_all_tokens[l])
           << isa << " layout " << l;
     }
     for (int64_t n_tokens : {7, 200}) {
