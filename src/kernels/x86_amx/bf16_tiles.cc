@@ -54,35 +54,17 @@ void block_steps(const uint8_t* a, size_t ab, const uint8_t* b0, size_t panel_by
   }
 }
 
-// TILESTORED of C tile `tile` (0..3; the instruction names its tile).
-void store_c(int tile, float* dst, long stride_bytes) {
-  switch (tile) {
-    case 0:
-      _tile_stored(0, dst, stride_bytes);
-      break;
-    case 1:
-      _tile_stored(1, dst, stride_bytes);
-      break;
-    case 2:
-      _tile_stored(2, dst, stride_bytes);
-      break;
-    default:
-      _tile_stored(3, dst, stride_bytes);
-      break;
-  }
-}
-
 // C tile `tile` (`tokens` rows: tokens tok.., columns: rows row0..row0+15) into y, rows
 // [row_begin, row_end) only.
 void store_outputs(int tile, int tokens, int64_t tok, int64_t row0, float* y, int64_t y_stride,
                    int64_t row_begin, int64_t row_end) {
   float* dst = y + tok * y_stride + row0;
   if (row0 >= row_begin && row0 + kPanel <= row_end) {
-    store_c(tile, dst, static_cast<long>(y_stride * static_cast<int64_t>(sizeof(float))));
+    store_tile(tile, dst, static_cast<long>(y_stride * static_cast<int64_t>(sizeof(float))));
     return;
   }
   alignas(64) float c[kTileTokens * kPanel];
-  store_c(tile, c, static_cast<long>(kTileLineBytes));
+  store_tile(tile, c, static_cast<long>(kTileLineBytes));
   for (int m = 0; m < tokens; ++m) {
     for (int64_t n = 0; n < kPanel; ++n) {
       if (row0 + n >= row_begin && row0 + n < row_end) dst[m * y_stride + n] = c[m * kPanel + n];

@@ -124,24 +124,6 @@ void issue(int64_t j, const uint8_t* a_tile, const uint8_t* b_tile) {
   }
 }
 
-// C tile j % 4 into c (16 x 16 int32).
-void collect(int64_t j, int32_t* c) {
-  switch (j % 4) {
-    case 0:
-      _tile_stored(0, c, 64);
-      break;
-    case 1:
-      _tile_stored(1, c, 64);
-      break;
-    case 2:
-      _tile_stored(2, c, 64);
-      break;
-    default:
-      _tile_stored(3, c, 64);
-      break;
-  }
-}
-
 // One tile of nt tokens (packed: a_tiles, ts) x 16 rows (b_tiles, wv) over the segment's
 // nus units (a multiple of 8), taken lane by lane (unit j of the schedule: L = j / G,
 // u = 8 (j % G) + L, G = nus / 8) with two units' tile products in flight while the float
@@ -159,7 +141,7 @@ void segment_tile(const uint8_t* a_tiles, const float* ts, int nt, int64_t nus,
   }
   __m512 acc[kTile];
   for (int64_t j = 0; j < n; ++j) {
-    collect(j, &c[0][0]);
+    store_tile(static_cast<int>(j % 4), &c[0][0], 64);  // C tile j % 4
     if (j + kInFlight < n) {
       const int64_t u = unit(j + kInFlight);
       issue(j + kInFlight, a_tiles + kTileBytes * u, b_tiles + kTileBytes * u);

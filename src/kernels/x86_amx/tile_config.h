@@ -1,6 +1,9 @@
-// The AMX tile configuration shared by the amx kernels (bf16_tiles.cc, int8_tiles.cc): the
-// 64-byte LDTILECFG operand. Include only from x86_amx/*.cc.
+// The AMX tile configuration and C-tile store shared by the amx kernels (bf16_tiles.cc,
+// int8_tiles.cc): the 64-byte LDTILECFG operand, TILESTORED by tile number. Include only from
+// x86_amx/*.cc.
 #pragma once
+
+#include <immintrin.h>
 
 #include <cstdint>
 
@@ -17,6 +20,25 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 static_assert(sizeof(TileConfig) == 64);
+
+// TILESTORED of tile `tile` (0..3; the instruction names its tile) to dst, rows stride_bytes
+// apart: the C tiles of both kernels.
+inline void store_tile(int tile, void* dst, long stride_bytes) {
+  switch (tile) {
+    case 0:
+      _tile_stored(0, dst, stride_bytes);
+      break;
+    case 1:
+      _tile_stored(1, dst, stride_bytes);
+      break;
+    case 2:
+      _tile_stored(2, dst, stride_bytes);
+      break;
+    default:
+      _tile_stored(3, dst, stride_bytes);
+      break;
+  }
+}
 
 }  // namespace
 }  // namespace quanta::kernels::QUANTA_ISA_NS
